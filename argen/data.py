@@ -1,0 +1,134 @@
+"""MNIST as integer pixel levels.
+
+Every model in argen reads and writes images as integer tensors of *levels*: an 8-bit pixel
+quantized into K bins (2 <= K <= 256) is a ``long`` in ``[0, K)``. This module loads MNIST through
+torchvision, quantizes and dequantizes, binarizes (fixed threshold, or the literature's dynamic
+Bernoulli binarization), and validates what users hand to the models.
+"""
+import os
+
+import torch
+
+IMAGE_SHAPE = (1, 28, 28)
+NUM_CLASSES = 10
+MIN_LEVELS, MAX_LEVELS = 2, 256
+TEST_BINARIZATION_SEED = 0  # fixes the Bernoulli draw of the binarized test set
+
+
+def data_root(root=None):
+    """Where MNIST lives: the given folder, else $ARGEN_DATA, else ./data (git-ignored)."""
+    return root or os.environ.get("ARGEN_DATA") or "data"
+
+
+def load_mnist(split="train", root=None):
+    """8-bit MNIST as ``(images uint8 [N, 1, 28, 28], labels int64 [N])``.
+
+    Downloads into ``root`` when the raw files are missing; with them present nothing is fetched.
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    from torchvision.datasets import MNIST
+
+    dataset = MNIST(data_root(root), train=split == "train", download=True)
+    return dataset.data.unsqueeze(1).clone(), dataset.targets.clone()
+
+
+def check_levels(levels):
+    if isinstance(levels, bool) or not isinstance(levels, int) or not MIN_LEVELS <= levels <= MAX_LEVELS:
+        raise ValueError(f"levels must be an integer in [{MIN_LEVELS}, {MAX_LEVELS}], got {levels!r}")
+    return levels
+
+
+def check_uint8_images(images):
+    if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8:
+        kind = images.dtype if isinstance(images, torch.Tensor) else type(images).__name__
+        raise ValueError(f"expected a uint8 image tensor with values 0-255, got {kind}")
+    if images.dim() != 4:
+        raise ValueError(f"expected images of shape [B, C, H, W], got shape {tuple(images.shape)}")
+    return images
+
+
+def quantize(images, levels):
+    """8-bit pixels -> K equal-width bins, as ``long`` levels in [0, K)."""
+    check_levels(levels)
+    return (check_uint8_images(images).long() * levels) // 256
+
+
+def dequantize(x, levels):
+    """Levels in [0, K) -> 8-bit pixels at the centre of each bin (uint8)."""
+    check_levels(levels)
+    return ((x.long().float() + 0.5) * (256 / levels)).floor().clamp(0, 255).to(torch.uint8)
+
+
+def binarize(images, threshold=128):
+    """Fixed-threshold binarization: 1 where the pixel is >= threshold."""
+    return (check_uint8_images(images) >= threshold).long()
+
+
+def dynamic_binarize(images, generator=None):
+    """Bernoulli binarization with p = intensity / 255 (Salakhutdinov & Murray 2008)."""
+    probs = check_uint8_images(images).float() / 255
+    return torch.bernoulli(probs, generator=generator).long()
+
+
+def binarized_test_set(images):
+    """The fixed-seed Bernoulli binarization used to report nats/image on binarized MNIST."""
+    return dynamic_binarize(images, torch.Generator().manual_seed(TEST_BINARIZATION_SEED))
+
+
+def check_images(x, levels, image_shape):
+    """Validate model input: ``long``-like levels in [0, K) of shape [B, *image_shape]."""
+    if not isinstance(x, torch.Tensor) or x.dtype.is_floating_point or x.dtype == torch.bool:
+        kind = x.dtype if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"images must be an integer tensor of levels in [0, {levels}), got {kind}")
+    if x.dim() != 4 or tuple(x.shape[1:]) != tuple(image_shape):
+        raise ValueError(f"images must have shape [B, {', '.join(map(str, image_shape))}], got {tuple(x.shape)}")
+    if x.numel() and (x.min() < 0 or x.max() >= levels):
+        raise ValueError(f"image values must be levels in [0, {levels}), got range [{int(x.min())}, {int(x.max())}]")
+    return x.long()
+
+
+def check_labels(y, num_classes, batch):
+    """Validate class labels: None for an unconditional model, else ints in [0, num_classes)."""
+    if num_classes == 0:
+        if y is not None:
+            raise ValueError("this model is unconditional: pass no labels (y=None)")
+        return None
+    if y is None:
+        raise ValueError(f"this model is class-conditional: pass labels in [0, {num_classes})")
+    y = torch.as_tensor(y)
+    if y.dtype.is_floating_point or y.dtype == torch.bool:
+        raise ValueError(f"labels must be integers in [0, {num_classes}), got {y.dtype}")
+    y = y.long().reshape(-1)
+    if y.numel() != batch:
+        raise ValueError(f"expected {batch} labels (one per image), got {y.numel()}")
+    bad = y[(y < 0) | (y >= num_classes)]
+    if bad.numel():
+        raise ValueError(f"labels must be in [0, {num_classes}), got {int(bad[0])}")
+    return y
+
+
+BINARIZATIONS = (None, "threshold", "dynamic")
+
+
+def to_levels(images, levels, binarization=None, generator=None):
+    """8-bit images -> model input: quantized to ``levels``, or binarized (levels must be 2).
+
+    ``binarization`` is None (quantize), ``"threshold"`` (fixed, at 128) or ``"dynamic"``
+    (a fresh Bernoulli draw from ``generator``: training data augmentation of the benchmark).
+    """
+    if binarization not in BINARIZATIONS:
+        raise ValueError(f"binarization must be one of {BINARIZATIONS}, got {binarization!r}")
+    if binarization is None:
+        return quantize(images, levels)
+    if levels != 2:
+        raise ValueError(f"binarization {binarization!r} needs levels=2, got levels={levels!r}")
+    return binarize(images) if binarization == "threshold" else dynamic_binarize(images, generator)
+
+
+def test_levels(images, levels, binarization=None):
+    """The fixed evaluation form of test images: like :func:`to_levels`, with the seeded
+    Bernoulli draw for ``"dynamic"`` so every evaluation scores the same binary images."""
+    if binarization == "dynamic":
+        return binarized_test_set(images)
+    return to_levels(images, levels, binarization)

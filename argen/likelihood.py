@@ -1,0 +1,29 @@
+"""Exact likelihood of images under a model (one teacher-forced pass, no sampling)."""
+import math
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+
+def nll(model, x, y=None):
+    """Negative log-likelihood of each image in nats: ``[B]`` (differentiable; used for training)."""
+    logits = model(x, y)  # (b, K, c, h, w)
+    return F.cross_entropy(logits, x.long(), reduction="none").flatten(1).sum(1)
+
+
+def bits_per_dim(nats, num_pixels):
+    """Nats per image -> bits per sampled value."""
+    return nats / (num_pixels * math.log(2))
+
+
+@torch.no_grad()
+def dataset_nll(model, x, y=None, batch_size=250, progress=False, desc="nll"):
+    """Mean NLL in nats/image over a whole set of images, in batches (eval mode, no gradients)."""
+    device = next(model.parameters()).device
+    total = 0.0
+    batches = range(0, x.shape[0], batch_size)
+    for i in tqdm(batches, desc=desc, disable=not progress, leave=False):
+        yb = None if y is None else y[i:i + batch_size].to(device)
+        total += nll(model, x[i:i + batch_size].to(device), yb).double().sum().item()
+    return total / x.shape[0]

@@ -1,0 +1,80 @@
+"""The contract every argen model follows.
+
+A pixel model is an ``nn.Module`` over images of integer levels ``[B, C, H, W]`` in ``[0, K)``:
+
+- attributes ``levels`` (K), ``image_shape`` (C, H, W) and ``num_classes`` (0 = unconditional);
+- a teacher-forced ``forward(x, y=None)`` returning logits ``[B, K, C, H, W]`` for every pixel at
+  once, where the logits of a pixel depend only on the pixels before it in raster order (row by
+  row, left to right, channels in order inside a pixel) and on the class;
+- optionally ``fast_sampler(y, batch)``: a callable ``step(x, t) -> logits [B, K]`` for raster
+  index ``t`` that reuses work from earlier steps. It must give the logits of the naive path.
+
+Sampling, likelihood, training, evaluation and the app are written once against this contract.
+Config and weights travel together as ``config.json`` + ``model.safetensors``
+(huggingface_hub's ``PyTorchModelHubMixin``); ``model_type`` in the config names the class.
+"""
+from huggingface_hub import PyTorchModelHubMixin
+from torch import nn
+
+from ..data import check_images, check_labels, check_levels
+
+
+class PixelModel(nn.Module, PyTorchModelHubMixin):
+    model_type = None  # registry key, written into config.json
+
+    def __init__(self, levels, image_shape, num_classes):
+        super().__init__()
+        self.levels = check_levels(levels)
+        self.image_shape = tuple(int(s) for s in image_shape)
+        if len(self.image_shape) != 3 or min(self.image_shape) < 1:
+            raise ValueError(f"image_shape must be (C, H, W) with positive sizes, got {image_shape!r}")
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
+            raise ValueError(f"num_classes must be an integer >= 0 (0 = unconditional), got {num_classes!r}")
+        self.num_classes = num_classes
+
+    @property
+    def num_pixels(self):
+        """Number of sampled values per image (C * H * W)."""
+        c, h, w = self.image_shape
+        return c * h * w
+
+    def check_input(self, x, y=None):
+        """Validated ``(x long [B, C, H, W], y long [B] or None)``; raises ValueError otherwise."""
+        x = check_images(x, self.levels, self.image_shape)
+        return x, check_labels(y, self.num_classes, x.shape[0])
+
+    def fast_sampler(self, y, batch):
+        """An incremental ``step(x, t) -> logits [B, K]``, or None when the model has none."""
+        return None
+
+    def save(self, directory):
+        """Write ``config.json`` (with ``model_type``) and ``model.safetensors``."""
+        config = {"model_type": self.model_type, **self._hub_mixin_config}
+        self.save_pretrained(directory, config=config)
+
+    @property
+    def num_parameters(self):
+        return sum(p.numel() for p in self.parameters())
+
+
+def raster_logits(logits):
+    """``[B, K, C, H, W]`` -> ``[B, H*W*C, K]``: the logits in sampling (raster) order."""
+    b, k = logits.shape[:2]
+    return logits.permute(0, 3, 4, 2, 1).reshape(b, -1, k)
+
+
+def raster_values(x):
+    """``[B, C, H, W]`` -> ``[B, H*W*C]`` in raster order (channels innermost)."""
+    return x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)
+
+
+def from_raster(values, image_shape):
+    """Inverse of :func:`raster_values`: ``[B, H*W*C] -> [B, C, H, W]``."""
+    c, h, w = image_shape
+    return values.reshape(values.shape[0], h, w, c).permute(0, 3, 1, 2)
+
+
+def image_logits(logits, image_shape):
+    """Inverse of :func:`raster_logits`: ``[B, H*W*C, K] -> [B, K, C, H, W]``."""
+    c, h, w = image_shape
+    return logits.reshape(logits.shape[0], h, w, c, -1).permute(0, 4, 3, 1, 2)

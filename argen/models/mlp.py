@@ -1,0 +1,95 @@
+"""The MLP pixel predictors of the tutorial "Generating Pixels One by One" (T. Salihoglu, 2025).
+
+Each pixel is predicted from a window of the ``context_length`` tokens before it in raster order
+(the image read as one sequence; positions before the first pixel hold a start token ``K``):
+
+- ``v1``: the window as concatenated one-hot vectors -> MLP -> K logits;
+- ``v2``: v1 + learned embeddings of the target pixel's row and column;
+- ``v3``: learned token embeddings instead of one-hot + row/column + class embeddings.
+
+Different from the blog: instead of materialising millions of (window, target) pairs, ``forward``
+slides the window over every position of a batch of images at once (``unfold``), so training uses
+every pixel and the model follows the shared contract (logits for all pixels). Row, column and
+class embeddings are learned directly in the hidden space, which equals concatenating them to the
+input of the first linear layer. ``fast_sampler`` evaluates only the window of the pixel asked for.
+"""
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .base import PixelModel, image_logits, raster_values
+
+VARIANTS = ("v1", "v2", "v3")
+
+
+class PixelMLP(PixelModel):
+    model_type = "mlp"
+
+    def __init__(self, variant="v3", levels=16, image_shape=(1, 28, 28), num_classes=None,
+                 context_length=28, hidden_dim=1024, num_layers=2, embed_dim=32, dropout=0.25):
+        if variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+        if num_classes is None:
+            num_classes = 10 if variant == "v3" else 0
+        super().__init__(levels, image_shape, num_classes)
+        if self.image_shape[0] != 1:
+            raise ValueError(f"the MLP models grey-scale images (C = 1), got image_shape {image_shape!r}")
+        if context_length < 1 or num_layers < 1:
+            raise ValueError("context_length and num_layers must be >= 1")
+        self.variant, self.context_length = variant, context_length
+        self.start_token = levels  # pads the window before the first pixel
+        vocab = levels + 1
+        if variant == "v3":
+            self.token_embedding = nn.Embedding(vocab, embed_dim)
+        else:  # a fixed one-hot "embedding"
+            self.register_buffer("token_embedding_table", torch.eye(vocab), persistent=False)
+        token_dim = embed_dim if variant == "v3" else vocab
+        self.window = nn.Linear(context_length * token_dim, hidden_dim)
+        _, h, w = self.image_shape
+        if variant != "v1":
+            self.row_embedding = nn.Embedding(h, hidden_dim)
+            self.col_embedding = nn.Embedding(w, hidden_dim)
+        if self.num_classes:
+            self.class_embedding = nn.Embedding(self.num_classes, hidden_dim)
+        layers = [nn.ReLU(), nn.Dropout(dropout)]
+        for _ in range(num_layers - 1):
+            layers += [nn.Linear(hidden_dim, hidden_dim), nn.ReLU(), nn.Dropout(dropout)]
+        self.mlp = nn.Sequential(*layers, nn.Linear(hidden_dim, levels))
+
+    def embed_tokens(self, tokens):
+        if self.variant == "v3":
+            return self.token_embedding(tokens)
+        return self.token_embedding_table[tokens]
+
+    def predict(self, windows, positions, y):
+        """Logits ``[B, N, K]`` for N target pixels from their windows ``[B, N, context_length]``
+        and raster positions ``[N]``."""
+        b, n, _ = windows.shape
+        h = self.window(self.embed_tokens(windows).reshape(b, n, -1))  # (b, n, hidden)
+        if self.variant != "v1":
+            width = self.image_shape[2]
+            h = h + self.row_embedding(positions // width) + self.col_embedding(positions % width)
+        if self.num_classes:
+            h = h + self.class_embedding(y)[:, None]
+        return self.mlp(h)
+
+    def padded_sequence(self, x):
+        """``[B, 1, H, W]`` -> ``[B, context_length + H*W]`` with start tokens in front."""
+        return F.pad(raster_values(x), (self.context_length, 0), value=self.start_token)
+
+    def forward(self, x, y=None):
+        x, y = self.check_input(x, y)
+        seq = self.padded_sequence(x)
+        n = self.num_pixels
+        windows = seq.unfold(1, self.context_length, 1)[:, :n]  # (b, n, ctx): tokens i-ctx .. i-1
+        logits = self.predict(windows, torch.arange(n, device=x.device), y)  # (b, n, K)
+        return image_logits(logits, self.image_shape)
+
+    def fast_sampler(self, y, batch):
+        def step(x, t):
+            window = self.padded_sequence(x)[:, t:t + self.context_length]  # (b, ctx)
+            position = torch.tensor([t], device=x.device)
+            return self.predict(window[:, None], position, y)[:, 0]
+
+        return step
+

@@ -1,0 +1,83 @@
+"""The model contract, checked for every registered family with a tiny configuration."""
+import pytest
+import torch
+
+import argen
+from argen.models.base import raster_logits, raster_values
+from conftest import random_batch
+
+
+def test_forward_shapes(tiny):
+    x, y = random_batch(tiny, batch=3)
+    logits = tiny(x, y)
+    assert logits.shape == (3, tiny.levels, *tiny.image_shape)
+    assert torch.isfinite(logits).all()
+
+
+def test_causality(tiny):
+    """Changing raster value j changes no logits at positions <= j (and some logits after it)."""
+    x, y = random_batch(tiny, batch=1)
+    n = tiny.num_pixels
+    base = raster_logits(tiny(x, y))[0]  # (n, K)
+    perturbed = raster_values(x).repeat(n, 1)  # row j changes value j
+    perturbed[torch.arange(n), torch.arange(n)] = (perturbed.diagonal() + 1) % tiny.levels
+    c, h, w = tiny.image_shape
+    images = perturbed.reshape(n, h, w, c).permute(0, 3, 1, 2)
+    logits = raster_logits(tiny(images, None if y is None else y.repeat(n)))  # (n, n, K)
+    changed = (logits - base).abs().amax(-1) > 1e-5  # [j, i]: perturbing j moved logits of i
+    assert not changed.tril().any(), "a pixel's logits depend on itself or a later pixel"
+    assert changed.diagonal(1).all(), "a pixel's logits ignore the pixel just before it"
+
+
+def test_class_changes_logits(tiny):
+    if not tiny.num_classes:
+        pytest.skip("unconditional model")
+    x, _ = random_batch(tiny, batch=1)
+    assert not torch.allclose(tiny(x, torch.tensor([0])), tiny(x, torch.tensor([1])))
+
+
+def test_save_load_round_trip(tiny, tmp_path):
+    tiny.save(tmp_path / "m")
+    loaded = argen.load(tmp_path / "m")
+    assert type(loaded) is type(tiny) and not loaded.training
+    x, y = random_batch(tiny)
+    assert torch.equal(tiny(x, y), loaded(x, y))
+    assert (tmp_path / "m" / "model.safetensors").is_file()
+
+
+def test_nll_matches_sum_of_log_probs(tiny):
+    x, y = random_batch(tiny)
+    log_probs = tiny(x, y).log_softmax(1)
+    picked = log_probs.gather(1, x.unsqueeze(1)).flatten(1).sum(1)
+    assert torch.allclose(argen.nll(tiny, x, y), -picked, atol=1e-4)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (lambda m: torch.zeros(1, *m.image_shape), "integer tensor"),
+    (lambda m: torch.zeros(1, 1, 3, 3, dtype=torch.long), "shape"),
+    (lambda m: torch.full((1, *m.image_shape), m.levels), "levels in"),
+])
+def test_bad_images(tiny, bad, message):
+    y = torch.tensor([0]) if tiny.num_classes else None
+    with pytest.raises(ValueError, match=message):
+        tiny(bad(tiny), y)
+
+
+def test_labels_must_match_conditioning(tiny):
+    x, _ = random_batch(tiny, batch=1)
+    if tiny.num_classes:
+        with pytest.raises(ValueError, match="class-conditional"):
+            tiny(x)
+        with pytest.raises(ValueError, match=f"labels must be in \\[0, {tiny.num_classes}\\)"):
+            tiny(x, torch.tensor([tiny.num_classes]))
+    else:
+        with pytest.raises(ValueError, match="unconditional"):
+            tiny(x, torch.tensor([0]))
+
+
+def test_unknown_model_and_missing_weights(tmp_path):
+    with pytest.raises(ValueError, match="unknown model 'no-such-model'"):
+        argen.load("no-such-model")
+    (tmp_path / "config.json").write_text('{"model_type": "mlp"}')
+    with pytest.raises(FileNotFoundError, match="no model.safetensors"):
+        argen.load(tmp_path)

@@ -1,0 +1,87 @@
+import math
+
+import pytest
+import torch
+
+import argen
+from conftest import labels_kwargs
+
+
+def run(model, **kwargs):
+    return list(argen.sample_stream(model, **{**labels_kwargs(model, 3), **kwargs}))
+
+
+def test_stream_frames(tiny):
+    frames = run(tiny, every=4, seed=1)
+    n = tiny.num_pixels
+    assert len(frames) == math.ceil(n / 4) and frames[-1].done and not frames[0].done
+    assert [f.pixels_done for f in frames[:2]] == [4, 8]
+    for frame in frames:
+        sampled = ~torch.isnan(frame.prob)
+        assert sampled.sum().item() == 3 * frame.pixels_done
+        assert ((frame.prob[sampled] > 0) & (frame.prob[sampled] <= 1)).all()
+        ent = frame.entropy[sampled]
+        assert ((ent >= -1e-6) & (ent <= math.log(tiny.levels) + 1e-5)).all()
+        assert torch.allclose(frame.dist.sum(-1), torch.ones(3))
+        assert frame.image.shape == (3, *tiny.image_shape)
+        assert (frame.nll_bits > 0).all()
+    last = frames[-1]
+    assert (last.row, last.col, last.channel) == (tiny.image_shape[1] - 1, tiny.image_shape[2] - 1, 0)
+
+
+def test_seeded_determinism(tiny):
+    a = argen.sample(tiny, seed=3, **labels_kwargs(tiny, 4))
+    b = argen.sample(tiny, seed=3, **labels_kwargs(tiny, 4))
+    c = argen.sample(tiny, seed=4, **labels_kwargs(tiny, 4))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_fast_path_equals_naive_path(tiny):
+    fast = run(tiny, seed=5, every=7, temperature=0.8, top_k=3)
+    naive = run(tiny, seed=5, every=7, temperature=0.8, top_k=3, fast=False)
+    assert tiny.fast_sampler(None if not tiny.num_classes else torch.zeros(3, dtype=torch.long), 3) is not None
+    for f, g in zip(fast, naive, strict=True):
+        assert torch.equal(f.image, g.image)
+        assert torch.allclose(f.prob.nan_to_num(-1), g.prob.nan_to_num(-1), atol=1e-5)
+
+
+def test_nll_of_sample_matches_likelihood(tiny):
+    last = run(tiny, seed=2)[-1]
+    kwargs = labels_kwargs(tiny, 3)
+    y = torch.tensor(kwargs["labels"]) if "labels" in kwargs else None
+    expected = argen.nll(tiny, last.image, y) / math.log(2)
+    assert torch.allclose(last.nll_bits, expected, rtol=1e-4)
+
+
+def test_top_k_one_is_greedy(tiny):
+    frames = run(tiny, seed=0, top_k=1)
+    sampled = ~torch.isnan(frames[-1].prob)
+    assert torch.allclose(frames[-1].prob[sampled], torch.ones(1))
+
+
+def test_prompt_is_kept(tiny):
+    prompt = argen.sample(tiny, seed=9, **labels_kwargs(tiny, 3))
+    keep = tiny.num_pixels // 2
+    completed = run(tiny, seed=1, prompt=prompt, prompt_pixels=keep)[-1].image
+    flat = lambda x: x.permute(0, 2, 3, 1).reshape(3, -1)  # noqa: E731
+    assert torch.equal(flat(completed)[:, :keep], flat(prompt)[:, :keep])
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"temperature": 0}, "temperature"), ({"temperature": -1.0}, "temperature"),
+    ({"temperature": float("nan")}, "temperature"), ({"temperature": float("inf")}, "temperature"),
+    ({"top_k": 0}, "top_k"), ({"top_k": 99}, "top_k"), ({"every": 0}, "every"),
+])
+def test_bad_sampling_arguments(tiny, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        run(tiny, **kwargs)
+
+
+def test_bad_batches(tiny):
+    with pytest.raises(ValueError):
+        next(argen.sample_stream(tiny, **labels_kwargs(tiny, 0)))
+    with pytest.raises(ValueError, match="number of images"):
+        next(argen.sample_stream(tiny, **labels_kwargs(tiny, 1000)))
+    if tiny.num_classes:
+        with pytest.raises(ValueError, match="labels must be in"):
+            next(argen.sample_stream(tiny, labels=[tiny.num_classes]))
