@@ -132,3 +132,35 @@ def test_levels(images, levels, binarization=None):
     if binarization == "dynamic":
         return binarized_test_set(images)
     return to_levels(images, levels, binarization)
+
+
+def from_drawing(array, size=28, box=20):
+    """A free-hand drawing -> an MNIST-like uint8 image ``[1, 1, size, size]``.
+
+    Accepts a grey, RGB or RGBA array of any size. Ink is taken from the alpha channel when the
+    background is transparent, else from darkness on a light background (or brightness on a dark
+    one). Like MNIST, the ink's bounding box is scaled to fit ``box`` pixels and centred.
+    """
+    import numpy as np
+    from PIL import Image
+
+    a = np.asarray(array)
+    if a.ndim not in (2, 3) or a.shape[0] < 2 or a.shape[1] < 2 or (a.ndim == 3 and a.shape[2] not in (1, 3, 4)):
+        raise ValueError(f"a drawing must be a grey, RGB or RGBA image of at least 2x2 pixels, got shape {a.shape}")
+    a = a.astype(np.float64)
+    if a.ndim == 3 and a.shape[2] == 4 and a[..., 3].min() < 255:
+        ink = a[..., 3] * (255 - a[..., :3].mean(-1)) / 255 if a[..., :3].mean() > 127 else a[..., 3]
+    else:
+        grey = a if a.ndim == 2 else a[..., :3].mean(-1)
+        ink = 255 - grey if np.median(grey) > 127 else grey
+    rows, cols = np.nonzero(ink > 25)
+    if rows.size == 0:
+        raise ValueError("the drawing is empty: draw a digit first")
+    ink = ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    scale = box / max(ink.shape)
+    new_size = (max(1, round(ink.shape[1] * scale)), max(1, round(ink.shape[0] * scale)))
+    small = np.asarray(Image.fromarray(ink.astype(np.uint8)).resize(new_size, Image.LANCZOS))
+    out = np.zeros((size, size), np.uint8)
+    top, left = (size - small.shape[0]) // 2, (size - small.shape[1]) // 2
+    out[top:top + small.shape[0], left:left + small.shape[1]] = small
+    return torch.from_numpy(out)[None, None]

@@ -60,10 +60,38 @@ def format_table(rows):
     return "\n".join(lines)
 
 
+README = Path(__file__).resolve().parent.parent / "README.md"
+TABLE_START, TABLE_END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def markdown_table(names):
+    """The README's results table, from each model's metrics.json."""
+    lines = ["| model | K | parameters | test nats/image | test bits/dim | 8-bit-equivalent bits/dim "
+             "| training | hardware |", "|---|---|---|---|---|---|---|---|"]
+    for name in names:
+        m = read_metrics(name)
+        t, tr = m.get("test", {}), m.get("train", {})
+        if not t:
+            continue
+        eight = "—" if t.get("bits_per_dim_8bit") is None else f"{t['bits_per_dim_8bit']:.4f}"
+        lines.append(f"| `{name}` | {m['data']['levels']} | {m['parameters']:,} | {t['nats_per_image']:.2f} "
+                     f"| {t['bits_per_dim']:.4f} | {eight} | {tr.get('wall_minutes', '?')} min, "
+                     f"{tr.get('epochs', '?')} epochs | {tr.get('hardware', '?')} |")
+    return "\n".join(lines)
+
+
+def update_readme(names, readme=README):
+    """Replace the table between the results markers of README.md."""
+    text = readme.read_text()
+    start, end = text.index(TABLE_START) + len(TABLE_START), text.index(TABLE_END)
+    readme.write_text(text[:start] + "\n" + markdown_table(names) + "\n" + text[end:])
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m argen.evaluate", description=__doc__.split("\n")[1])
     parser.add_argument("names", nargs="*", help=f"models to evaluate (default: all shipped: {available()})")
     parser.add_argument("--data-dir", default=None, help="MNIST root (default: $ARGEN_DATA or ./data)")
+    parser.add_argument("--no-readme", action="store_true", help="leave README.md's results table as it is")
     args = parser.parse_args(argv)
     names = args.names or available()
     for name in names:
@@ -73,6 +101,9 @@ def main(argv=None):
     for name in names:
         rows.append((name, load(name).levels, evaluate(name, images, labels)))
     print(format_table(rows))
+    if not args.no_readme:
+        update_readme(available())
+        print(f"updated the results table in {README}")
 
 
 if __name__ == "__main__":

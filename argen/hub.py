@@ -1,5 +1,12 @@
-"""Finding and loading shipped models: ``weights/<name>/config.json`` + ``model.safetensors``."""
+"""Finding and loading shipped models: ``<weights>/<name>/config.json`` + ``model.safetensors``.
+
+The weights folder is the repo's ``weights/``, or what ``$ARGEN_WEIGHTS`` names: a local folder,
+or a Hugging Face Hub model repo id (``user/repo``, laid out like ``weights/``) that is fetched
+once through huggingface_hub and then read from its local cache.
+"""
+import functools
 import json
+import os
 from pathlib import Path
 
 from .models import MODEL_TYPES
@@ -8,11 +15,33 @@ WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 CONFIG, WEIGHTS, METRICS = "config.json", "model.safetensors", "metrics.json"
 
 
+@functools.cache
+def _hub_snapshot(repo_id):
+    from huggingface_hub import snapshot_download
+
+    return Path(snapshot_download(repo_id, repo_type="model"))
+
+
+def weights_dir():
+    """The folder the shipped models are read from (see the module docstring)."""
+    source = os.environ.get("ARGEN_WEIGHTS")
+    if not source:
+        return WEIGHTS_DIR
+    if Path(source).is_dir():
+        return Path(source)
+    if source.count("/") == 1 and not source.startswith((".", "/")):
+        return _hub_snapshot(source)
+    raise ValueError(f"ARGEN_WEIGHTS={source!r} is neither a folder nor a Hub repo id 'user/repo'")
+
+
 def available():
-    """Names of the shipped models (folders of ``weights/`` holding a config and weights)."""
-    if not WEIGHTS_DIR.is_dir():
+    """Names of the shipped generative models (folders holding weights and a config whose
+    ``model_type`` is a registered model family; the evaluation classifier is not one)."""
+    root = weights_dir()
+    if not root.is_dir():
         return []
-    return sorted(d.name for d in WEIGHTS_DIR.iterdir() if (d / CONFIG).is_file() and (d / WEIGHTS).is_file())
+    return sorted(d.name for d in root.iterdir() if (d / WEIGHTS).is_file() and (d / CONFIG).is_file()
+                  and json.loads((d / CONFIG).read_text()).get("model_type") in MODEL_TYPES)
 
 
 def model_dir(name_or_dir):
@@ -20,8 +49,8 @@ def model_dir(name_or_dir):
     path = Path(name_or_dir)
     if path.is_dir():
         return path
-    if (WEIGHTS_DIR / str(name_or_dir)).is_dir():
-        return WEIGHTS_DIR / str(name_or_dir)
+    if (weights_dir() / str(name_or_dir)).is_dir():
+        return weights_dir() / str(name_or_dir)
     raise ValueError(f"unknown model {name_or_dir!r}: expected one of {available()} or a folder holding "
                      f"{CONFIG} and {WEIGHTS}")
 

@@ -27,3 +27,22 @@ def dataset_nll(model, x, y=None, batch_size=250, progress=False, desc="nll"):
         yb = None if y is None else y[i:i + batch_size].to(device)
         total += nll(model, x[i:i + batch_size].to(device), yb).double().sum().item()
     return total / x.shape[0]
+
+
+@torch.no_grad()
+def surprise_bits(model, x, y=None):
+    """Per-pixel surprise ``-log2 p(x_i | x_<i, y)`` in bits: ``[B, C, H, W]``."""
+    logits = model(x, y)
+    return F.cross_entropy(logits, x.long(), reduction="none") / math.log(2)
+
+
+@torch.no_grad()
+def class_posterior(model, x):
+    """``p(class | image)`` ``[B, num_classes]`` by Bayes' rule over a class-conditional model
+    with a uniform prior: softmax over classes of ``log p(image | class)``."""
+    if not model.num_classes:
+        raise ValueError("p(class | image) needs a class-conditional model; this one is unconditional")
+    b = x.shape[0]
+    classes = torch.arange(model.num_classes)
+    log_likelihood = -nll(model, x.repeat_interleave(model.num_classes, 0), classes.repeat(b))
+    return log_likelihood.reshape(b, model.num_classes).softmax(-1)

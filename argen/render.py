@@ -38,3 +38,94 @@ def colormap(values, vmin, vmax, cmap="viridis", nan_rgb=(32, 32, 32)):
     rgb = (colormaps[cmap](np.nan_to_num(scaled))[..., :3] * 255).astype(np.uint8)
     rgb[np.isnan(values)] = nan_rgb
     return rgb
+
+
+def mark_pixel(picture, box, color=(255, 48, 48)):
+    """Draw a rectangle outline ``box`` = (left, top, right, bottom) on an RGB picture."""
+    from PIL import ImageDraw
+
+    ImageDraw.Draw(picture).rectangle(box, outline=color, width=max(1, (box[2] - box[0]) // 6))
+    return picture
+
+
+def tile(arrays, nrow, scale, padding=1, fill=96):
+    """Tile equal-size RGB arrays ``[H, W, 3]`` into one upscaled PIL picture (nearest neighbour)."""
+    h, w, _ = arrays[0].shape
+    rows = math.ceil(len(arrays) / nrow)
+    canvas = np.full((rows * (h + padding) - padding, nrow * (w + padding) - padding, 3), fill, np.uint8)
+    for i, array in enumerate(arrays):
+        r, c = divmod(i, nrow)
+        canvas[r * (h + padding):r * (h + padding) + h, c * (w + padding):c * (w + padding) + w] = array
+    return Image.fromarray(canvas.repeat(scale, 0).repeat(scale, 1))
+
+
+def layout(batch):
+    """(images per row, upscale factor) for a batch shown in one panel."""
+    nrow = batch if batch <= 4 else math.ceil(batch / 2)
+    return nrow, {1: 10, 2: 8}.get(nrow, 6 if nrow <= 4 else 4)
+
+
+def canvas(x, levels, position=None, padding=1):
+    """The partial images ``[B, C, H, W]`` upscaled, with the pixel ``(row, col)`` being drawn marked."""
+    images = to_uint8(x, levels)
+    rgb = [np.repeat(image, 3, -1) if image.shape[-1] == 1 else image for image in images]
+    nrow, scale = layout(len(rgb))
+    picture = tile(rgb, nrow, scale, padding)
+    if position is not None:
+        h, w = rgb[0].shape[:2]
+        for i in range(len(rgb)):
+            r, c = divmod(i, nrow)
+            top = (r * (h + padding) + position[0]) * scale
+            left = (c * (w + padding) + position[1]) * scale
+            mark_pixel(picture, (left, top, left + scale - 1, top + scale - 1))
+    return picture
+
+
+def colorbar(height, vmin, vmax, cmap, label, width=64):
+    """A vertical colour scale with its range and label, as a PIL picture."""
+    from PIL import ImageDraw
+
+    ramp = colormap(np.linspace(vmax, vmin, height)[:, None].repeat(14, 1), vmin, vmax, cmap)
+    bar = Image.new("RGB", (width, height), (255, 255, 255))
+    bar.paste(Image.fromarray(ramp), (4, 0))
+    draw = ImageDraw.Draw(bar)
+    for y, value in ((0, vmax), (height // 2 - 5, (vmin + vmax) / 2), (height - 11, vmin)):
+        draw.text((21, y), f"{value:.2g}", fill=(0, 0, 0))
+    draw.text((21, height // 4), label[:7], fill=(80, 80, 80))
+    return bar
+
+
+def map_panel(values, vmin, vmax, cmap, label, padding=1):
+    """Per-pixel maps ``[B, H, W]`` (NaN = not yet drawn) coloured, tiled and given a colour scale."""
+    arrays = [colormap(v, vmin, vmax, cmap) for v in np.asarray(values)]
+    nrow, scale = layout(len(arrays))
+    picture = tile(arrays, nrow, scale, padding, fill=255)
+    panel = Image.new("RGB", (picture.width + 64, picture.height), (255, 255, 255))
+    panel.paste(picture, (0, 0))
+    panel.paste(colorbar(picture.height, vmin, vmax, cmap, label), (picture.width, 0))
+    return panel
+
+
+def distribution_chart(probs, chosen=None, width=448, height=160):
+    """A bar chart of a distribution over K levels, the chosen level in red."""
+    from PIL import ImageDraw
+
+    probs = np.asarray(probs, dtype=np.float64)
+    k = len(probs)
+    picture = Image.new("RGB", (width, height), (255, 255, 255))
+    draw = ImageDraw.Draw(picture)
+    top, bottom, left = 14, height - 14, 28
+    bar = (width - left - 4) / k
+    peak = max(probs.max(), 1e-12)
+    for i, p in enumerate(probs):
+        x0 = left + i * bar
+        color = (230, 50, 50) if i == chosen else (70, 110, 200)
+        draw.rectangle((x0, bottom - (bottom - top) * p / peak, x0 + max(bar - 1, 1), bottom), fill=color)
+    draw.line((left, bottom, width - 4, bottom), fill=(0, 0, 0))
+    draw.text((2, top - 10), f"{peak:.2f}", fill=(0, 0, 0))
+    draw.text((2, bottom - 10), "0", fill=(0, 0, 0))
+    draw.text((left, bottom + 2), "0", fill=(0, 0, 0))
+    draw.text((width - 30, bottom + 2), f"{k - 1}", fill=(0, 0, 0))
+    if chosen is not None:
+        draw.text((width // 2 - 40, 0), f"chosen {chosen}: p={probs[chosen]:.3f}", fill=(200, 30, 30))
+    return picture

@@ -13,6 +13,8 @@ Sampling, likelihood, training, evaluation and the app are written once against 
 Config and weights travel together as ``config.json`` + ``model.safetensors``
 (huggingface_hub's ``PyTorchModelHubMixin``); ``model_type`` in the config names the class.
 """
+import sys
+
 from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
@@ -49,12 +51,32 @@ class PixelModel(nn.Module, PyTorchModelHubMixin):
 
     def save(self, directory):
         """Write ``config.json`` (with ``model_type``) and ``model.safetensors``."""
-        config = {"model_type": self.model_type, **self._hub_mixin_config}
-        self.save_pretrained(directory, config=config)
+        save_with_type(self, directory)
+
+    @property
+    def summary(self):
+        """One line for a model picker: the first line of the class docstring."""
+        return (self.__class__.__doc__ or self.__class__.__name__).strip().split("\n")[0]
+
+    @property
+    def about(self):
+        """What the model is and which paper it follows: its module's docstring."""
+        return (sys.modules[self.__class__.__module__].__doc__ or "").strip()
 
     @property
     def num_parameters(self):
         return sum(p.numel() for p in self.parameters())
+
+
+def save_with_type(module, directory):
+    """``save_pretrained`` with ``model_type`` in config.json and no generated model card."""
+    from pathlib import Path
+
+    card = Path(directory) / "README.md"
+    existed = card.exists()
+    module.save_pretrained(directory, config={"model_type": module.model_type, **module._hub_mixin_config})
+    if not existed:
+        card.unlink(missing_ok=True)
 
 
 def raster_logits(logits):

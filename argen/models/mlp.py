@@ -22,7 +22,16 @@ from .base import PixelModel, image_logits, raster_values
 VARIANTS = ("v1", "v2", "v3")
 
 
+SUMMARIES = {
+    "v1": "MLP over a one-hot window of the previous pixels (blog V1)",
+    "v2": "MLP over a one-hot window + row/column embeddings (blog V2)",
+    "v3": "MLP with token, row/column and class embeddings, class-conditional (blog V3)",
+}
+
+
 class PixelMLP(PixelModel):
+    """MLP next-pixel predictor over a window of previous pixels."""
+
     model_type = "mlp"
 
     def __init__(self, variant="v3", levels=16, image_shape=(1, 28, 28), num_classes=None,
@@ -55,6 +64,10 @@ class PixelMLP(PixelModel):
         for _ in range(num_layers - 1):
             layers += [nn.Linear(hidden_dim, hidden_dim), nn.ReLU(), nn.Dropout(dropout)]
         self.mlp = nn.Sequential(*layers, nn.Linear(hidden_dim, levels))
+
+    @property
+    def summary(self):
+        return SUMMARIES[self.variant]
 
     def embed_tokens(self, tokens):
         if self.variant == "v3":

@@ -1,0 +1,53 @@
+"""Sampling speed of the shipped models on this machine (figures, not assertions).
+
+    python -m argen.benchmark [names...] [--threads 2] [--naive]
+
+For each model: seconds to the first streamed frame (one row of pixels, the app's default speed)
+and to a whole image, for one image and for a batch of ten (one per digit); with ``--naive``
+also the naive path (the whole network once per pixel) and the fast path's speed-up.
+"""
+import argparse
+import time
+
+import torch
+
+from .hub import available, load
+from .sampling import sample_stream
+
+
+def time_stream(model, batch, fast, every):
+    """(seconds to the first frame, seconds to the whole image)."""
+    kwargs = {"labels": list(range(batch))} if model.num_classes else {"num_images": batch}
+    started = time.perf_counter()
+    first = None
+    for _ in sample_stream(model, seed=0, every=every, fast=fast, **kwargs):
+        first = first or time.perf_counter() - started
+    return first, time.perf_counter() - started
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m argen.benchmark", description=__doc__.split("\n")[0])
+    parser.add_argument("names", nargs="*", help="models (default: all shipped)")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (a CPU-basic Space has 2)")
+    parser.add_argument("--naive", action="store_true", help="also time the naive path")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    print(f"{'model':<16} {'path':<6} {'first frame s':>13} {'1 image s':>10} {'10 images s':>12} {'speed-up':>9}")
+    for name in args.names or available():
+        model = load(name)
+        width = model.image_shape[0] * model.image_shape[2]
+        time_stream(model, 1, True, width)  # warm-up
+        fast_first, fast_one = time_stream(model, 1, True, width)
+        fast_ten = time_stream(model, 10, True, model.num_pixels)[1]
+        has_fast = model.fast_sampler(torch.zeros(1, dtype=torch.long) if model.num_classes else None, 1)
+        label = "fast" if has_fast is not None else "naive"
+        print(f"{name:<16} {label:<6} {fast_first:>13.3f} {fast_one:>10.2f} {fast_ten:>12.2f} {'':>9}")
+        if args.naive and has_fast is not None:
+            naive_first, naive_one = time_stream(model, 1, False, width)
+            naive_ten = time_stream(model, 10, False, model.num_pixels)[1]
+            print(f"{name:<16} {'naive':<6} {naive_first:>13.3f} {naive_one:>10.2f} {naive_ten:>12.2f} "
+                  f"{naive_one / fast_one:>8.1f}x")
+
+
+if __name__ == "__main__":
+    main()

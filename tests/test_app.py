@@ -1,0 +1,165 @@
+"""The app: handlers called directly, the server driven through its API, and a real browser."""
+import concurrent.futures
+import shutil
+import socket
+
+import gradio as gr
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import app
+import argen
+from argen.data import from_drawing
+
+MODEL = "mlp-v3"
+
+
+def run_generate(**overrides):
+    args = dict(name=MODEL, digit=7, temperature=1.0, top_k=0, seed=0, random_seed=False, count=1, speed=112)
+    return list(app.generate(**{**args, **overrides}))
+
+
+def final_array(outputs):
+    return np.asarray(Image.open(outputs[-1][5]))
+
+
+def test_generate_streams_frames_and_exports():
+    outputs = run_generate()
+    assert len(outputs) == 784 // 112  # 6 intermediate frames + the final one
+    canvas, prob, entropy, chart, stats, png, gif = outputs[-1]
+    assert canvas.size == (280, 280) and png.endswith(".png") and gif.endswith(".gif")
+    assert "784/784" in stats and all(o[5] is None for o in outputs[:-1])
+    assert Image.open(gif).n_frames >= len(outputs)
+    assert prob.size[1] == canvas.size[1] and entropy.size == prob.size
+
+
+def test_generate_is_deterministic_and_matches_the_library():
+    a, b = final_array(run_generate(seed=5)), final_array(run_generate(seed=5))
+    assert np.array_equal(a, b)
+    model = argen.load(MODEL)
+    expected = app.render.canvas(argen.sample(model, [7], seed=5), model.levels)
+    assert np.array_equal(a, np.asarray(expected))
+
+
+def test_ten_images_one_per_digit():
+    canvas = run_generate(count=10, speed=784)[-1][0]
+    assert canvas.size == (5 * 28 * 4 + 4 * 4, 2 * 28 * 4 + 4)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"temperature": 0}, "temperature"), ({"temperature": -1}, "temperature"),
+    ({"temperature": float("nan")}, "temperature"), ({"top_k": 300}, "top_k"),
+    ({"digit": 11}, "digit"), ({"count": 1000}, "number of images"), ({"name": "nope"}, "unknown model"),
+    ({"seed": -3}, "seed"), ({"speed": 0}, "speed"),
+])
+def test_generate_bad_input(overrides, message):
+    with pytest.raises(gr.Error, match=message):
+        run_generate(**overrides)
+
+
+def test_complete_keeps_the_top_rows():
+    outputs = list(app.complete(MODEL, "test digit", 70, None, None, 14, 3, 1.0, 0, 784))
+    canvas = np.asarray(outputs[-1][0])
+    image, label = app.source_image("test digit", 70, None)
+    assert label == 7
+    scale = app.render.layout(3)[1]
+    top = canvas[:14 * scale, :28 * scale]
+    model = argen.load(MODEL)
+    expected = app.render.canvas(argen.data.quantize(image, model.levels), model.levels)
+    assert np.array_equal(top, np.asarray(expected)[:14 * scale, :28 * scale])
+
+
+def test_likelihood_scores_and_classifies():
+    panel, summary, posterior = app.likelihood(MODEL, "test digit", 70, None, None)
+    assert "bits/dim" in summary and panel.size[0] > 28
+    assert sum(posterior.values()) == pytest.approx(1.0, abs=1e-4)
+    assert max(posterior, key=posterior.get) == "7"
+
+
+def test_drawing_input():
+    drawing = np.full((300, 211, 3), 255, np.uint8)
+    drawing[50:250, 100:115] = 0  # a dark vertical stroke: a "1"
+    image = from_drawing(drawing)
+    assert image.shape == (1, 1, 28, 28) and image.dtype == torch.uint8 and image.max() > 200
+    with pytest.raises(gr.Error, match="empty"):
+        app.likelihood(MODEL, "my drawing", 0, {"composite": np.full((50, 50, 3), 255, np.uint8)}, 1)
+    with pytest.raises(gr.Error, match="empty"):
+        app.likelihood(MODEL, "my drawing", 0, None, 1)
+    with pytest.raises(gr.Error, match="drawing must be"):
+        app.likelihood(MODEL, "my drawing", 0, {"composite": np.zeros(5)}, 1)
+
+
+def test_compare_and_about():
+    results = app.compare(argen.available(), 3, 1.0, 0)
+    assert len(results) == len(argen.available())
+    text, grid = app.about(MODEL)
+    assert "bits/dim" in text and grid.endswith("samples.png")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = free_port()
+    app.demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    app.demo.close()
+
+
+def test_api_streams_and_survives_bad_input(server):
+    from gradio_client import Client
+
+    client = Client(server, verbose=False)
+    job = client.submit(MODEL, 4, 1.0, 0, 1, False, 1, 112, api_name="/generate")
+    frames = list(job)
+    assert len(frames) >= 3
+    final = job.result()
+    assert Image.open(final[0]).size == (280, 280) and final[5] is not None
+    with pytest.raises(Exception, match="temperature"):
+        client.predict(MODEL, 4, 0.0, 0, 1, False, 1, 112, api_name="/generate")
+    with pytest.raises(Exception, match="number of images"):
+        client.predict(MODEL, 4, 1.0, 0, 1, False, 10_000, 112, api_name="/generate")
+    assert client.predict(MODEL, 4, 1.0, 0, 1, False, 1, 784, api_name="/generate")[5] is not None
+
+
+def test_concurrent_clients_get_their_own_images(server):
+    from gradio_client import Client
+
+    def one(seed):
+        final = Client(server, verbose=False).predict(MODEL, seed % 10, 1.0, 0, seed, False, 1, 112,
+                                                      api_name="/generate")
+        return seed, np.asarray(Image.open(final[0]))
+
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        results = dict(pool.map(one, range(6)))
+    model = argen.load(MODEL)
+    for seed, picture in results.items():
+        expected = app.render.canvas(argen.sample(model, [seed % 10], seed=seed), model.levels)
+        assert np.array_equal(picture[..., :3], np.asarray(expected)), f"client {seed} got another's image"
+
+
+def test_browser_generates_a_digit(server, tmp_path):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("no Chromium installed (Debian: apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--no-first-run", "--disable-sync"])
+        page = browser.new_page(viewport={"width": 1280, "height": 1400})
+        page.goto(server)
+        page.get_by_label("7", exact=True).first.check()
+        page.get_by_role("button", name="Generate").click()
+        page.get_by_text("784/784").wait_for(timeout=60_000)
+        path = tmp_path / "generate.png"
+        page.screenshot(path=str(path), full_page=True)
+        browser.close()
+    assert path.stat().st_size > 10_000
+    print(f"screenshot: {path}")
