@@ -40,6 +40,16 @@ class MNISTClassifier(nn.Module, PyTorchModelHubMixin):
         save_with_type(self, directory)
 
 
+def load_classifier(name="mnist-classifier"):
+    """The shipped evaluation classifier, in eval mode on the CPU."""
+    from .hub import CONFIG, model_dir
+
+    directory = model_dir(name)
+    if not (directory / CONFIG).is_file():
+        raise FileNotFoundError(f"no classifier at {directory}: train it with `python -m train classifier`")
+    return MNISTClassifier.from_pretrained(directory, map_location="cpu", local_files_only=True).eval()
+
+
 @torch.no_grad()
 def predict(classifier, images, batch_size=500):
     """(predicted labels ``[N]``, penultimate features ``[N, D]``) of uint8 images."""

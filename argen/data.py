@@ -60,6 +60,11 @@ def dequantize(x, levels):
     return ((x.long().float() + 0.5) * (256 / levels)).floor().clamp(0, 255).to(torch.uint8)
 
 
+def to_pixels(x, levels):
+    """Levels -> uint8 pixels for display and for the classifier: bin centres, or 0/255 for K = 2."""
+    return (x.long() * 255).to(torch.uint8) if levels == 2 else dequantize(x, levels)
+
+
 def binarize(images, threshold=128):
     """Fixed-threshold binarization: 1 where the pixel is >= threshold."""
     return (check_uint8_images(images) >= threshold).long()

@@ -1,10 +1,17 @@
-"""Exact likelihood of shipped models on the MNIST test set.
+"""The report card of the shipped models: likelihood, sample quality and speed, measured here.
 
-    python -m argen.evaluate [names...] [--data-dir DIR]
+    python -m argen.evaluate [names...] [--data-dir DIR]          # exact test-set likelihood
+    python -m argen.evaluate --all [--seed 0] [--data-dir DIR]     # + sample quality and speed
+    python -m argen.evaluate --all --quick                         # a fast look, writes nothing
 
-Scores every named model (default: all shipped) on the full 10,000-image test set, prints a table
-with bits/dim at the model's K and the 8-bit-equivalent bits/dim (bits/dim + log2(256 / K), so
-models with different K compare on one scale), and writes the figures into each metrics.json.
+Likelihood: the exact NLL on the full 10,000-image test set, as bits/dim at the model's K and the
+8-bit-equivalent bits/dim (bits/dim + log2(256 / K), so models with different K compare on one
+scale; nats/image for binarized models). Sample quality (``--all``): the project's MNIST
+classifier labels 100 samples per digit drawn at temperature 1 (does a requested 7 look like a
+7?) and a Fréchet distance between its penultimate features of the samples and of the test set,
+beside the real-data floor (as many training images vs the test set). Speed: seconds per image
+and per batch of ten on this machine, fast and naive paths. The figures go into each
+metrics.json, the results table of README.md and ``weights/report.png``.
 """
 import argparse
 import math
@@ -13,11 +20,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import load_mnist, test_levels
-from .hub import available, load, model_dir, read_metrics, write_metrics
+from .data import load_mnist, test_levels, to_pixels
+from .hub import available, load, model_dir, read_metrics, weights_dir, write_metrics
 from .likelihood import bits_per_dim, dataset_nll
 
-FIXTURE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "mnist_test_1000.npz"
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE = ROOT / "tests" / "fixtures" / "mnist_test_1000.npz"
+README = ROOT / "README.md"
+TABLE_START, TABLE_END = "<!-- results:start -->", "<!-- results:end -->"
 
 
 def load_fixture():
@@ -37,47 +47,95 @@ def likelihood_metrics(model, images, labels, binarization=None, progress=False)
             "bits_per_dim_8bit": None if binarization else round(bpd + math.log2(256 / model.levels), 5)}
 
 
-def evaluate(name, images, labels):
-    """Measure one shipped model on the full test set and the fixture subset; update metrics.json."""
-    model = load(name)
-    metrics = read_metrics(name)
-    binarization = metrics.get("data", {}).get("binarization")
-    metrics["test"] = likelihood_metrics(model, images, labels, binarization, progress=True)
-    metrics["fixture"] = likelihood_metrics(model, *load_fixture(), binarization)
-    metrics["parameters"] = model.num_parameters
-    write_metrics(model_dir(name), metrics)
-    return metrics
+def draw_samples(model, per_class, seed, batch_size=200):
+    """``per_class`` samples of each digit (or 10 * per_class unconditional ones) at temperature 1:
+    (levels [N, C, H, W], requested labels [N] or None)."""
+    from .sampling import sample
+
+    total = 10 * per_class
+    labels = torch.arange(10).repeat_interleave(per_class) if model.num_classes else None
+    images = []
+    for i in range(0, total, batch_size):
+        n = min(batch_size, total - i)
+        kwargs = {"labels": labels[i:i + n]} if model.num_classes else {"num_images": n}
+        images.append(sample(model, seed=seed + i, **kwargs))
+    return torch.cat(images), labels
+
+
+def quality_metrics(model, classifier, reference, per_class, seed):
+    """Classifier accuracy on class-conditional samples and the classifier-feature Fréchet distance."""
+    from .classifier import frechet_distance, predict
+
+    images, labels = draw_samples(model, per_class, seed)
+    predicted, features = predict(classifier, to_pixels(images, model.levels))
+    accuracy = None if labels is None else round((predicted == labels).float().mean().item(), 4)
+    return {"samples": int(images.shape[0]), "temperature": 1.0, "seed": seed, "accuracy": accuracy,
+            "fid": round(frechet_distance(features, reference["test_features"]), 3),
+            "fid_floor": reference["fid_floor"]}, images
+
+
+def speed_metrics(model):
+    """Seconds per image and per batch of ten (one per digit), fast and naive paths."""
+    from .benchmark import time_stream
+
+    has_fast = model.fast_sampler(torch.zeros(1, dtype=torch.long) if model.num_classes else None, 1) is not None
+    time_stream(model, 1, True, model.num_pixels)  # warm-up
+    speed = {"threads": torch.get_num_threads(), "fast_path": has_fast,
+             "seconds_per_image": round(time_stream(model, 1, True, model.num_pixels)[1], 3),
+             "seconds_per_10": round(time_stream(model, 10, True, model.num_pixels)[1], 3)}
+    if has_fast:
+        speed["naive_seconds_per_image"] = round(time_stream(model, 1, False, model.num_pixels)[1], 3)
+    return speed
+
+
+def reference_features(per_class, data_dir):
+    """Classifier features of the test set and the real-data floor of the Fréchet distance."""
+    from .classifier import frechet_distance, load_classifier, predict
+
+    classifier = load_classifier()
+    test_images, _ = load_mnist("test", data_dir)
+    train_images, _ = load_mnist("train", data_dir)
+    test_features = predict(classifier, test_images)[1]
+    real = predict(classifier, train_images[-10 * per_class:])[1]
+    return classifier, {"test_features": test_features, "fid_floor": round(frechet_distance(real, test_features), 3)}
 
 
 def format_table(rows):
-    header = f"{'model':<16} {'K':>4} {'params':>10} {'nats/image':>11} {'bits/dim':>9} {'8-bit bits/dim':>15}"
+    header = (f"{'model':<16} {'K':>4} {'params':>10} {'nats/image':>11} {'bits/dim':>9} {'8-bit bpd':>10} "
+              f"{'accuracy':>9} {'FID':>8} {'s/image':>8}")
     lines = [header, "-" * len(header)]
-    for name, levels, m in rows:
-        t = m["test"]
-        eight = "—" if t["bits_per_dim_8bit"] is None else f"{t['bits_per_dim_8bit']:.4f}"
-        lines.append(f"{name:<16} {levels:>4} {m['parameters']:>10,} {t['nats_per_image']:>11.2f} "
-                     f"{t['bits_per_dim']:>9.4f} {eight:>15}")
+    for name, m in rows:
+        t, q, s = m["test"], m.get("quality", {}), m.get("speed", {})
+        lines.append(f"{name:<16} {m['data']['levels']:>4} {m['parameters']:>10,} {t['nats_per_image']:>11.2f} "
+                     f"{t['bits_per_dim']:>9.4f} {fmt(t['bits_per_dim_8bit'], '.4f'):>10} "
+                     f"{fmt(q.get('accuracy'), '.1%'):>9} {fmt(q.get('fid'), '.2f'):>8} "
+                     f"{fmt(s.get('seconds_per_image'), '.2f'):>8}")
     return "\n".join(lines)
 
 
-README = Path(__file__).resolve().parent.parent / "README.md"
-TABLE_START, TABLE_END = "<!-- results:start -->", "<!-- results:end -->"
+def fmt(value, spec):
+    return "—" if value is None else format(value, spec)
 
 
 def markdown_table(names):
     """The README's results table, from each model's metrics.json."""
-    lines = ["| model | K | parameters | test nats/image | test bits/dim | 8-bit-equivalent bits/dim "
-             "| training | hardware |", "|---|---|---|---|---|---|---|---|"]
+    rows = ["| model | K | parameters | test nats/image | test bits/dim | 8-bit-equiv. bits/dim | sample accuracy "
+            "| FID (real floor) | s/image fast (naive) | s/10 images | training | hardware |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name in names:
         m = read_metrics(name)
-        t, tr = m.get("test", {}), m.get("train", {})
+        t, q, s, tr = m.get("test", {}), m.get("quality", {}), m.get("speed", {}), m.get("train", {})
         if not t:
             continue
-        eight = "—" if t.get("bits_per_dim_8bit") is None else f"{t['bits_per_dim_8bit']:.4f}"
-        lines.append(f"| `{name}` | {m['data']['levels']} | {m['parameters']:,} | {t['nats_per_image']:.2f} "
-                     f"| {t['bits_per_dim']:.4f} | {eight} | {tr.get('wall_minutes', '?')} min, "
-                     f"{tr.get('epochs', '?')} epochs | {tr.get('hardware', '?')} |")
-    return "\n".join(lines)
+        fid = f"{q['fid']:.2f} ({q['fid_floor']:.2f})" if q else "—"
+        naive = f" ({s['naive_seconds_per_image']:.2f})" if "naive_seconds_per_image" in s else ""
+        per_image = f"{s['seconds_per_image']:.2f}{naive}" if s else "—"
+        rows.append(f"| `{name}` | {m['data']['levels']} | {m['parameters']:,} | {t['nats_per_image']:.2f} "
+                    f"| {t['bits_per_dim']:.4f} | {fmt(t['bits_per_dim_8bit'], '.4f')} "
+                    f"| {fmt(q.get('accuracy'), '.1%')} | {fid} | {per_image} "
+                    f"| {fmt(s.get('seconds_per_10'), '.2f')} | {tr.get('wall_minutes', '?')} min, "
+                    f"{tr.get('epochs', '?')} epochs | {tr.get('hardware', '?')} |")
+    return "\n".join(rows)
 
 
 def update_readme(names, readme=README):
@@ -87,23 +145,74 @@ def update_readme(names, readme=README):
     readme.write_text(text[:start] + "\n" + markdown_table(names) + "\n" + text[end:])
 
 
+def comparison_plot(rows, path):
+    """Bits/dim (8-bit equivalent) and sample accuracy per model, side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [name for name, _ in rows]
+    bpd = [m["test"]["bits_per_dim_8bit"] or 0 for _, m in rows]
+    accuracy = [100 * (m.get("quality", {}).get("accuracy") or 0) for _, m in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 0.5 * len(rows) + 1.5), sharey=True)
+    left.barh(names, bpd, color="tab:blue")
+    left.set(xlabel="test bits/dim, 8-bit equivalent (lower is better)")
+    right.barh(names, accuracy, color="tab:green")
+    right.set(xlabel="classifier accuracy on samples, % (higher is better)", xlim=(0, 100))
+    for ax in (left, right):
+        ax.grid(axis="x", alpha=0.3)
+    left.invert_yaxis()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m argen.evaluate", description=__doc__.split("\n")[1])
-    parser.add_argument("names", nargs="*", help=f"models to evaluate (default: all shipped: {available()})")
+    parser = argparse.ArgumentParser(prog="python -m argen.evaluate",
+                                     description="The report card of the shipped models.")
+    parser.add_argument("names", nargs="*", help=f"models (default: all shipped: {available()})")
     parser.add_argument("--data-dir", default=None, help="MNIST root (default: $ARGEN_DATA or ./data)")
-    parser.add_argument("--no-readme", action="store_true", help="leave README.md's results table as it is")
+    parser.add_argument("--all", action="store_true", help="also sample quality and speed")
+    parser.add_argument("--quick", action="store_true",
+                        help="1,000 test images and 10 samples per digit; prints, writes nothing")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the samples")
     args = parser.parse_args(argv)
     names = args.names or available()
     for name in names:
         model_dir(name)  # fail early on an unknown name
-    images, labels = load_mnist("test", args.data_dir)
+    from .render import grid
+
+    images, labels = load_fixture() if args.quick else load_mnist("test", args.data_dir)
+    per_class = 10 if args.quick else 100
+    if args.all:
+        classifier, reference = reference_features(per_class, args.data_dir)
     rows = []
     for name in names:
-        rows.append((name, load(name).levels, evaluate(name, images, labels)))
+        model, metrics = load(name), read_metrics(name)
+        binarization = metrics.get("data", {}).get("binarization")
+        metrics["data"] = {"levels": model.levels, "binarization": binarization}
+        metrics["parameters"] = model.num_parameters
+        metrics["test"] = likelihood_metrics(model, images, labels, binarization, progress=True)
+        if not args.quick:
+            metrics["fixture"] = likelihood_metrics(model, *load_fixture(), binarization)
+        if args.all:
+            metrics["quality"], samples = quality_metrics(model, classifier, reference, per_class, args.seed)
+            metrics["speed"] = speed_metrics(model)
+            if not args.quick:
+                grid(samples[::10] if per_class == 100 else samples, model.levels, nrow=10, scale=2).save(
+                    model_dir(name) / "samples.png")
+        if not args.quick:
+            write_metrics(model_dir(name), metrics)
+        rows.append((name, metrics))
     print(format_table(rows))
-    if not args.no_readme:
+    if args.all and not args.quick:
+        print(f"FID floor (real training images vs test set, {10 * per_class} images): {reference['fid_floor']}")
+    if not args.quick:
         update_readme(available())
-        print(f"updated the results table in {README}")
+        if args.all:
+            comparison_plot([(n, read_metrics(n)) for n in available()], weights_dir() / "report.png")
+        print(f"updated {README.name}'s results table")
 
 
 if __name__ == "__main__":

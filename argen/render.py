@@ -2,16 +2,14 @@
 import math
 
 import numpy as np
-import torch
 from PIL import Image
 
-from .data import dequantize
+from .data import to_pixels
 
 
 def to_uint8(x, levels):
     """Levels ``[B, C, H, W]`` -> uint8 ``[B, H, W, C]`` numpy array; K=2 shows as black/white."""
-    pixels = (x.long() * 255).to(torch.uint8) if levels == 2 else dequantize(x, levels)
-    return pixels.permute(0, 2, 3, 1).cpu().numpy()
+    return to_pixels(x, levels).permute(0, 2, 3, 1).cpu().numpy()
 
 
 def grid(x, levels, nrow=10, padding=2, scale=1):

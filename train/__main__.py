@@ -9,14 +9,14 @@ import time
 
 import torch
 
-from argen.data import load_mnist, test_levels, to_levels
+from argen.data import load_mnist
 from argen.hub import WEIGHTS_DIR
 
-from . import mlp
+from . import classifier, mlp
 from .loop import TrainConfig, train
 from .publish import hardware, publish
 
-FAMILIES = {"mlp": mlp}
+FAMILIES = {"mlp": mlp, "classifier": classifier}
 VAL_IMAGES = 2000  # the first test images, used to watch the learning curve (no early stopping)
 
 
@@ -52,28 +52,25 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    default_name, model, binarization = FAMILIES[args.family].build(args)
+    default_name, model, objective = FAMILIES[args.family].build(args)
     name = args.name or default_name
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                          weight_decay=args.weight_decay, warmup_steps=args.warmup_steps,
                          grad_clip=args.grad_clip, seed=args.seed, max_minutes=args.max_minutes)
-    train_images, train_labels = load_mnist("train", args.data_dir)
+    train_data = load_mnist("train", args.data_dir)
     if args.train_images:
-        train_images, train_labels = train_images[:args.train_images], train_labels[:args.train_images]
-    test_images, test_labels = load_mnist("test", args.data_dir)
-    val_x = test_levels(test_images[:VAL_IMAGES], model.levels, binarization)
-    print(f"{name}: {model.num_parameters:,} parameters, {train_images.shape[0]:,} training images, "
-          f"device {args.device}")
+        train_data = tuple(t[:args.train_images] for t in train_data)
+    test_data = load_mnist("test", args.data_dir)
+    val_data = tuple(t[:VAL_IMAGES] for t in test_data)
+    print(f"{name}: {sum(p.numel() for p in model.parameters()):,} parameters, "
+          f"{train_data[0].shape[0]:,} training images, device {args.device}")
     started = time.time()
-    state = train(model, (train_images, train_labels, val_x, test_labels[:VAL_IMAGES]), config,
-                  checkpoint_path=args.checkpoint or f"runs/{name}.pt", resume=args.resume,
-                  device=args.device,
-                  levels_of=lambda images, gen: to_levels(images, model.levels, binarization, gen))
+    state = train(model, objective, train_data, val_data, config,
+                  checkpoint_path=args.checkpoint or f"runs/{name}.pt", resume=args.resume, device=args.device)
     info = {"command": "python -m train " + shlex.join(argv), "seed": args.seed, "epochs": args.epochs,
             "hardware": hardware(args.device), "session_minutes": round((time.time() - started) / 60, 2)}
-    metrics = publish(model, name, args.out, state, info, test_images, test_labels, binarization)
-    print(f"{name}: test {metrics['test']['bits_per_dim']:.4f} bits/dim "
-          f"({metrics['test']['nats_per_image']:.2f} nats/image) -> {args.out}/{name}")
+    metrics = publish(model, name, args.out, objective, state, info, test_data)
+    print(f"{name}: test {metrics['test']} -> {args.out}/{name}")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
-"""The one training loop: model-agnostic, it only needs ``argen.nll(model, x, y)``.
+"""The one training loop. It knows nothing about the model: an objective says how to make a batch,
+what loss to minimise and what held-out figure to watch (minGPT's trainer, in spirit).
 
 AdamW with linear warm-up and cosine decay, gradient clipping, a seeded data order, tqdm
-progress, held-out bits/dim after every epoch, a wall-clock budget, and atomic checkpoints that
-``--resume`` continues from (same data order, same optimizer state).
+progress, the held-out figure after every epoch, a wall-clock budget, and atomic checkpoints that
+``--resume`` continues exactly (same data order, optimizer state and random streams).
 """
 import math
 import time
@@ -10,8 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from argen.data import test_levels, to_levels
+from argen.evaluate import likelihood_metrics, load_fixture
 from argen.likelihood import bits_per_dim, dataset_nll, nll
 
 
@@ -33,9 +37,68 @@ class TrainConfig:
 class TrainState:
     step: int = 0
     elapsed: float = 0.0  # seconds of training over all sessions
-    train_curve: list = field(default_factory=list)  # (epoch, train bits/dim)
-    val_curve: list = field(default_factory=list)  # (epoch, held-out bits/dim)
+    train_curve: list = field(default_factory=list)  # (epoch, running training figure)
+    val_curve: list = field(default_factory=list)  # (epoch, held-out figure)
     stopped_early: bool = False
+
+
+class Likelihood:
+    """Maximum likelihood for a pixel model: loss in nats per value, watched in bits/dim."""
+
+    unit = "bits/dim"
+
+    def __init__(self, levels, binarization=None):
+        self.levels, self.binarization = levels, binarization
+
+    def batch(self, model, images, labels, generator):
+        x = to_levels(images, self.levels, self.binarization, generator)
+        return x, labels if model.num_classes else None
+
+    def loss(self, model, x, y):
+        return nll(model, x, y).mean() / model.num_pixels
+
+    def to_unit(self, loss):
+        return loss / math.log(2)
+
+    def held_out(self, model, images, labels):
+        x = test_levels(images, self.levels, self.binarization)
+        nats = dataset_nll(model, x, labels if model.num_classes else None, desc="held-out")
+        return bits_per_dim(nats, model.num_pixels)
+
+    def final_metrics(self, model, test_images, test_labels):
+        return {"data": {"levels": model.levels, "binarization": self.binarization},
+                "test": likelihood_metrics(model, test_images, test_labels, self.binarization, progress=True),
+                "fixture": likelihood_metrics(model, *load_fixture(), self.binarization)}
+
+
+class Classification:
+    """Cross-entropy for the evaluation classifier, with random shifts of up to 2 pixels."""
+
+    unit = "error %"
+
+    def batch(self, model, images, labels, generator):
+        padded = F.pad(images, (2, 2, 2, 2))
+        dy, dx = torch.randint(0, 5, (2,), generator=generator).tolist()
+        return padded[:, :, dy:dy + 28, dx:dx + 28], labels
+
+    def loss(self, model, x, y):
+        return F.cross_entropy(model(x), y)
+
+    def to_unit(self, loss):
+        return loss
+
+    def held_out(self, model, images, labels):
+        from argen.classifier import predict
+
+        return 100 * (predict(model, images)[0] != labels).float().mean().item()
+
+    def final_metrics(self, model, test_images, test_labels):
+        from argen.classifier import predict
+
+        fixture_images, fixture_labels = load_fixture()
+        accuracy = lambda images, labels: round((predict(model, images)[0] == labels).float().mean().item(), 5)  # noqa: E731
+        return {"test": {"accuracy": accuracy(test_images, test_labels), "num_images": int(test_images.shape[0])},
+                "fixture": {"accuracy": accuracy(fixture_images, fixture_labels)}}
 
 
 def learning_rate(config, step, total_steps):
@@ -51,50 +114,64 @@ def epoch_order(num_images, seed, epoch):
     return torch.randperm(num_images, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
 
 
-def save_checkpoint(path, model, optimizer, state):
+def random_states(generator):
+    """Every random stream the loop draws from (dropout masks, binarization, shifts)."""
+    states = {"torch": torch.get_rng_state(), "generator": generator.get_state()}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def restore_random_states(states, generator):
+    torch.set_rng_state(states["torch"])
+    generator.set_state(states["generator"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def save_checkpoint(path, model, optimizer, state, generator):
+    """Everything a resumed run needs, written to a temp file and renamed (never half-written)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "state": vars(state)}, tmp)
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "state": vars(state),
+                "random": random_states(generator)}, tmp)
     tmp.replace(path)
 
 
-def load_checkpoint(path, model, optimizer):
+def load_checkpoint(path, model, optimizer, generator):
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     model.load_state_dict(checkpoint["model"])
     optimizer.load_state_dict(checkpoint["optimizer"])
+    restore_random_states(checkpoint["random"], generator)
     state = TrainState(**checkpoint["state"])
     state.train_curve = [tuple(p) for p in state.train_curve]
     state.val_curve = [tuple(p) for p in state.val_curve]
     return state
 
 
-def train(model, data, config, checkpoint_path, levels_of, resume=False, device="cpu"):
-    """Train ``model`` on ``data`` = (train_images uint8, train_labels, val_x levels, val_y).
-
-    ``levels_of(images, generator)`` turns a uint8 batch into model input (quantization or
-    dynamic binarization). Returns the :class:`TrainState` with its learning curves.
-    """
-    train_images, train_labels, val_x, val_y = data
-    conditional = model.num_classes > 0
+def train(model, objective, train_data, val_data, config, checkpoint_path, resume=False, device="cpu"):
+    """Train ``model`` on ``train_data`` = (uint8 images, labels), watching ``objective.held_out``
+    on ``val_data`` after every epoch. Returns the :class:`TrainState` with its learning curves."""
+    images, labels = train_data
     model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    torch.manual_seed(config.seed)  # dropout masks
+    generator = torch.Generator().manual_seed(config.seed)  # binarization, shifts
     state = TrainState()
     if resume and Path(checkpoint_path).is_file():
-        state = load_checkpoint(checkpoint_path, model, optimizer)
+        state = load_checkpoint(checkpoint_path, model, optimizer, generator)
         print(f"resumed from {checkpoint_path} at step {state.step}")
-    steps_per_epoch = math.ceil(train_images.shape[0] / config.batch_size)
+    steps_per_epoch = math.ceil(images.shape[0] / config.batch_size)
     total_steps = math.ceil(config.epochs * steps_per_epoch)
-    torch.manual_seed(config.seed + state.step)  # dropout masks
-    binarize_gen = torch.Generator().manual_seed(config.seed + 7 * state.step)
 
     def evaluate():
         model.eval()
-        val_nats = dataset_nll(model, val_x, val_y if conditional else None, desc="held-out")
+        with torch.no_grad():
+            figure = objective.held_out(model, *(v.to(device) for v in val_data))
         model.train()
-        state.val_curve.append((state.step / steps_per_epoch, bits_per_dim(val_nats, model.num_pixels)))
-        print(f"epoch {state.step / steps_per_epoch:.2f}: held-out {state.val_curve[-1][1]:.4f} bits/dim")
+        state.val_curve.append((state.step / steps_per_epoch, figure))
+        print(f"epoch {state.step / steps_per_epoch:.2f}: held-out {figure:.4f} {objective.unit}")
 
     start = time.time() - state.elapsed
     last_checkpoint = time.time()
@@ -103,23 +180,23 @@ def train(model, data, config, checkpoint_path, levels_of, resume=False, device=
     running = []
     while state.step < total_steps:
         epoch, offset = divmod(state.step, steps_per_epoch)
-        index = epoch_order(train_images.shape[0], config.seed, epoch)
+        index = epoch_order(images.shape[0], config.seed, epoch)
         index = index[offset * config.batch_size:(offset + 1) * config.batch_size]
-        x = levels_of(train_images[index], binarize_gen).to(device)
-        y = train_labels[index].to(device) if conditional else None
+        x, y = objective.batch(model, images[index], labels[index], generator)
+        x, y = x.to(device), None if y is None else y.to(device)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(config, state.step, total_steps)
-        loss = nll(model, x, y).mean() / model.num_pixels  # nats per value
+        loss = objective.loss(model, x, y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()
         state.step += 1
-        running.append(loss.item() / math.log(2))
+        running.append(objective.to_unit(loss.item()))
         progress.update(1)
         if state.step % config.log_every == 0:
             state.train_curve.append((state.step / steps_per_epoch, sum(running) / len(running)))
-            progress.set_postfix(bpd=f"{state.train_curve[-1][1]:.4f}")
+            progress.set_postfix(train=f"{state.train_curve[-1][1]:.4f}")
             running = []
         if state.step % steps_per_epoch == 0 or state.step == total_steps:
             evaluate()
@@ -131,9 +208,9 @@ def train(model, data, config, checkpoint_path, levels_of, resume=False, device=
                 evaluate()
             break
         if time.time() - last_checkpoint > config.checkpoint_minutes * 60:
-            save_checkpoint(checkpoint_path, model, optimizer, state)
+            save_checkpoint(checkpoint_path, model, optimizer, state, generator)
             last_checkpoint = time.time()
     progress.close()
-    save_checkpoint(checkpoint_path, model, optimizer, state)
+    save_checkpoint(checkpoint_path, model, optimizer, state, generator)
     model.eval()
     return state

@@ -2,6 +2,8 @@
 from argen.models import PixelMLP
 from argen.models.mlp import VARIANTS
 
+from .loop import Likelihood
+
 DEFAULTS = {"epochs": 1.0, "batch_size": 32, "lr": 1e-3}
 
 
@@ -16,8 +18,8 @@ def add_arguments(parser):
 
 
 def build(args):
-    """(default weights name, model, binarization) from the parsed flags."""
+    """(default weights name, model, objective) from the parsed flags."""
     model = PixelMLP(variant=args.variant, levels=args.levels, context_length=args.context_length,
                      hidden_dim=args.hidden_dim, num_layers=args.num_layers, embed_dim=args.embed_dim,
                      dropout=args.dropout)
-    return f"mlp-{args.variant}", model, None
+    return f"mlp-{args.variant}", model, Likelihood(model.levels)

@@ -1,20 +1,14 @@
-"""What a finished run leaves in ``weights/<name>/``: weights, metrics, sample grid, loss curve."""
+"""What a finished run leaves in ``weights/<name>/``: weights, metrics, loss curve, sample grid."""
 import platform
 import shutil
 from pathlib import Path
 
 import torch
 
-from argen.evaluate import likelihood_metrics, load_fixture
 from argen.hub import write_metrics
+from argen.models import PixelModel
 from argen.render import grid
 from argen.sampling import sample
-
-
-def hardware(device):
-    if str(device).startswith("cuda"):
-        return f"{torch.cuda.get_device_name(device)} (CUDA)"
-    return f"CPU {cpu_name()}, {torch.get_num_threads()} threads"
 
 
 def cpu_name():
@@ -23,6 +17,12 @@ def cpu_name():
             return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         return platform.processor() or platform.machine()
+
+
+def hardware(device):
+    if str(device).startswith("cuda"):
+        return f"{torch.cuda.get_device_name(device)} (CUDA)"
+    return f"CPU {cpu_name()}, {torch.get_num_threads()} threads"
 
 
 def sample_grid(model, seed=0, per_class=10):
@@ -36,7 +36,7 @@ def sample_grid(model, seed=0, per_class=10):
     return grid(images.cpu(), model.levels, nrow=per_class, scale=2)
 
 
-def loss_curve(state, path, title):
+def loss_curve(state, path, title, unit):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -47,7 +47,7 @@ def loss_curve(state, path, title):
         ax.plot(*zip(*state.train_curve), label="train (running mean)", alpha=0.7)
     if state.val_curve:
         ax.plot(*zip(*state.val_curve), "o-", label="held-out")
-    ax.set(xlabel="epoch", ylabel="bits/dim", title=title)
+    ax.set(xlabel="epoch", ylabel=unit, title=title)
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -55,7 +55,7 @@ def loss_curve(state, path, title):
     plt.close(fig)
 
 
-def publish(model, name, out_root, state, train_info, test_images, test_labels, binarization):
+def publish(model, name, out_root, objective, state, train_info, test_data):
     """Write ``out_root/name`` atomically: build it beside, then swap it in."""
     model = model.cpu().eval()
     final = Path(out_root) / name
@@ -64,17 +64,16 @@ def publish(model, name, out_root, state, train_info, test_images, test_labels, 
     model.save(staging)
     metrics = {
         "name": name,
-        "data": {"levels": model.levels, "binarization": binarization},
-        "parameters": model.num_parameters,
-        "test": likelihood_metrics(model, test_images, test_labels, binarization, progress=True),
-        "fixture": likelihood_metrics(model, *load_fixture(), binarization),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        **objective.final_metrics(model, *test_data),
         "train": {**train_info, "steps": state.step, "wall_minutes": round(state.elapsed / 60, 2),
-                  "stopped_early": state.stopped_early,
-                  "held_out_curve": [[round(e, 3), round(b, 5)] for e, b in state.val_curve]},
+                  "stopped_early": state.stopped_early, "held_out_unit": objective.unit,
+                  "held_out_curve": [[round(e, 3), round(v, 5)] for e, v in state.val_curve]},
     }
     write_metrics(staging, metrics)
-    sample_grid(model, seed=train_info["seed"]).save(staging / "samples.png")
-    loss_curve(state, staging / "loss.png", name)
+    if isinstance(model, PixelModel):
+        sample_grid(model, seed=train_info["seed"]).save(staging / "samples.png")
+    loss_curve(state, staging / "loss.png", name, objective.unit)
     if final.exists():
         old = Path(out_root) / f".{name}.old"
         shutil.rmtree(old, ignore_errors=True)
