@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from argen.models import MODEL_TYPES, PixelMLP
+from argen.models import MODEL_TYPES, GatedPixelCNN, PixelCNN, PixelMLP
 
 # A tiny configuration of every registered model family (fast on CPU). Every family must have one.
 TINY_MODELS = {
@@ -9,7 +9,16 @@ TINY_MODELS = {
     "mlp-v2": lambda: PixelMLP(variant="v2", levels=4, hidden_dim=16, context_length=5, image_shape=(1, 6, 5)),
     "mlp-v3": lambda: PixelMLP(variant="v3", levels=4, hidden_dim=16, embed_dim=4, context_length=5,
                                image_shape=(1, 6, 5)),
+    "pixelcnn": lambda: PixelCNN(levels=5, image_shape=(1, 6, 5), hidden_channels=8, num_blocks=2),
+    "pixelcnn-rgb": lambda: PixelCNN(levels=4, image_shape=(3, 5, 4), num_classes=0, hidden_channels=24,
+                                     num_blocks=2),
+    "gated-pixelcnn": lambda: GatedPixelCNN(levels=5, image_shape=(1, 6, 5), hidden_channels=8, num_layers=4,
+                                            output_channels=8),
+    "gated-pixelcnn-binary": lambda: GatedPixelCNN(levels=2, image_shape=(1, 6, 5), num_classes=0,
+                                                   hidden_channels=8, num_layers=4, output_channels=8),
 }
+# models whose receptive field is the whole causal past (no blind spot) at their tiny size
+FULL_FIELD = {"gated-pixelcnn", "gated-pixelcnn-binary"}
 
 
 def make_tiny(name):
@@ -19,7 +28,9 @@ def make_tiny(name):
 
 @pytest.fixture(params=sorted(TINY_MODELS))
 def tiny(request):
-    return make_tiny(request.param)
+    model = make_tiny(request.param)
+    model.tiny_name = request.param
+    return model
 
 
 def random_batch(model, batch=2, seed=0):

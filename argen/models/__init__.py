@@ -1,7 +1,9 @@
 """Model families, one file each, all following the contract in :mod:`argen.models.base`."""
 from .base import PixelModel
+from .gated_pixelcnn import GatedPixelCNN
 from .mlp import PixelMLP
+from .pixelcnn import PixelCNN
 
-MODEL_TYPES = {cls.model_type: cls for cls in (PixelMLP,)}
+MODEL_TYPES = {cls.model_type: cls for cls in (PixelMLP, PixelCNN, GatedPixelCNN)}
 
-__all__ = ["MODEL_TYPES", "PixelModel", "PixelMLP"]
+__all__ = ["MODEL_TYPES", "GatedPixelCNN", "PixelCNN", "PixelMLP", "PixelModel"]

@@ -1,0 +1,43 @@
+"""Layers shared by the convolutional pixel models."""
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def channel_groups(num_channels, data_channels):
+    """The data channel (colour) each of ``num_channels`` feature channels belongs to: features are
+    split into ``data_channels`` consecutive equal groups (R features, then G, then B)."""
+    return torch.arange(num_channels) * data_channels // num_channels
+
+
+class MaskedConv2d(nn.Conv2d):
+    """A convolution that sees only pixels before the centre in raster order (PixelCNN's masks).
+
+    At the centre pixel, feature group g (see :func:`channel_groups`) sees input groups < g with
+    mask ``"A"`` (the first layer: a pixel's own value is hidden) and groups <= g with mask ``"B"``,
+    which makes colour channels autoregressive inside a pixel (R -> G -> B) for any channel count.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, mask_type, data_channels=1):
+        if mask_type not in ("A", "B"):
+            raise ValueError(f"mask_type must be 'A' or 'B', got {mask_type!r}")
+        if kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be odd, got {kernel_size}")
+        super().__init__(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
+        centre = kernel_size // 2
+        mask = torch.ones_like(self.weight)  # (out, in, k, k)
+        mask[:, :, centre, centre:] = 0
+        mask[:, :, centre + 1:] = 0
+        out_group = channel_groups(out_channels, data_channels)[:, None]
+        in_group = channel_groups(in_channels, data_channels)[None, :]
+        visible = in_group < out_group if mask_type == "A" else in_group <= out_group
+        mask[:, :, centre, centre] = visible.float()
+        self.register_buffer("mask", mask, persistent=False)
+
+    def forward(self, x):
+        return F.conv2d(x, self.weight * self.mask, self.bias, padding=self.padding)
+
+
+def scale_levels(x, levels):
+    """Integer levels -> floats in [-1, 1], the network input."""
+    return x.float() * (2 / (levels - 1)) - 1
