@@ -24,8 +24,6 @@ from argen.data import from_drawing, quantize
 from argen.hub import model_dir, read_metrics
 from argen.likelihood import bits_per_dim, class_posterior, surprise_bits
 
-torch.set_num_threads(int(os.environ.get("ARGEN_THREADS", "2")))  # CPU-basic Spaces have 2 cores
-
 FPS = 12  # frames per second sent to the browser; more is wasted
 IMAGE_COUNTS = (1, 4, 10)  # 10 = one per digit
 SPEEDS = (1, 4, 14, 28, 56, 112, 784)  # pixels per frame
@@ -383,4 +381,5 @@ def build():
 demo = build()
 
 if __name__ == "__main__":
+    torch.set_num_threads(int(os.environ.get("ARGEN_THREADS", "2")))  # CPU-basic Spaces have 2 cores
     demo.launch()

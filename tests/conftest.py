@@ -3,6 +3,10 @@ import torch
 
 from argen.models import MODEL_TYPES, GatedPixelCNN, PixelCNN, PixelMLP
 
+# Tests run many tiny tensor operations, for which one thread is fastest; it also keeps them from
+# competing with the app server's threads (and any training running beside them) for the cores.
+torch.set_num_threads(1)
+
 # A tiny configuration of every registered model family (fast on CPU). Every family must have one.
 TINY_MODELS = {
     "mlp-v1": lambda: PixelMLP(variant="v1", levels=4, hidden_dim=16, context_length=5, image_shape=(1, 6, 5)),
