@@ -237,17 +237,20 @@ def about(name):
     if name not in argen.available():
         raise gr.Error(f"unknown model {name!r}")
     model, metrics = get_model(name), read_metrics(name)
-    test, train = metrics.get("test", {}), metrics.get("train", {})
-    lines = [model.about, "", "| measure | value |", "|---|---|",
-             f"| parameters | {model.num_parameters:,} |", f"| levels K | {model.levels} |"]
-    for key, label in (("nats_per_image", "test NLL (nats/image)"), ("bits_per_dim", "test bits/dim"),
-                       ("bits_per_dim_8bit", "8-bit-equivalent bits/dim")):
-        if test.get(key) is not None:
-            lines.append(f"| {label} | {test[key]} |")
-    for key, label in (("wall_minutes", "training minutes"), ("hardware", "hardware"), ("command", "command")):
-        if key in train:
-            value = f"`{train[key]}`" if key == "command" else train[key]
-            lines.append(f"| {label} | {value} |")
+    test, quality, speed, train = (metrics.get(k, {}) for k in ("test", "quality", "speed", "train"))
+    rows = [("parameters", f"{model.num_parameters:,}"), ("levels K", model.levels),
+            ("test NLL (nats/image)", test.get("nats_per_image")), ("test bits/dim", test.get("bits_per_dim")),
+            ("8-bit-equivalent bits/dim", test.get("bits_per_dim_8bit")),
+            ("classifier accuracy on samples", quality.get("accuracy")),
+            ("classifier-feature FID (real-data floor)",
+             f"{quality['fid']} ({quality['fid_floor']})" if quality else None),
+            ("seconds per image (fast path)", speed.get("seconds_per_image")),
+            ("seconds per image (naive path)", speed.get("naive_seconds_per_image")),
+            ("seconds per batch of 10", speed.get("seconds_per_10")),
+            ("training minutes", train.get("wall_minutes")), ("hardware", train.get("hardware")),
+            ("command", f"`{train['command']}`" if "command" in train else None)]
+    lines = [model.about, "", "| measure | value |", "|---|---|"]
+    lines += [f"| {label} | {value} |" for label, value in rows if value is not None]
     grid = model_dir(name) / "samples.png"
     return "\n".join(lines), str(grid) if grid.is_file() else None
 

@@ -9,8 +9,9 @@ the horizontal stack has residual and skip connections; 1x1 layers on the summed
 logits. Causality comes from shifted (cropped) convolutions, as in PixelCNN++, not masks.
 
 Grey images only (C = 1). ``fast_sampler`` caches what a row needs from the vertical stack (it
-depends only on finished rows), computed once per row, and per pixel runs the horizontal stack on
-just the columns of the current row that can reach it: the logits of the naive path, exactly.
+depends only on finished rows), computed once per row from the rows within reach, and per pixel
+runs the horizontal stack on just the columns of the current row that can reach it: every
+convolution is local, so these crops give the logits of the naive path exactly.
 """
 import torch
 import torch.nn.functional as F
@@ -25,11 +26,9 @@ def shift_down(x):
     return F.pad(x, (0, 0, 1, 0))[:, :, :-1]
 
 
-def gate(x, cond):
+def gate(x):
+    """tanh(first half of the channels) * sigmoid(second half)."""
     a, b = x.chunk(2, 1)
-    if cond is not None:
-        ca, cb = cond.chunk(2, 1)
-        a, b = a + ca[:, :, None, None], b + cb[:, :, None, None]
     return torch.tanh(a) * torch.sigmoid(b)
 
 
@@ -49,20 +48,21 @@ class GatedLayer(nn.Module):
             self.cond_h = nn.Embedding(num_classes, 2 * channels)
 
     def vertical_step(self, v, y):
-        """(next vertical features, their contribution to the horizontal stack)."""
-        width_pad = self.half
-        pre = self.vertical(F.pad(v, (width_pad, width_pad, self.half, 0)))  # rows i-half .. i
-        cond = self.cond_v(y) if y is not None else None
-        return gate(pre, cond), self.v_to_h(shift_down(pre))
+        """(next vertical features, what they bring to the horizontal stack, class bias included)."""
+        pre = self.vertical(F.pad(v, (self.half, self.half, self.half, 0)))  # rows i-half .. i
+        to_h = self.v_to_h(shift_down(pre))
+        if y is not None:
+            pre = pre + self.cond_v(y)[:, :, None, None]
+            to_h = to_h + self.cond_h(y)[:, :, None, None]
+        return gate(pre), to_h
 
-    def horizontal_step(self, h, from_v, y):
-        """(next horizontal features, skip output) given the vertical contribution of the same rows."""
+    def horizontal_step(self, h, from_v):
+        """(next horizontal features, skip output) given what the vertical stack brings to these rows."""
         if self.first:
             pre = self.horizontal(F.pad(h, (self.half, 0, 0, 0))[:, :, :, :-1])  # columns j-half .. j-1
         else:
             pre = self.horizontal(F.pad(h, (self.half, 0, 0, 0)))  # columns j-half .. j
-        cond = self.cond_h(y) if y is not None else None
-        out = gate(pre + from_v, cond)
+        out = gate(pre + from_v)
         residual = self.h_out(out)
         return (residual if self.first else h + residual), self.skip(out)
 
@@ -83,8 +83,10 @@ class GatedPixelCNN(PixelModel):
             + [GatedLayer(h, h, kernel_size, False, n) for _ in range(num_layers - 1)])
         self.output = nn.Sequential(nn.ReLU(), nn.Conv2d(h, output_channels, 1), nn.ReLU(),
                                     nn.Conv2d(output_channels, levels, 1))
-        # columns to the left that can reach a pixel through the horizontal stack
+        # columns to the left that reach a pixel through the horizontal stack, and rows above
+        # that reach a row's vertical contributions (one more for the shift down)
         self.reach = input_kernel_size // 2 + (num_layers - 1) * (kernel_size // 2)
+        self.vertical_reach = self.reach + 1
 
     def vertical(self, x, y):
         """The vertical stack's contributions to the horizontal stack, one ``[B, 2h, H, W]`` per layer."""
@@ -94,28 +96,29 @@ class GatedPixelCNN(PixelModel):
             contributions.append(to_h)
         return contributions
 
-    def horizontal(self, x, contributions, y):
+    def horizontal(self, x, contributions):
         """Logits ``[B, K, 1, rows, cols]`` from the pixels of some rows and their vertical contributions."""
         h, skips = scale_levels(x, self.levels), 0
         for layer, from_v in zip(self.layers, contributions):
-            h, skip = layer.horizontal_step(h, from_v, y)
+            h, skip = layer.horizontal_step(h, from_v)
             skips = skips + skip
         return self.output(skips).unsqueeze(2)
 
     def forward(self, x, y=None):
         x, y = self.check_input(x, y)
-        return self.horizontal(x, self.vertical(x, y), y)
+        return self.horizontal(x, self.vertical(x, y))
 
     def fast_sampler(self, y, batch):
         cache = {"row": None, "contributions": None}
 
         def step(x, t):
             row, col = divmod(t, self.image_shape[2])
-            if cache["row"] != row:  # rows above are final now: their vertical stack is too
+            if cache["row"] != row:  # the rows above are final now, and so is what they bring
                 cache["row"] = row
-                cache["contributions"] = [c[:, :, row:row + 1] for c in self.vertical(x, y)]
+                top = max(0, row - self.vertical_reach)  # rows above that are out of reach are left out
+                cache["contributions"] = [c[:, :, -1:] for c in self.vertical(x[:, :, top:row + 1], y)]
             left = max(0, col - self.reach)
             contributions = [c[..., left:col + 1] for c in cache["contributions"]]
-            return self.horizontal(x[:, :, row:row + 1, left:col + 1], contributions, y)[:, :, 0, 0, -1]
+            return self.horizontal(x[:, :, row:row + 1, left:col + 1], contributions)[:, :, 0, 0, -1]
 
         return step
