@@ -40,11 +40,14 @@ def get_model(name):
 
 
 def model_choices():
-    """(label, name) pairs for the model picker: name, one-line description, measured bits/dim."""
+    """(label, name) pairs for the model picker: name, one-line description, measured figures."""
     choices = []
     for name in argen.available():
-        test = read_metrics(name).get("test", {})
+        metrics = read_metrics(name)
+        test, quality = metrics.get("test", {}), metrics.get("quality", {})
         score = f" · {test['bits_per_dim']:.3f} bits/dim" if "bits_per_dim" in test else ""
+        if quality.get("accuracy") is not None:
+            score += f" · {quality['accuracy']:.0%} of samples read as their digit"
         choices.append((f"{name} — {get_model(name).summary}{score}", name))
     return choices
 
@@ -262,6 +265,10 @@ def on_model_change(name):
             gr.Slider(maximum=model.levels, value=0, label=f"top-k (0 = all {model.levels} levels)"))
 
 
+def temperature_slider():
+    return gr.Slider(0.05, 2.0, value=1.0, step=0.05, label="temperature")
+
+
 def digit_picker(label="digit"):
     return gr.Radio(list(range(10)), value=7, label=label)
 
@@ -305,7 +312,7 @@ def build():
                 with gr.Column(scale=1):
                     model = gr.Dropdown(choices, value=default, label="model")
                     digit = digit_picker()
-                    temperature = gr.Slider(0.05, 2.0, value=1.0, step=0.05, label="temperature")
+                    temperature = temperature_slider()
                     top_k = gr.Slider(0, 256, value=0, step=1, label="top-k (0 = all levels)")
                     with gr.Row():
                         seed = gr.Number(0, precision=0, label="seed", minimum=0)
@@ -331,7 +338,7 @@ def build():
                     c_digit = gr.Radio(list(range(10)), value=None, label="class (default: the test digit's)")
                     c_rows = gr.Slider(0, 28, value=14, step=1, label="rows to keep")
                     c_count = gr.Slider(1, 8, value=4, step=1, label="completions")
-                    c_temperature = gr.Slider(0.05, 2.0, value=1.0, step=0.05, label="temperature")
+                    c_temperature = temperature_slider()
                     c_seed = gr.Number(0, precision=0, label="seed", minimum=0)
                     c_speed = speed_picker()
                     c_go = gr.Button("Complete", variant="primary")
@@ -364,7 +371,7 @@ def build():
                 with gr.Column(scale=1):
                     m_models = gr.CheckboxGroup(choices, value=names, label="models")
                     m_digit = digit_picker()
-                    m_temperature = gr.Slider(0.05, 2.0, value=1.0, step=0.05, label="temperature")
+                    m_temperature = temperature_slider()
                     m_seed = gr.Number(0, precision=0, label="seed (shared random numbers)", minimum=0)
                     m_go = gr.Button("Compare", variant="primary")
                 with gr.Column(scale=2):

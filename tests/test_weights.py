@@ -55,3 +55,16 @@ def test_mlp_ranking_and_v3_digits():
     predicted = class_posterior(model, quantize(images, model.levels)).argmax(-1)
     assert (predicted == labels).float().mean() > 0.8  # the model as a classifier recognises digits
     assert math.isfinite(bpd["v3"])
+
+
+def test_weights_folder_from_the_environment(tmp_path, monkeypatch):
+    """$ARGEN_WEIGHTS may name another folder laid out like weights/ (a Hub snapshot is one)."""
+    import shutil
+
+    shutil.copytree(model_dir("mlp-v1"), tmp_path / "my-model")
+    monkeypatch.setenv("ARGEN_WEIGHTS", str(tmp_path))
+    assert argen.available() == ["my-model"]
+    assert argen.load("my-model").variant == "v1"
+    monkeypatch.setenv("ARGEN_WEIGHTS", "./no/such/folder")
+    with pytest.raises(ValueError, match="neither a folder nor a Hub repo id"):
+        argen.available()
