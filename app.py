@@ -29,6 +29,7 @@ IMAGE_COUNTS = (1, 4, 10)  # 10 = one per digit
 SPEEDS = (1, 4, 14, 28, 56, 112, 784)  # pixels per frame
 EXPORT_DIR = Path(tempfile.gettempdir()) / "argen-exports"
 EXPORT_MAX_AGE_S = 3600
+GIF_FRAMES = 200
 DIGITS = np.load(Path(__file__).parent / "argen" / "assets" / "digits.npz")  # 10 test digits per class
 
 
@@ -117,11 +118,15 @@ def frame_outputs(model, frame):
 
 
 def stream(model, frames, seed):
-    """Pace the sampler's frames at about FPS per second, then export the final PNG and a GIF."""
-    pictures, last, outputs = [], 0.0, None
-    for frame in frames:
+    """Pace the sampler's frames at about FPS per second, then export the final PNG and a GIF
+    (of at most GIF_FRAMES canvases: every other one is dropped whenever there are more)."""
+    pictures, last, outputs, stride = [], 0.0, None, 1
+    for i, frame in enumerate(frames):
         outputs = frame_outputs(model, frame)
-        pictures.append(outputs[0])
+        if i % stride == 0:
+            pictures.append(outputs[0])
+        if len(pictures) > GIF_FRAMES:
+            pictures, stride = pictures[::2], 2 * stride
         wait = 1 / FPS - (time.monotonic() - last)
         if wait > 0 and not frame.done:
             time.sleep(wait)
@@ -130,9 +135,9 @@ def stream(model, frames, seed):
         if not frame.done:
             yield *outputs[:4], stats, None, None
     png, gif = export_path(".png"), export_path(".gif")
-    pictures[-1].save(png)
-    pictures[0].save(gif, save_all=True, append_images=pictures[1:] + [pictures[-1]] * FPS,
-                     duration=round(1000 / FPS), loop=0)
+    outputs[0].save(png)
+    pictures[0].save(gif, save_all=True, append_images=pictures[1:] + [outputs[0]] * FPS,
+                     duration=round(1000 / FPS * stride), loop=0)
     yield *outputs[:4], stats, png, gif
 
 
