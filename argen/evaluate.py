@@ -47,7 +47,7 @@ def likelihood_metrics(model, images, labels, binarization=None, progress=False)
             "bits_per_dim_8bit": None if binarization else round(bpd + math.log2(256 / model.levels), 5)}
 
 
-def draw_samples(model, per_class, seed, batch_size=200):
+def draw_samples(model, per_class, seed, batch_size=100):
     """``per_class`` samples of each digit (or 10 * per_class unconditional ones) at temperature 1:
     (levels [N, C, H, W], requested labels [N] or None)."""
     from .sampling import sample
