@@ -39,10 +39,9 @@ def main(argv=None):
         time_stream(model, 1, True, width)  # warm-up
         fast_first, fast_one = time_stream(model, 1, True, width)
         fast_ten = time_stream(model, 10, True, model.num_pixels)[1]
-        has_fast = model.fast_sampler(torch.zeros(1, dtype=torch.long) if model.num_classes else None, 1)
-        label = "fast" if has_fast is not None else "naive"
+        label = "fast" if model.has_fast_path else "naive"
         print(f"{name:<16} {label:<6} {fast_first:>13.3f} {fast_one:>10.2f} {fast_ten:>12.2f} {'':>9}")
-        if args.naive and has_fast is not None:
+        if args.naive and model.has_fast_path:
             naive_first, naive_one = time_stream(model, 1, False, width)
             naive_ten = time_stream(model, 10, False, model.num_pixels)[1]
             print(f"{name:<16} {'naive':<6} {naive_first:>13.3f} {naive_one:>10.2f} {naive_ten:>12.2f} "

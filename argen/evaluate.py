@@ -78,12 +78,11 @@ def speed_metrics(model):
     """Seconds per image and per batch of ten (one per digit), fast and naive paths."""
     from .benchmark import time_stream
 
-    has_fast = model.fast_sampler(torch.zeros(1, dtype=torch.long) if model.num_classes else None, 1) is not None
     time_stream(model, 1, True, model.num_pixels)  # warm-up
-    speed = {"threads": torch.get_num_threads(), "fast_path": has_fast,
+    speed = {"threads": torch.get_num_threads(), "fast_path": model.has_fast_path,
              "seconds_per_image": round(time_stream(model, 1, True, model.num_pixels)[1], 3),
              "seconds_per_10": round(time_stream(model, 10, True, model.num_pixels)[1], 3)}
-    if has_fast:
+    if model.has_fast_path:
         speed["naive_seconds_per_image"] = round(time_stream(model, 1, False, model.num_pixels)[1], 3)
     return speed
 

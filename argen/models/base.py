@@ -49,6 +49,11 @@ class PixelModel(nn.Module, PyTorchModelHubMixin):
         """An incremental ``step(x, t) -> logits [B, K]``, or None when the model has none."""
         return None
 
+    @property
+    def has_fast_path(self):
+        """Whether the model overrides :meth:`fast_sampler` with an incremental path."""
+        return type(self).fast_sampler is not PixelModel.fast_sampler
+
     def save(self, directory):
         """Write ``config.json`` (with ``model_type``) and ``model.safetensors``."""
         save_with_type(self, directory)
