@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from argen.models import MODEL_TYPES, GatedPixelCNN, PixelCNN, PixelMLP
+from argen.models import MODEL_TYPES, DiagonalBiLSTM, GatedPixelCNN, PixelCNN, PixelMLP, RowLSTM
 
 # Tests run many tiny tensor operations, for which one thread is fastest; it also keeps them from
 # competing with the app server's threads (and any training running beside them) for the cores.
@@ -20,9 +20,13 @@ TINY_MODELS = {
                                             output_channels=8),
     "gated-pixelcnn-binary": lambda: GatedPixelCNN(levels=2, image_shape=(1, 6, 5), num_classes=0,
                                                    hidden_channels=8, num_layers=4, output_channels=8),
+    "row-lstm": lambda: RowLSTM(levels=5, image_shape=(1, 7, 6), hidden_channels=4, num_layers=2,
+                                input_kernel_size=3, output_channels=8),
+    "diagonal-bilstm": lambda: DiagonalBiLSTM(levels=5, image_shape=(1, 6, 5), hidden_channels=4, num_layers=2,
+                                              output_channels=8),
 }
 # models whose receptive field is the whole causal past (no blind spot) at their tiny size
-FULL_FIELD = {"gated-pixelcnn", "gated-pixelcnn-binary"}
+FULL_FIELD = {"gated-pixelcnn", "gated-pixelcnn-binary", "diagonal-bilstm"}
 
 
 def make_tiny(name):

@@ -4,7 +4,7 @@ import torch
 
 import argen
 from argen.models.base import raster_logits, raster_values
-from conftest import FULL_FIELD, random_batch
+from conftest import FULL_FIELD, make_tiny, random_batch
 
 
 def test_forward_shapes(tiny):
@@ -14,7 +14,7 @@ def test_forward_shapes(tiny):
     assert torch.isfinite(logits).all()
 
 
-def influence(model, x, y):
+def influence(model, x, y, threshold=1e-6):
     """``[n, n]`` bools: changing raster value j of image x moves the logits of value i."""
     n = model.num_pixels
     base = raster_logits(model(x, y))[0]  # (n, K)
@@ -23,16 +23,23 @@ def influence(model, x, y):
     c, h, w = model.image_shape
     images = perturbed.reshape(n, h, w, c).permute(0, 3, 1, 2)
     logits = raster_logits(model(images, None if y is None else y.repeat(n)))  # (n, n, K)
-    return (logits - base).abs().amax(-1) > 1e-6
+    return (logits - base).abs().amax(-1) > threshold
+
+
+def receptive_fields(model, threshold=1e-6):
+    """``influence`` over several contexts, so a unit that is dead in one does not hide a path."""
+    n = model.num_pixels
+    changed = torch.zeros(n, n, dtype=torch.bool)
+    for seed in range(3):
+        changed |= influence(model, *random_batch(model, batch=1, seed=seed), threshold)
+    return changed
 
 
 def test_causality(tiny):
     """Changing raster value j changes no logits at positions <= j, and every value depends on
     earlier ones (with no blind spot where the model promises none)."""
     n, c = tiny.num_pixels, tiny.image_shape[0]
-    changed = torch.zeros(n, n, dtype=torch.bool)
-    for seed in range(3):  # several contexts, so a unit that is dead in one does not hide a path
-        changed |= influence(tiny, *random_batch(tiny, batch=1, seed=seed))
+    changed = receptive_fields(tiny)
     assert not changed.tril().any(), "a pixel's logits depend on itself or a later pixel"
     assert changed[:, 1:].any(0).all(), "some pixel's logits ignore all earlier pixels"
     if c > 1:  # colour channels are autoregressive inside a pixel: G sees R, B sees G
@@ -41,6 +48,28 @@ def test_causality(tiny):
     if tiny.tiny_name in FULL_FIELD:
         earlier = torch.ones(n, n, dtype=torch.bool).triu(1)  # [j, i]: j before i
         assert changed[earlier].all(), "a pixel's logits ignore some earlier pixel (a blind spot)"
+
+
+def test_row_lstm_field_is_a_triangle():
+    """Row LSTM: pixel (i, j) sees row r < i within the triangle |c - j| <= i - r, and no further than
+    that widened by the input convolution's reach (on the left also one column per layer, from the
+    masked 1-D convolutions along the rows); in row i only pixels to its left: not the whole past."""
+    torch.set_default_dtype(torch.float64)  # influence fades over rows: float64 shows the faintest
+    try:
+        model = make_tiny("row-lstm")
+        seen = receptive_fields(model, threshold=1e-13)
+    finally:
+        torch.set_default_dtype(torch.float32)
+    _, height, width = model.image_shape
+    reach = model.input.kernel_size[0] // 2
+    seen = seen.reshape(height, width, height, width)  # [r, c, i, j]
+    r, c, i, j = torch.meshgrid(*(torch.arange(s) for s in seen.shape), indexing="ij")
+    core = (r < i) & ((c - j).abs() <= i - r)
+    widening = torch.where(c < j, reach + len(model.layers), reach)
+    allowed = ((r < i) & ((c - j).abs() <= i - r + widening)) | ((r == i) & (c < j))
+    assert seen[core].all(), "a pixel ignores part of the triangle above it"
+    assert not seen[~allowed].any(), "a pixel sees beyond its triangle"
+    assert not seen[(r < i)].all(), "the Row LSTM should not see the whole past"
 
 
 def test_class_changes_logits(tiny):

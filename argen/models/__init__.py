@@ -3,7 +3,8 @@ from .base import PixelModel
 from .gated_pixelcnn import GatedPixelCNN
 from .mlp import PixelMLP
 from .pixelcnn import PixelCNN
+from .pixelrnn import DiagonalBiLSTM, RowLSTM
 
-MODEL_TYPES = {cls.model_type: cls for cls in (PixelMLP, PixelCNN, GatedPixelCNN)}
+MODEL_TYPES = {cls.model_type: cls for cls in (PixelMLP, PixelCNN, GatedPixelCNN, RowLSTM, DiagonalBiLSTM)}
 
-__all__ = ["MODEL_TYPES", "GatedPixelCNN", "PixelCNN", "PixelMLP", "PixelModel"]
+__all__ = ["MODEL_TYPES", "DiagonalBiLSTM", "GatedPixelCNN", "PixelCNN", "PixelMLP", "PixelModel", "RowLSTM"]

@@ -18,12 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import PixelModel
-from .layers import scale_levels
-
-
-def shift_down(x):
-    """Move a feature map one row down (row i gets row i - 1; row 0 gets zeros)."""
-    return F.pad(x, (0, 0, 1, 0))[:, :, :-1]
+from .layers import output_head, scale_levels, shift_down
 
 
 def gate(x):
@@ -81,8 +76,7 @@ class GatedPixelCNN(PixelModel):
         self.layers = nn.ModuleList(
             [GatedLayer(1, h, input_kernel_size, True, n)]
             + [GatedLayer(h, h, kernel_size, False, n) for _ in range(num_layers - 1)])
-        self.output = nn.Sequential(nn.ReLU(), nn.Conv2d(h, output_channels, 1), nn.ReLU(),
-                                    nn.Conv2d(output_channels, levels, 1))
+        self.output = output_head(h, output_channels, levels)
         # columns to the left that reach a pixel through the horizontal stack, and rows above
         # that reach a row's vertical contributions (one more for the shift down)
         self.reach = input_kernel_size // 2 + (num_layers - 1) * (kernel_size // 2)

@@ -39,5 +39,16 @@ class MaskedConv2d(nn.Conv2d):
 
 
 def scale_levels(x, levels):
-    """Integer levels -> floats in [-1, 1], the network input."""
-    return x.float() * (2 / (levels - 1)) - 1
+    """Integer levels -> floats in [-1, 1] (of the default dtype), the network input."""
+    return x.to(torch.get_default_dtype()) * (2 / (levels - 1)) - 1
+
+
+def shift_down(x):
+    """Move a feature map one row down (row i gets row i - 1; row 0 gets zeros)."""
+    return F.pad(x, (0, 0, 1, 0))[:, :, :-1]
+
+
+def output_head(in_channels, hidden_channels, levels):
+    """ReLU, 1x1 convolution, ReLU, 1x1 convolution to K logits per position."""
+    return nn.Sequential(nn.ReLU(), nn.Conv2d(in_channels, hidden_channels, 1), nn.ReLU(),
+                         nn.Conv2d(hidden_channels, levels, 1))

@@ -1,0 +1,256 @@
+"""PixelRNN (van den Oord, Kalchbrenner & Kavukcuoglu 2016, "Pixel Recurrent Neural Networks").
+
+A 7x7 mask-A input convolution, a stack of recurrent layers with residual connections (each
+LSTM has h state channels inside a 2h-channel residual stream, a 1x1 convolution bringing its
+output back up), and 1x1 output layers giving K logits per pixel. Two kinds of layer:
+
+- **Row LSTM** scans the image row by row. The gates at (i, j) come from the layer input at
+  columns j-1 and j of row i (a masked 1-D convolution) and from the previous row's hidden state
+  at columns j-1..j+1 (a 1x3 convolution). A pixel's receptive field is a triangle above it
+  (widened by the input convolution) plus a few pixels to its left: not the whole past.
+- **Diagonal BiLSTM** skews the map (row i moves i columns right) so that each diagonal becomes a
+  column. It scans the columns with a 2x1 state-to-state convolution, so the state at (i, j) comes
+  from (i-1, j) and (i, j-1) and sees everything above-left. A second LSTM scans the mirrored map
+  and sees everything above-right. Its output is shifted down one row, so it brings only finished
+  rows, and is added to the first. Because it brings finished rows only, the mirrored scan may
+  also read the pixel values of its row: without them the last pixel of a row would be seen by
+  the next row only through the input convolution's reach (a blind spot the mask-A features
+  leave). With them the receptive field is the whole causal past.
+
+Different here: grey images only (C = 1). A class embedding is added to every layer's gates.
+The masked 1-D convolution is a shifted one (columns j-1, j), as in PixelCNN++.
+``fast_sampler`` carries the recurrent state instead of recomputing it. The Row LSTM keeps each
+layer's state for the last finished row and runs only the current row. The Diagonal BiLSTM runs
+one cell per pixel per layer, and the mirrored scan once per finished row. Both give the logits
+of the whole-image pass.
+"""
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .base import PixelModel
+from .layers import MaskedConv2d, output_head, scale_levels, shift_down
+
+
+def lstm_cell(gates, c, dim=1):
+    """One LSTM update from the pre-activations (input, forget, output, candidate along ``dim``): ``(h, c)``."""
+    i, f, o, g = gates.chunk(4, dim)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c), c
+
+
+def with_bias(gates, cond):
+    """Gate pre-activations ``[B, 4h, ...]`` plus a per-image class bias ``[B, 4h]`` (if any)."""
+    if cond is None:
+        return gates
+    return gates + cond.reshape(*cond.shape, *(1,) * (gates.dim() - 2))
+
+
+def skew(x):
+    """``[B, C, H, W] -> [B, C, H, W + H - 1]``, row i moved i columns right: diagonals become columns."""
+    b, c, height, width = x.shape
+    flat = F.pad(x, (0, height)).flatten(2)[:, :, :height * (width + height - 1)]
+    return flat.reshape(b, c, height, width + height - 1)
+
+
+def unskew(x, width):
+    """Inverse of :func:`skew` for an image ``width`` columns wide."""
+    b, c, height, _ = x.shape
+    return F.pad(x.flatten(2), (0, height)).reshape(b, c, height, width + height)[..., :width]
+
+
+class RowLSTMLayer(nn.Module):
+    def __init__(self, channels, hidden):
+        super().__init__()
+        self.hidden = hidden
+        self.input_to_state = nn.Conv2d(channels, 4 * hidden, (1, 2))  # columns j-1, j
+        self.state_to_state = nn.Conv2d(hidden, 4 * hidden, (1, 3), padding=(0, 1), bias=False)
+        self.out = nn.Conv2d(hidden, channels, 1)
+        self.cond_size = 4 * hidden
+
+    def input_gates(self, x, cond):
+        """Gate pre-activations from the layer input ``[B, 2h, rows, W]`` of the same rows."""
+        return with_bias(self.input_to_state(F.pad(x, (1, 0))), cond)
+
+    def row(self, gates, state):
+        """``(h, c)`` of one row ``[B, h, 1, W]`` from its input gates and the row above's state."""
+        if state is None:  # the top row
+            return lstm_cell(gates, torch.zeros_like(gates[:, :self.hidden]))
+        h, c = state
+        return lstm_cell(gates + self.state_to_state(h), c)
+
+    def forward(self, x, cond, image):
+        """The layer's output ``[B, 2h, H, W]``; ``image`` is unused (rows see pixels through ``x``)."""
+        state, rows = None, []
+        for gates in self.input_gates(x, cond).split(1, 2):  # split, not indexing: a cheap backward
+            state = self.row(gates, state)
+            rows.append(state[0])
+        return x + self.out(torch.cat(rows, 2))
+
+
+class DiagonalLSTM(nn.Module):
+    """One direction of the Diagonal BiLSTM: the state at (i, j) comes from (i-1, j) and (i, j-1)."""
+
+    def __init__(self, channels, hidden):
+        super().__init__()
+        self.hidden = hidden
+        self.input_to_state = nn.Conv2d(channels, 4 * hidden, 1)
+        self.state_to_state = nn.Linear(2 * hidden, 4 * hidden, bias=False)  # of (above, left)
+
+    def input_gates(self, x, cond):
+        return with_bias(self.input_to_state(x), cond)
+
+    def pixel(self, gates, above, left):
+        """``(h, c)`` ``[B, h]`` of one pixel from its gates ``[B, 4h]``, the hidden state above and
+        the ``(h, c)`` to its left (in scan order)."""
+        h_left, c_left = left
+        return lstm_cell(gates + self.state_to_state(torch.cat([above, h_left], -1)), c_left, -1)
+
+    def forward(self, x, cond):
+        """The hidden map ``[B, h, H, W]``, scanning one diagonal at a time."""
+        b, _, height, width = x.shape
+        gates = skew(self.input_gates(x, cond)).permute(3, 0, 2, 1)  # (W + H - 1, b, H, 4h)
+        valid = skew(x.new_ones(1, 1, height, width))[0, 0].T[..., None]  # (W + H - 1, H, 1)
+        h = c = x.new_zeros(b, height, self.hidden)
+        columns = []
+        for gates_k, valid_k in zip(gates.unbind(0), valid.unbind(0)):  # unbind: a cheap backward
+            # row r of the previous diagonal holds the pixel to the left; row r - 1 the one above
+            above = F.pad(h, (0, 0, 1, 0))[:, :-1]
+            h, c = lstm_cell(gates_k + self.state_to_state(torch.cat([above, h], -1)), c, -1)
+            h, c = h * valid_k, c * valid_k  # no state outside the image
+            columns.append(h)
+        return unskew(torch.stack(columns, -1).transpose(1, 2), width)
+
+
+class DiagonalBiLSTMLayer(nn.Module):
+    def __init__(self, channels, hidden):
+        super().__init__()
+        self.hidden = hidden
+        self.left_to_right = DiagonalLSTM(channels, hidden)
+        self.right_to_left = DiagonalLSTM(channels + 1, hidden)  # the mirrored map, with the pixels
+        self.out = nn.Conv2d(hidden, channels, 1)
+        self.cond_size = 8 * hidden
+
+    def forward(self, x, cond, image):
+        """The layer's output ``[B, 2h, H, W]`` from its input and the image ``[B, 1, H, W]`` (scaled)."""
+        forward_cond, mirror_cond = cond.chunk(2, 1) if cond is not None else (None, None)
+        left = self.left_to_right(x, forward_cond)
+        right = self.right_to_left(torch.cat([x, image], 1).flip(3), mirror_cond).flip(3)
+        return x + self.out(left + shift_down(right))  # shifted: rows above only
+
+
+class PixelRNN(PixelModel):
+    """Shared frame of the PixelRNN models: input convolution, recurrent layers, output head."""
+
+    layer_type = None
+
+    def __init__(self, levels, image_shape, num_classes, hidden_channels, num_layers, input_kernel_size,
+                 output_channels):
+        super().__init__(levels, image_shape, num_classes)
+        if self.image_shape[0] != 1:
+            raise ValueError(f"{type(self).__name__} models grey images (C = 1), got image_shape {image_shape!r}")
+        h = hidden_channels
+        self.input = MaskedConv2d(1, 2 * h, input_kernel_size, "A")
+        self.layers = nn.ModuleList(self.layer_type(2 * h, h) for _ in range(num_layers))
+        if self.num_classes:
+            self.class_embedding = nn.Embedding(self.num_classes, sum(layer.cond_size for layer in self.layers))
+        self.output = output_head(2 * h, output_channels, levels)
+
+    def conditions(self, y):
+        """Each layer's class bias on its gates ``[B, cond_size]`` (None when unconditional)."""
+        if y is None:
+            return [None] * len(self.layers)
+        return self.class_embedding(y).split([layer.cond_size for layer in self.layers], 1)
+
+    def input_features(self, x, row):
+        """The input convolution's features of one row ``[B, 2h, 1, W]``, from the rows that reach it."""
+        top = max(0, row - self.input.kernel_size[0] // 2)
+        return self.input(scale_levels(x[:, :, top:row + 1], self.levels))[:, :, -1:]
+
+    def forward(self, x, y=None):
+        x, y = self.check_input(x, y)
+        image = scale_levels(x, self.levels)
+        h = self.input(image)
+        for layer, cond in zip(self.layers, self.conditions(y)):
+            h = layer(h, cond, image)
+        return self.output(h).unsqueeze(2)
+
+
+class RowLSTM(PixelRNN):
+    """Row LSTM (PixelRNN): row-by-row convolutional LSTM, triangular receptive field."""
+
+    model_type = "row_lstm"
+    layer_type = RowLSTMLayer
+
+    def __init__(self, levels=256, image_shape=(1, 28, 28), num_classes=10, hidden_channels=32, num_layers=4,
+                 input_kernel_size=7, output_channels=128):
+        super().__init__(levels, image_shape, num_classes, hidden_channels, num_layers, input_kernel_size,
+                         output_channels)
+
+    def fast_sampler(self, y, batch):
+        conditions = self.conditions(y)
+        finished = [None] * len(self.layers)  # each layer's (h, c) of the last finished row
+        width = self.image_shape[2]
+
+        def step(x, t):
+            row, col = divmod(t, width)
+            h, states = self.input_features(x, row), []
+            for layer, cond, state in zip(self.layers, conditions, finished):
+                states.append(layer.row(layer.input_gates(h, cond), state))
+                h = h + layer.out(states[-1][0])
+            if col == width - 1:  # the row is final: its state is what the next row needs
+                finished[:] = states
+            return self.output(h)[:, :, 0, col]
+
+        return step
+
+
+class DiagonalBiLSTM(PixelRNN):
+    """Diagonal BiLSTM (PixelRNN): diagonal scans both ways, the whole causal past in view."""
+
+    model_type = "diagonal_bilstm"
+    layer_type = DiagonalBiLSTMLayer
+
+    def __init__(self, levels=256, image_shape=(1, 28, 28), num_classes=10, hidden_channels=32, num_layers=2,
+                 input_kernel_size=7, output_channels=128):
+        super().__init__(levels, image_shape, num_classes, hidden_channels, num_layers, input_kernel_size,
+                         output_channels)
+
+    def fast_sampler(self, y, batch):
+        _, height, width = self.image_shape
+        conditions = [(None, None) if c is None else c.chunk(2, 1) for c in self.conditions(y)]
+        device = next(self.parameters()).device
+        maps = [{name: torch.zeros(batch, size, height, width, device=device)
+                 for name, size in (("input", 2 * layer.hidden), ("h", layer.hidden), ("c", layer.hidden),
+                                    ("mirror_h", layer.hidden))} for layer in self.layers]
+        zero = [torch.zeros(batch, layer.hidden, device=device) for layer in self.layers]
+
+        def mirror_row(layer, m, cond, row, pixels, zero):
+            """The right-to-left scan of a finished row, from its inputs, pixels and the mirror states above."""
+            lstm = layer.right_to_left
+            gates = lstm.input_gates(torch.cat([m["input"][:, :, row:row + 1], pixels], 1), cond)[:, :, 0]
+            state = (zero, zero)
+            for col in reversed(range(width)):
+                above = m["mirror_h"][:, :, row - 1, col] if row else zero
+                state = lstm.pixel(gates[:, :, col], above, state)
+                m["mirror_h"][:, :, row, col] = state[0]
+
+        def step(x, t):
+            row, col = divmod(t, width)
+            if col == 0 and row:  # row - 1 is final: scan it right to left, layer by layer
+                pixels = scale_levels(x[:, :, row - 1:row], self.levels)
+                for layer, m, (_, cond), z in zip(self.layers, maps, conditions, zero):
+                    mirror_row(layer, m, cond, row - 1, pixels, z)
+            h = self.input_features(x, row)[:, :, 0, col]  # (b, 2h)
+            for layer, m, (cond, _), z in zip(self.layers, maps, conditions, zero):
+                m["input"][:, :, row, col] = h
+                lstm = layer.left_to_right
+                gates = lstm.input_gates(h[..., None, None], cond)[..., 0, 0]
+                above = m["h"][:, :, row - 1, col] if row else z
+                left = (m["h"][:, :, row, col - 1], m["c"][:, :, row, col - 1]) if col else (z, z)
+                m["h"][:, :, row, col], m["c"][:, :, row, col] = lstm.pixel(gates, above, left)
+                down = m["mirror_h"][:, :, row - 1, col] if row else z
+                h = h + layer.out((m["h"][:, :, row, col] + down)[..., None, None])[..., 0, 0]
+            return self.output(h[..., None, None])[:, :, 0, 0]
+
+        return step
