@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from argen.models import MODEL_TYPES, DiagonalBiLSTM, GatedPixelCNN, PixelCNN, PixelMLP, RowLSTM
+from argen.models import MODEL_TYPES, DiagonalBiLSTM, GatedPixelCNN, PixelCNN, PixelLSTM, PixelMLP, RowLSTM
 
 # Tests run many tiny tensor operations, for which one thread is fastest; it also keeps them from
 # competing with the app server's threads (and any training running beside them) for the cores.
@@ -13,6 +13,9 @@ TINY_MODELS = {
     "mlp-v2": lambda: PixelMLP(variant="v2", levels=4, hidden_dim=16, context_length=5, image_shape=(1, 6, 5)),
     "mlp-v3": lambda: PixelMLP(variant="v3", levels=4, hidden_dim=16, embed_dim=4, context_length=5,
                                image_shape=(1, 6, 5)),
+    "lstm": lambda: PixelLSTM(levels=5, image_shape=(1, 6, 5), embed_dim=4, position_dim=8, hidden_dim=8),
+    "lstm-unconditional": lambda: PixelLSTM(levels=3, image_shape=(1, 4, 5), num_classes=0, embed_dim=4,
+                                            position_dim=4, hidden_dim=8, num_layers=1),
     "pixelcnn": lambda: PixelCNN(levels=5, image_shape=(1, 6, 5), hidden_channels=8, num_blocks=2),
     "pixelcnn-rgb": lambda: PixelCNN(levels=4, image_shape=(3, 5, 4), num_classes=0, hidden_channels=24,
                                      num_blocks=2),
@@ -26,7 +29,7 @@ TINY_MODELS = {
                                               output_channels=8),
 }
 # models whose receptive field is the whole causal past (no blind spot) at their tiny size
-FULL_FIELD = {"gated-pixelcnn", "gated-pixelcnn-binary", "diagonal-bilstm"}
+FULL_FIELD = {"gated-pixelcnn", "gated-pixelcnn-binary", "diagonal-bilstm", "lstm", "lstm-unconditional"}
 
 
 def make_tiny(name):

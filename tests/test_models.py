@@ -3,6 +3,8 @@ import pytest
 import torch
 
 import argen
+from argen.gradients import gradient_by_distance
+from argen.gradients import main as gradients_main
 from argen.models.base import raster_logits, raster_values
 from conftest import FULL_FIELD, make_tiny, random_batch
 
@@ -124,3 +126,13 @@ def test_unknown_model_and_missing_weights(tmp_path):
     (tmp_path / "config.json").write_text('{"model_type": "mlp"}')
     with pytest.raises(FileNotFoundError, match="no model.safetensors"):
         argen.load(tmp_path)
+
+
+def test_gradient_diagnostic_measures_every_earlier_pixel(tmp_path):
+    model = make_tiny("lstm")
+    x, y = random_batch(model, batch=2)
+    curve = gradient_by_distance(model, x, y, targets=[20, 25])
+    assert curve.shape == (21,) and (curve > 0).all() and torch.isfinite(curve).all()
+    make_tiny("pixelcnn").save(tmp_path / "cnn")
+    with pytest.raises(SystemExit, match="not a sequence LSTM"):
+        gradients_main([str(tmp_path / "cnn")])

@@ -12,11 +12,11 @@ import torch
 from argen.data import load_mnist
 from argen.hub import WEIGHTS_DIR
 
-from . import classifier, gated_pixelcnn, mlp, pixelcnn, pixelrnn
+from . import classifier, gated_pixelcnn, lstm, mlp, pixelcnn, pixelrnn
 from .loop import TrainConfig, train
 from .publish import hardware, publish
 
-FAMILIES = {"mlp": mlp, "pixelcnn": pixelcnn, "gated-pixelcnn": gated_pixelcnn, "pixelrnn": pixelrnn,
+FAMILIES = {"mlp": mlp, "lstm": lstm, "pixelcnn": pixelcnn, "gated-pixelcnn": gated_pixelcnn, "pixelrnn": pixelrnn,
             "classifier": classifier}
 VAL_IMAGES = 2000  # the first test images, used to watch the learning curve (no early stopping)
 
