@@ -170,10 +170,10 @@ class PixelRNN(PixelModel):
     def forward(self, x, y=None):
         x, y = self.check_input(x, y)
         image = scale_levels(x, self.levels)
-        h = self.input(image)
+        features = self.input(image)  # (b, 2h, H, W), the residual stream
         for layer, cond in zip(self.layers, self.conditions(y)):
-            h = layer(h, cond, image)
-        return self.output(h).unsqueeze(2)
+            features = layer(features, cond, image)
+        return self.output(features).unsqueeze(2)
 
 
 class RowLSTM(PixelRNN):
@@ -194,13 +194,13 @@ class RowLSTM(PixelRNN):
 
         def step(x, t):
             row, col = divmod(t, width)
-            h, states = self.input_features(x, row), []
+            features, states = self.input_features(x, row), []
             for layer, cond, state in zip(self.layers, conditions, finished):
-                states.append(layer.row(layer.input_gates(h, cond), state))
-                h = h + layer.out(states[-1][0])
+                states.append(layer.row(layer.input_gates(features, cond), state))
+                features = features + layer.out(states[-1][0])
             if col == width - 1:  # the row is final: its state is what the next row needs
                 finished[:] = states
-            return self.output(h)[:, :, 0, col]
+            return self.output(features)[:, :, 0, col]
 
         return step
 
@@ -220,6 +220,8 @@ class DiagonalBiLSTM(PixelRNN):
         _, height, width = self.image_shape
         conditions = [(None, None) if c is None else c.chunk(2, 1) for c in self.conditions(y)]
         device = next(self.parameters()).device
+        # per layer, filled as the image is drawn: its inputs, the (h, c) of the left-to-right
+        # scan, and the hidden state of the right-to-left scan (of finished rows)
         maps = [{name: torch.zeros(batch, size, height, width, device=device)
                  for name, size in (("input", 2 * layer.hidden), ("h", layer.hidden), ("c", layer.hidden),
                                     ("mirror_h", layer.hidden))} for layer in self.layers]
@@ -241,16 +243,16 @@ class DiagonalBiLSTM(PixelRNN):
                 pixels = scale_levels(x[:, :, row - 1:row], self.levels)
                 for layer, m, (_, cond), z in zip(self.layers, maps, conditions, zero):
                     mirror_row(layer, m, cond, row - 1, pixels, z)
-            h = self.input_features(x, row)[:, :, 0, col]  # (b, 2h)
+            features = self.input_features(x, row)[:, :, 0, col]  # (b, 2h)
             for layer, m, (cond, _), z in zip(self.layers, maps, conditions, zero):
-                m["input"][:, :, row, col] = h
+                m["input"][:, :, row, col] = features
                 lstm = layer.left_to_right
-                gates = lstm.input_gates(h[..., None, None], cond)[..., 0, 0]
+                gates = lstm.input_gates(features[..., None, None], cond)[..., 0, 0]
                 above = m["h"][:, :, row - 1, col] if row else z
                 left = (m["h"][:, :, row, col - 1], m["c"][:, :, row, col - 1]) if col else (z, z)
                 m["h"][:, :, row, col], m["c"][:, :, row, col] = lstm.pixel(gates, above, left)
                 down = m["mirror_h"][:, :, row - 1, col] if row else z
-                h = h + layer.out((m["h"][:, :, row, col] + down)[..., None, None])[..., 0, 0]
-            return self.output(h[..., None, None])[:, :, 0, 0]
+                features = features + layer.out((m["h"][:, :, row, col] + down)[..., None, None])[..., 0, 0]
+            return self.output(features[..., None, None])[:, :, 0, 0]
 
         return step
