@@ -1,0 +1,76 @@
+"""Binary Spherical Quantization (Zhao, Xiong & Krähenbühl 2024, "Image and Video Tokenization with
+Binary Spherical Quantization", BSQ-ViT).
+
+A latent vector is projected to L dimensions and L2-normalised onto the unit sphere. Each dimension
+is then binarised to +-1/sqrt(L) with a straight-through sign, which gives 2^L codes with no
+codebook to learn (lookup-free quantization, on the sphere). Reading the bits as an integer gives
+the token index. ``indices_to_codes`` is the public inverse path: index -> bits -> code, and
+``decode_indices`` adds the projection back to the latent dimension.
+
+Two optional losses come from the paper. The commitment loss ||u - q||^2 keeps the sphere points
+near their codes. The entropy loss makes each point confident about its code (low per-sample
+entropy) and makes the batch spread over the codes (high codebook entropy). Both entropies use
+the paper's factorisation over bits: soft bit probabilities sigmoid(4 u_d sqrt(L) / tau).
+"""
+import math
+from collections import namedtuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+Quantized = namedtuple("Quantized", "quantized indices aux_loss")
+
+
+def binary_entropy(p):
+    """Entropy in nats of Bernoulli(p), elementwise."""
+    p = p.clamp(1e-6, 1 - 1e-6)
+    return -(p * p.log() + (1 - p) * (1 - p).log())
+
+
+class BSQ(nn.Module):
+    """Binary Spherical Quantizer: ``dim``-dimensional latents <-> integer tokens in [0, 2^bits)."""
+
+    def __init__(self, dim, bits=10, entropy_weight=0.1, codebook_weight=1.0, commitment_weight=0.25,
+                 temperature=1.0):
+        super().__init__()
+        if not 1 <= bits <= 24:
+            raise ValueError(f"bits must be in 1..24 (2^bits codes), got {bits!r}")
+        self.bits, self.temperature = bits, temperature
+        self.entropy_weight, self.codebook_weight = entropy_weight, codebook_weight
+        self.commitment_weight = commitment_weight
+        self.project_in = nn.Linear(dim, bits)
+        self.project_out = nn.Linear(bits, dim)
+        self.register_buffer("powers", 2 ** torch.arange(bits - 1, -1, -1), persistent=False)  # first bit = MSB
+
+    @property
+    def codebook_size(self):
+        return 2 ** self.bits
+
+    def indices_to_codes(self, indices):
+        """Integer tokens ``[...]`` -> codes ``[..., bits]`` of +-1/sqrt(bits) (on the unit sphere)."""
+        if indices.dtype.is_floating_point or (indices < 0).any() or (indices >= self.codebook_size).any():
+            raise ValueError(f"indices must be integers in [0, {self.codebook_size})")
+        bits = (indices[..., None] // self.powers) % 2
+        return (2 * bits.float() - 1) / math.sqrt(self.bits)
+
+    def codes_to_indices(self, codes):
+        """Codes (or any points) ``[..., bits]`` -> integer tokens: bit d is 1 where dimension d > 0."""
+        return ((codes > 0).long() * self.powers).sum(-1)
+
+    def decode_indices(self, indices):
+        """Integer tokens ``[...]`` -> latents ``[..., dim]``: the decoder's input."""
+        return self.project_out(self.indices_to_codes(indices))
+
+    def forward(self, z):
+        """``z`` ``[..., dim]`` -> ``Quantized(quantized [..., dim], indices [...], aux_loss)``."""
+        u = F.normalize(self.project_in(z), dim=-1)  # on the unit sphere
+        q = torch.where(u > 0, 1.0, -1.0) / math.sqrt(self.bits)
+        quantized = u + (q - u).detach()  # straight-through sign
+        aux_loss = self.commitment_weight * (u - q.detach()).pow(2).sum(-1).mean()
+        if self.entropy_weight:
+            p = torch.sigmoid(4 * u * math.sqrt(self.bits) / self.temperature).flatten(0, -2)  # (n, bits)
+            per_sample = binary_entropy(p).sum(-1).mean()
+            codebook = binary_entropy(p.mean(0)).sum()
+            aux_loss = aux_loss + self.entropy_weight * (per_sample - self.codebook_weight * codebook)
+        return Quantized(self.project_out(quantized), self.codes_to_indices(q), aux_loss)

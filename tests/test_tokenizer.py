@@ -1,0 +1,75 @@
+"""The tokenizer's parts: Binary Spherical Quantization and the patch auto-encoder."""
+import math
+
+import pytest
+import torch
+
+from argen.models.bsq import BSQ
+from argen.models.patch_ae import PatchAutoEncoder
+
+
+@pytest.mark.parametrize("bits", [1, 4, 10])
+def test_bsq_round_trip_index_code_index(bits):
+    bsq = BSQ(dim=8, bits=bits)
+    indices = torch.arange(2 ** bits)
+    codes = bsq.indices_to_codes(indices)
+    assert codes.shape == (2 ** bits, bits)
+    assert torch.allclose(codes.norm(dim=-1), torch.ones(2 ** bits))  # on the unit sphere
+    assert torch.equal(bsq.codes_to_indices(codes), indices)
+    assert len({tuple(c.tolist()) for c in codes}) == 2 ** bits  # every index its own code
+
+
+def test_bsq_quantizes_to_the_code_of_its_index():
+    torch.manual_seed(0)
+    bsq = BSQ(dim=16, bits=6)
+    z = torch.randn(3, 5, 16)
+    quantized, indices, aux_loss = bsq(z)
+    assert quantized.shape == z.shape and indices.shape == (3, 5) and aux_loss.dim() == 0
+    assert ((indices >= 0) & (indices < 64)).all()
+    assert torch.allclose(quantized, bsq.decode_indices(indices), atol=1e-6)
+
+
+def test_bsq_passes_gradients_straight_through():
+    torch.manual_seed(0)
+    bsq = BSQ(dim=4, bits=3, entropy_weight=0)
+    z = torch.randn(10, 4, requires_grad=True)
+    bsq(z).quantized.sum().backward()
+    assert z.grad.abs().sum() > 0
+
+
+def test_bsq_entropy_loss_prefers_confident_spread_codes():
+    bsq = BSQ(dim=2, bits=2, commitment_weight=0, entropy_weight=1.0)
+    with torch.no_grad():
+        bsq.project_in.weight.copy_(torch.eye(2) * 100)
+        bsq.project_in.bias.zero_()
+    spread = torch.tensor([[1.0, 1], [1, -1], [-1, 1], [-1, -1]])  # all four codes, far from the boundaries
+    collapsed = torch.tensor([[1.0, 1]] * 4)  # one code
+    assert bsq(spread).aux_loss < bsq(collapsed).aux_loss
+    p = torch.sigmoid(torch.tensor(4.0))  # each bit's confidence: |u_d| sqrt(L) = 1
+    per_sample = 2 * -(p * p.log() + (1 - p) * (1 - p).log())
+    assert bsq(spread).aux_loss.item() == pytest.approx(per_sample.item() - 2 * math.log(2), abs=1e-4)
+
+
+@pytest.mark.parametrize("bad", [torch.tensor([-1]), torch.tensor([16]), torch.tensor([0.5])])
+def test_bsq_rejects_bad_indices(bad):
+    with pytest.raises(ValueError, match=r"integers in \[0, 16\)"):
+        BSQ(dim=4, bits=4).indices_to_codes(bad)
+
+
+def test_patch_auto_encoder_shapes_and_locality():
+    torch.manual_seed(0)
+    ae = PatchAutoEncoder(patch_size=4, hidden_channels=8, latent_dim=6, num_convs=1).eval()
+    images = torch.rand(2, 1, 28, 28)
+    latents = ae.encode(images)
+    assert latents.shape == (2, 6, 7, 7) and ae.grid == (7, 7)
+    decoded = ae.decode(latents)
+    assert decoded.shape == images.shape and ((decoded >= 0) & (decoded <= 1)).all()
+    changed = images.clone()
+    changed[:, :, :4, :4] = 1 - changed[:, :, :4, :4]  # the top-left patch
+    moved = (ae.encode(changed) - latents).abs().amax((0, 1)) > 0
+    assert moved[:2, :2].all() and not moved[3:].any() and not moved[:, 3:].any()  # its 3x3 neighbourhood
+
+
+def test_patch_size_must_divide_the_image():
+    with pytest.raises(ValueError, match="patch_size 5 must divide"):
+        PatchAutoEncoder(patch_size=5)
