@@ -5,8 +5,10 @@ from .lstm import PixelLSTM
 from .mlp import PixelMLP
 from .pixelcnn import PixelCNN
 from .pixelrnn import DiagonalBiLSTM, RowLSTM
+from .transformer import PixelGPT
 
-MODEL_TYPES = {cls.model_type: cls for cls in (PixelMLP, PixelLSTM, PixelCNN, GatedPixelCNN, RowLSTM, DiagonalBiLSTM)}
+FAMILIES = (PixelMLP, PixelLSTM, PixelCNN, GatedPixelCNN, RowLSTM, DiagonalBiLSTM, PixelGPT)
+MODEL_TYPES = {cls.model_type: cls for cls in FAMILIES}
 
-__all__ = ["MODEL_TYPES", "DiagonalBiLSTM", "GatedPixelCNN", "PixelCNN", "PixelLSTM", "PixelMLP", "PixelModel",
-           "RowLSTM"]
+__all__ = ["MODEL_TYPES", "DiagonalBiLSTM", "GatedPixelCNN", "PixelCNN", "PixelGPT", "PixelLSTM", "PixelMLP",
+           "PixelModel", "RowLSTM"]

@@ -1,0 +1,132 @@
+"""A GPT over pixels: ImageGPT (Chen et al. 2020, "Generative Pretraining from Pixels"), small.
+
+A decoder-only transformer in the style of nanoGPT: learned token and position embeddings,
+pre-LayerNorm blocks of causal self-attention and a GELU MLP, and a final LayerNorm and linear
+head. The sequence is a class token (a learned start token when unconditional) followed by the
+pixels in raster order. Position t predicts pixel t, so its logits see only the class and
+pixels 0..t-1. ``forward`` gives the logits of every pixel in one pass; there is no shortcut to
+the last position here, since likelihoods need them all.
+
+``fast_sampler`` keeps a KV cache: each new pixel runs one position through the blocks and
+attends to the cached keys and values of the earlier ones. That is one incremental step per
+pixel instead of a pass over the whole prefix, and it gives the same logits.
+
+Different from ImageGPT: K = 256 grey levels are the vocabulary (no colour palette is needed for
+MNIST), and the model is far smaller.
+"""
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .base import PixelModel, image_logits, raster_values
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, dim, num_heads):
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"dim {dim} must be a multiple of num_heads {num_heads}")
+        self.num_heads = num_heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x, cache=None):
+        """``x`` ``[B, T, D]``. Without a cache: causal attention over the T positions. With a cache
+        (a dict, filled here): the T new positions also attend to every position cached before."""
+        b, t, d = x.shape
+        q, k, v = (part.reshape(b, t, self.num_heads, -1).transpose(1, 2) for part in self.qkv(x).split(d, -1))
+        if cache is None:
+            out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:
+            if t > 1:
+                raise ValueError("the KV cache takes one new position at a time")
+            if "k" in cache:
+                k, v = torch.cat([cache["k"], k], 2), torch.cat([cache["v"], v], 2)
+            cache["k"], cache["v"] = k, v
+            out = F.scaled_dot_product_attention(q, k, v)  # one query sees all cached keys: causal
+        return self.proj(out.transpose(1, 2).reshape(b, t, d))  # (b, t, d)
+
+
+class Block(nn.Module):
+    def __init__(self, dim, num_heads, mlp_dim):
+        super().__init__()
+        self.ln1, self.ln2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.attn = CausalSelfAttention(dim, num_heads)
+        self.mlp = nn.Sequential(nn.Linear(dim, mlp_dim), nn.GELU(), nn.Linear(mlp_dim, dim))
+
+    def forward(self, x, cache=None):
+        x = x + self.attn(self.ln1(x), cache)
+        return x + self.mlp(self.ln2(x))
+
+
+class GPT(nn.Module):
+    """Decoder-only transformer over ``vocab_size`` tokens after a class (or start) token."""
+
+    def __init__(self, vocab_size, length, num_classes, dim=128, num_heads=4, num_layers=3, mlp_dim=512):
+        super().__init__()
+        self.token_embedding = nn.Embedding(vocab_size, dim)
+        self.class_embedding = nn.Embedding(max(num_classes, 1), dim)  # one start token when unconditional
+        self.position_embedding = nn.Embedding(length, dim)
+        self.blocks = nn.ModuleList(Block(dim, num_heads, mlp_dim) for _ in range(num_layers))
+        self.ln = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, vocab_size)
+
+    def embed(self, tokens, start):
+        """Input embeddings ``[B, T, D]`` of ``tokens`` placed after the class token (``start`` = the
+        position of the first; ``tokens`` ``[B, T]``)."""
+        positions = torch.arange(start, start + tokens.shape[1], device=tokens.device)
+        return self.token_embedding(tokens) + self.position_embedding(positions)
+
+    def forward(self, tokens, y):
+        """Logits ``[B, T + 1, V]``: position t predicts token t, from the class and tokens < t."""
+        first = self.class_embedding(y)[:, None] + self.position_embedding.weight[:1]  # (b, 1, d)
+        x = torch.cat([first, self.embed(tokens, 1)], 1)
+        for block in self.blocks:
+            x = block(x)
+        return self.head(self.ln(x))
+
+    def stepper(self, y):
+        """``step(token or None) -> logits [B, V]`` of the next position, with a KV cache: the first
+        call (None) reads the class token, each later call the token sampled last."""
+        caches, position = [{} for _ in self.blocks], 0
+
+        def step(token):
+            nonlocal position
+            if token is None:
+                x = self.class_embedding(y)[:, None] + self.position_embedding.weight[:1]
+            else:
+                x = self.embed(token[:, None], position)
+            position += 1
+            for block, cache in zip(self.blocks, caches):
+                x = block(x, cache)
+            return self.head(self.ln(x))[:, 0]
+
+        return step
+
+
+class PixelGPT(PixelModel):
+    """ImageGPT-style transformer: causal self-attention over the 784 pixels, KV cache."""
+
+    model_type = "pixel_gpt"
+
+    def __init__(self, levels=256, image_shape=(1, 28, 28), num_classes=10, dim=128, num_heads=4, num_layers=3,
+                 mlp_dim=512):
+        super().__init__(levels, image_shape, num_classes)
+        self.gpt = GPT(levels, self.num_pixels, self.num_classes, dim, num_heads, num_layers, mlp_dim)
+
+    def class_tokens(self, y, batch, device):
+        return y if y is not None else torch.zeros(batch, dtype=torch.long, device=device)
+
+    def forward(self, x, y=None):
+        x, y = self.check_input(x, y)
+        values = raster_values(x)  # (b, n)
+        logits = self.gpt(values[:, :-1], self.class_tokens(y, x.shape[0], x.device))  # (b, n, K)
+        return image_logits(logits, self.image_shape)
+
+    def fast_sampler(self, y, batch):
+        step = self.gpt.stepper(self.class_tokens(y, batch, next(self.parameters()).device))
+
+        def pixel_step(x, t):
+            return step(raster_values(x)[:, t - 1] if t else None)
+
+        return pixel_step
