@@ -1,3 +1,5 @@
+import struct
+
 import pytest
 import torch
 
@@ -66,3 +68,24 @@ def labels_kwargs(model, batch):
 def test_every_family_has_a_tiny_config():
     covered = {factory().model_type for factory in TINY_MODELS.values()}
     assert covered == set(MODEL_TYPES)
+
+
+def write_idx(path, array):
+    """MNIST's raw idx format: magic, dims, then the uint8 data."""
+    kind = 0x0803 if array.dim() == 3 else 0x0801
+    path.write_bytes(struct.pack(">I", kind) + b"".join(struct.pack(">I", d) for d in array.shape)
+                     + array.numpy().astype("uint8").tobytes())
+
+
+def fake_mnist(tmp_path, train=96, test=64):
+    """A tiny MNIST root (raw idx files from the fixture images) for the train command."""
+    from argen.evaluate import load_fixture
+
+    images, labels = load_fixture()
+    raw = tmp_path / "data" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    splits = {"train": slice(0, train), "t10k": slice(train, train + test)}
+    for split, part in splits.items():
+        write_idx(raw / f"{split}-images-idx3-ubyte", images[part, 0])
+        write_idx(raw / f"{split}-labels-idx1-ubyte", labels[part])
+    return tmp_path / "data"

@@ -1,11 +1,17 @@
 """The tokenizer's parts: Binary Spherical Quantization and the patch auto-encoder."""
+import json
 import math
 
 import pytest
 import torch
 
+import argen
+from argen.evaluate import load_fixture
 from argen.models.bsq import BSQ
 from argen.models.patch_ae import PatchAutoEncoder
+from argen.tokenizer import load_tokenizer
+from conftest import fake_mnist
+from train.__main__ import main as train_main
 
 
 @pytest.mark.parametrize("bits", [1, 4, 10])
@@ -73,3 +79,23 @@ def test_patch_auto_encoder_shapes_and_locality():
 def test_patch_size_must_divide_the_image():
     with pytest.raises(ValueError, match="patch_size 5 must divide"):
         PatchAutoEncoder(patch_size=5)
+
+
+def test_train_command_publishes_a_tokenizer(tmp_path, monkeypatch):
+    data = fake_mnist(tmp_path)
+    train_main(["tokenizer", "--hidden-channels", "8", "--latent-dim", "8", "--bits", "4", "--epochs", "1",
+                "--batch-size", "32", "--data-dir", str(data), "--out", str(tmp_path / "weights"),
+                "--checkpoint", str(tmp_path / "run.pt")])
+    folder = tmp_path / "weights" / "bsq-tokenizer"
+    metrics = json.loads((folder / "metrics.json").read_text())
+    test = metrics["test"]
+    assert test["num_images"] == 64 and test["codebook_size"] == 16 and 1 <= test["codes_used"] <= 16
+    assert test["bits_per_image"] == 49 * 4 and test["compression"] == 32.0 and test["psnr_db"] > 0
+    monkeypatch.setenv("ARGEN_WEIGHTS", str(tmp_path / "weights"))
+    assert argen.available() == []  # a tokenizer is not a generator: the app does not list it
+    tokenizer = load_tokenizer(folder)
+    images = load_fixture()[0][:3]
+    tokens = tokenizer.encode(images)
+    assert tokens.shape == (3, 7, 7) and tokenizer.decode(tokens).shape == (3, 1, 28, 28)
+    with pytest.raises(ValueError, match=r"tokens must have shape \[B, 7, 7\]"):
+        tokenizer.decode(tokens[:, :3])

@@ -1,13 +1,12 @@
 """The training loop and the train command, on a few fixture images."""
 import json
-import struct
 
 import pytest
 import torch
 
 import argen
 from argen.evaluate import load_fixture
-from conftest import make_tiny
+from conftest import fake_mnist, make_tiny
 from train.__main__ import main as train_main
 from train.loop import Likelihood, TrainConfig, train
 
@@ -53,22 +52,10 @@ def test_resume_continues_exactly(tmp_path):
         assert torch.allclose(a, b, atol=1e-6), name
 
 
-def write_idx(path, array):
-    """MNIST's raw idx format: magic, dims, then the uint8 data."""
-    kind = 0x0803 if array.dim() == 3 else 0x0801
-    path.write_bytes(struct.pack(">I", kind) + b"".join(struct.pack(">I", d) for d in array.shape)
-                     + array.numpy().astype("uint8").tobytes())
-
-
 def test_train_command_publishes_a_model(tmp_path):
-    images, labels = load_fixture()
-    raw = tmp_path / "data" / "MNIST" / "raw"
-    raw.mkdir(parents=True)
-    for split, (x, y) in {"train": (images[:96], labels[:96]), "t10k": (images[96:160], labels[96:160])}.items():
-        write_idx(raw / f"{split}-images-idx3-ubyte", x[:, 0])
-        write_idx(raw / f"{split}-labels-idx1-ubyte", y)
+    data = fake_mnist(tmp_path)
     train_main(["mlp", "--variant", "v2", "--hidden-dim", "16", "--epochs", "1", "--batch-size", "32",
-                "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "weights"),
+                "--data-dir", str(data), "--out", str(tmp_path / "weights"),
                 "--checkpoint", str(tmp_path / "run.pt")])
     folder = tmp_path / "weights" / "mlp-v2"
     assert {p.name for p in folder.iterdir()} == {"config.json", "model.safetensors", "metrics.json",

@@ -101,6 +101,33 @@ class Classification:
                 "fixture": {"accuracy": accuracy(fixture_images, fixture_labels)}}
 
 
+class Reconstruction:
+    """The tokenizer: mean squared reconstruction error of images in [0, 1] plus BSQ's commitment
+    and entropy losses; watched as PSNR."""
+
+    unit = "PSNR dB"
+
+    def batch(self, model, images, labels, generator):
+        return images.float() / 255, None
+
+    def loss(self, model, x, y):
+        reconstructions, _, aux_loss = model(x)
+        return F.mse_loss(reconstructions, x) + aux_loss
+
+    def to_unit(self, loss):
+        return loss
+
+    def held_out(self, model, images, labels):
+        from argen.tokenizer import tokenizer_metrics
+
+        return tokenizer_metrics(model, images)["psnr_db"]
+
+    def final_metrics(self, model, test_images, test_labels):
+        from argen.tokenizer import tokenizer_metrics
+
+        return {"test": tokenizer_metrics(model, test_images), "fixture": tokenizer_metrics(model, load_fixture()[0])}
+
+
 def learning_rate(config, step, total_steps):
     if step < config.warmup_steps:
         return config.lr * (step + 1) / config.warmup_steps
