@@ -88,9 +88,10 @@ def check_images(x, levels, image_shape):
         raise ValueError(f"images must be an integer tensor of levels in [0, {levels}), got {kind}")
     if x.dim() != 4 or tuple(x.shape[1:]) != tuple(image_shape):
         raise ValueError(f"images must have shape [B, {', '.join(map(str, image_shape))}], got {tuple(x.shape)}")
+    x = x.long()  # compare as long: 256 does not fit a uint8
     if x.numel() and (x.min() < 0 or x.max() >= levels):
         raise ValueError(f"image values must be levels in [0, {levels}), got range [{int(x.min())}, {int(x.max())}]")
-    return x.long()
+    return x
 
 
 def check_labels(y, num_classes, batch):

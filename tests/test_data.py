@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from argen.data import (binarized_test_set, check_labels, dequantize, dynamic_binarize, quantize, to_levels)
+from argen.data import (binarized_test_set, check_images, check_labels, dequantize, dynamic_binarize, quantize,
+                        to_levels)
 from argen.evaluate import load_fixture
 
 
@@ -63,3 +64,10 @@ def test_binarization_needs_two_levels():
 def test_bad_labels(labels, message):
     with pytest.raises(ValueError, match=message):
         check_labels(torch.tensor(labels), 10, batch=1)
+
+
+def test_uint8_images_are_valid_256_level_input():
+    images = load_fixture()[0][:2]  # uint8 with 255s: 256 must not wrap around in the check
+    assert torch.equal(check_images(images, 256, (1, 28, 28)), images.long())
+    with pytest.raises(ValueError, match=r"levels in \[0, 16\)"):
+        check_images(images, 16, (1, 28, 28))
