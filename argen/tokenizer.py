@@ -7,8 +7,15 @@ concepts have their own files (:mod:`argen.models.patch_ae`, :mod:`argen.models.
     tokenizer = load_tokenizer()              # weights/bsq-tokenizer
     tokens = tokenizer.encode(images)         # uint8 [B, 1, 28, 28] -> long [B, 7, 7]
     images = tokenizer.decode(tokens)         # -> float [B, 1, 28, 28] in [0, 1]
+
+``python -m argen.tokenizer [--data-dir DIR] [--out data/tokens.npz]`` caches the token grids of
+the MNIST training and test sets (with their labels) for training a prior over tokens.
 """
+import argparse
 import math
+from pathlib import Path
+
+import numpy as np
 
 import torch
 from huggingface_hub import PyTorchModelHubMixin
@@ -95,3 +102,35 @@ def load_tokenizer(name_or_dir=NAME):
     from .hub import model_dir
 
     return BSQTokenizer.from_pretrained(model_dir(name_or_dir), map_location="cpu", local_files_only=True).eval()
+
+
+@torch.no_grad()
+def tokenize(tokenizer, images, batch_size=1000):
+    """Token grids ``[N, h, w]`` of uint8 ``images``, in batches."""
+    return torch.cat([tokenizer.encode(batch) for batch in images.split(batch_size)])
+
+
+def main(argv=None):
+    from .data import load_mnist
+
+    parser = argparse.ArgumentParser(prog="python -m argen.tokenizer", description="Cache MNIST as token grids.")
+    parser.add_argument("--tokenizer", default=NAME, help="a shipped tokenizer name or folder")
+    parser.add_argument("--data-dir", default=None, help="MNIST root (default: $ARGEN_DATA or ./data)")
+    parser.add_argument("--out", default="data/tokens.npz")
+    args = parser.parse_args(argv)
+    tokenizer = load_tokenizer(args.tokenizer)
+    arrays = {}
+    for split in ("train", "test"):
+        images, labels = load_mnist(split, args.data_dir)
+        arrays[f"{split}_tokens"] = tokenize(tokenizer, images).numpy().astype(np.int32)
+        arrays[f"{split}_labels"] = labels.numpy()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp.npz")
+    np.savez_compressed(tmp, **arrays)
+    tmp.replace(out)
+    print(f"{out}: {', '.join(f'{k} {v.shape}' for k, v in arrays.items())}")
+
+
+if __name__ == "__main__":
+    main()

@@ -2,6 +2,7 @@
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -9,7 +10,9 @@ import argen
 from argen.evaluate import load_fixture
 from argen.models.bsq import BSQ
 from argen.models.patch_ae import PatchAutoEncoder
-from argen.tokenizer import load_tokenizer
+from argen.data import load_mnist
+from argen.tokenizer import load_tokenizer, tokenize
+from argen.tokenizer import main as tokenizer_main
 from conftest import fake_mnist
 from train.__main__ import main as train_main
 
@@ -99,3 +102,7 @@ def test_train_command_publishes_a_tokenizer(tmp_path, monkeypatch):
     assert tokens.shape == (3, 7, 7) and tokenizer.decode(tokens).shape == (3, 1, 28, 28)
     with pytest.raises(ValueError, match=r"tokens must have shape \[B, 7, 7\]"):
         tokenizer.decode(tokens[:, :3])
+    tokenizer_main(["--tokenizer", str(folder), "--data-dir", str(data), "--out", str(tmp_path / "tokens.npz")])
+    cached = np.load(tmp_path / "tokens.npz")
+    assert cached["train_tokens"].shape == (96, 7, 7) and cached["test_labels"].shape == (64,)
+    assert (cached["test_tokens"][:3] == tokenize(tokenizer, load_mnist("test", data)[0][:3]).numpy()).all()
