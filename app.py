@@ -107,12 +107,13 @@ def export_path(suffix):
 def frame_outputs(model, frame):
     """The panels of one frame: canvas, probability map, entropy map, distribution chart, figures."""
     position = None if frame.done else (frame.row, frame.col)
-    canvas = render.canvas(frame.image, model.levels, position)
+    pictures = model.to_pixels(frame.image, drawn=~frame.prob.isnan())
+    canvas = render.canvas(pictures, 256, position, mark=model.patch_size)
     prob = render.map_panel(frame.prob[:, 0], 0, 1, "viridis", "p")
     entropy = render.map_panel(frame.entropy[:, 0], 0, math.log(model.levels), "magma", "nats")
     chosen = int(frame.image[0].permute(1, 2, 0).reshape(-1)[frame.index])
     chart = render.distribution_chart(frame.dist[0].numpy(), chosen)
-    stats = (f"**pixels** {frame.pixels_done}/{model.num_pixels} · **NLL so far** "
+    stats = (f"**{model.value_name}** {frame.pixels_done}/{model.num_pixels} · **NLL so far** "
              f"{frame.nll_bits.mean():.1f} bits/image · **mean entropy** {np.nanmean(frame.entropy.numpy()):.3f} nats")
     return canvas, prob, entropy, chart, stats
 
@@ -187,15 +188,17 @@ def complete(name, source, index, drawing, digit, rows, count, temperature, seed
     model = get_model(name)
     image, label = source_image(source, index, drawing)
     digit = check_digit(model, label if label is not None and digit is None else digit)
-    if rows is None or int(rows) != rows or not 0 <= rows <= model.image_shape[1]:
-        raise gr.Error(f"rows to keep must be in 0..{model.image_shape[1]}, got {rows!r}")
+    height = model.image_shape[1] * model.patch_size  # picture rows
+    if rows is None or int(rows) != rows or not 0 <= rows <= height:
+        raise gr.Error(f"rows to keep must be in 0..{height}, got {rows!r}")
     if count is None or int(count) != count or not 1 <= count <= 8:
         raise gr.Error(f"number of completions must be in 1..8, got {count!r}")
     count, seed = int(count), resolve_seed(seed, False)
-    prompt = quantize(image, model.levels).repeat(count, 1, 1, 1)
+    prompt = model.from_pixels(image).repeat(count, 1, 1, 1)
+    kept = int(rows) // model.patch_size  # a token model keeps the patch rows wholly inside
     batch = {"labels": [digit] * count} if model.num_classes else {"num_images": count}
     frames = argen.sample_stream(model, temperature=temperature, seed=seed, every=speed, prompt=prompt,
-                                 prompt_pixels=int(rows) * model.image_shape[2] * model.image_shape[0], **batch)
+                                 prompt_pixels=kept * model.image_shape[2] * model.image_shape[0], **batch)
     yield from stream(model, frames, seed)
 
 
@@ -204,7 +207,7 @@ def likelihood(name, source, index, drawing, digit):
     """Per-pixel surprise, bits/dim and p(class | image) of one digit under a model."""
     model = get_model(name)
     image, label = source_image(source, index, drawing)
-    x = quantize(image, model.levels)
+    x = model.from_pixels(image)
     posterior = {}
     if model.num_classes:
         probs = class_posterior(model, x)[0]
@@ -215,8 +218,9 @@ def likelihood(name, source, index, drawing, digit):
     bits = float(surprise.sum())
     panel = render.map_panel(surprise[None].numpy(), 0, max(math.log2(model.levels), float(surprise.max())),
                              "inferno", "bits")
+    per_value = "bits/dim" if model.patch_size == 1 else f"bits per {model.value_name[:-1]}"
     summary = (f"**{bits:.1f} bits** for this image · **{bits_per_dim(bits * math.log(2), model.num_pixels):.4f} "
-               f"bits/dim** (K = {model.levels})" + (f" · scored as a {digit}" if model.num_classes else ""))
+               f"{per_value}** (K = {model.levels})" + (f" · scored as a {digit}" if model.num_classes else ""))
     return panel, summary, posterior
 
 
@@ -235,7 +239,7 @@ def compare(names, digit, temperature, seed):
         for frame in argen.sample_stream(model, temperature=temperature, seed=seed, every=model.num_pixels, **batch):
             pass
         seconds = time.perf_counter() - started
-        picture = render.canvas(frame.image, model.levels)
+        picture = render.canvas(model.to_pixels(frame.image), 256)
         results.append((picture, f"{name}: {frame.nll_bits[0]:.0f} bits, {seconds:.2f} s"))
     return results
 

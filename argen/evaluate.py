@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import load_mnist, test_levels, to_pixels
+from .data import load_mnist, test_levels
 from .hub import available, load, model_dir, read_metrics, weights_dir, write_metrics
 from .likelihood import bits_per_dim, dataset_nll
 
@@ -36,15 +36,22 @@ def load_fixture():
     return torch.from_numpy(data["images"]), torch.from_numpy(data["labels"]).long()
 
 
+def test_values(model, images, binarization=None):
+    """The model's values of uint8 test ``images``: its levels (the fixed Bernoulli draw for
+    binarized data) or, for a token model, its tokens."""
+    return test_levels(images, model.levels, binarization) if binarization else model.from_pixels(images)
+
+
 def likelihood_metrics(model, images, labels, binarization=None, progress=False):
-    """NLL of uint8 ``images`` under ``model``: nats/image, bits/dim and 8-bit-equivalent bits/dim."""
-    x = test_levels(images, model.levels, binarization)
-    nats = dataset_nll(model, x, labels if model.num_classes else None, progress=progress)
+    """NLL of uint8 ``images`` under ``model``: nats/image, bits/dim (per value: per token for a
+    token model) and 8-bit-equivalent bits/dim."""
+    nats = dataset_nll(model, test_values(model, images, binarization), labels if model.num_classes else None,
+                       progress=progress)
     bpd = bits_per_dim(nats, model.num_pixels)
-    return {"num_images": int(images.shape[0]), "nats_per_image": round(nats, 4),
-            "bits_per_dim": round(bpd, 5),
-            # binarized data is a different dataset: it has no 8-bit equivalent
-            "bits_per_dim_8bit": None if binarization else round(bpd + math.log2(256 / model.levels), 5)}
+    # binarized data is a different dataset, and tokens are not pixels: neither has an 8-bit equivalent
+    comparable = not binarization and model.patch_size == 1
+    return {"num_images": int(images.shape[0]), "nats_per_image": round(nats, 4), "bits_per_dim": round(bpd, 5),
+            "bits_per_dim_8bit": round(bpd + math.log2(256 / model.levels), 5) if comparable else None}
 
 
 def draw_samples(model, per_class, seed, batch_size=100):
@@ -67,7 +74,7 @@ def quality_metrics(model, classifier, reference, per_class, seed):
     from .classifier import frechet_distance, predict
 
     images, labels = draw_samples(model, per_class, seed)
-    predicted, features = predict(classifier, to_pixels(images, model.levels))
+    predicted, features = predict(classifier, model.to_pixels(images))
     accuracy = None if labels is None else round((predicted == labels).float().mean().item(), 4)
     return {"samples": int(images.shape[0]), "temperature": 1.0, "seed": seed, "accuracy": accuracy,
             "fid": round(frechet_distance(features, reference["test_features"]), 3),
@@ -128,8 +135,11 @@ def markdown_table(names):
         fid = f"{q['fid']:.2f} ({q['fid_floor']:.2f})" if q else "—"
         naive = f" ({s['naive_seconds_per_image']:.2f})" if "naive_seconds_per_image" in s else ""
         per_image = f"{s['seconds_per_image']:.2f}{naive}" if s else "—"
+        bpd = f"{t['bits_per_dim']:.4f}"
+        if "tokenizer" in m:
+            bpd += f" per token (tokenizer PSNR {m['tokenizer']['psnr_db']:.1f} dB)"
         rows.append(f"| `{name}` | {m['data']['levels']} | {m['parameters']:,} | {t['nats_per_image']:.2f} "
-                    f"| {t['bits_per_dim']:.4f} | {fmt(t['bits_per_dim_8bit'], '.4f')} "
+                    f"| {bpd} | {fmt(t['bits_per_dim_8bit'], '.4f')} "
                     f"| {fmt(q.get('accuracy'), '.1%')} | {fid} | {per_image} "
                     f"| {fmt(s.get('seconds_per_10'), '.2f')} | {tr.get('wall_minutes', '?')} min, "
                     f"{tr.get('epochs', '?')} epochs | {tr.get('hardware', '?')} |")
@@ -193,13 +203,17 @@ def main(argv=None):
         metrics["data"] = {"levels": model.levels, "binarization": binarization}
         metrics["parameters"] = model.num_parameters
         metrics["test"] = likelihood_metrics(model, images, labels, binarization, progress=True)
+        if model.patch_size > 1:  # a token model: its likelihood is over tokens; how faithful are they?
+            from .tokenizer import tokenizer_metrics
+
+            metrics["tokenizer"] = tokenizer_metrics(model.tokenizer, images)
         if not args.quick:
             metrics["fixture"] = likelihood_metrics(model, *load_fixture(), binarization)
         if args.all:
             metrics["quality"], samples = quality_metrics(model, classifier, reference, per_class, args.seed)
             metrics["speed"] = speed_metrics(model)
             if not args.quick:
-                grid(samples[::10] if per_class == 100 else samples, model.levels, nrow=10, scale=2).save(
+                grid(model.to_pixels(samples[::10] if per_class == 100 else samples), 256, nrow=10, scale=2).save(
                     model_dir(name) / "samples.png")
         if not args.quick:
             write_metrics(model_dir(name), metrics)

@@ -63,8 +63,9 @@ def layout(batch):
     return nrow, {1: 10, 2: 8}.get(nrow, 6 if nrow <= 4 else 4)
 
 
-def canvas(x, levels, position=None, padding=1):
-    """The partial images ``[B, C, H, W]`` upscaled, with the pixel ``(row, col)`` being drawn marked."""
+def canvas(x, levels, position=None, padding=1, mark=1):
+    """The partial images ``[B, C, H, W]`` upscaled, with the value ``(row, col)`` being drawn marked:
+    a ``mark`` x ``mark`` square of pixels (a token's patch; one pixel for a pixel model)."""
     images = to_uint8(x, levels)
     rgb = [np.repeat(image, 3, -1) if image.shape[-1] == 1 else image for image in images]
     nrow, scale = layout(len(rgb))
@@ -73,9 +74,9 @@ def canvas(x, levels, position=None, padding=1):
         h, w = rgb[0].shape[:2]
         for i in range(len(rgb)):
             r, c = divmod(i, nrow)
-            top = (r * (h + padding) + position[0]) * scale
-            left = (c * (w + padding) + position[1]) * scale
-            mark_pixel(picture, (left, top, left + scale - 1, top + scale - 1))
+            top = (r * (h + padding) + position[0] * mark) * scale
+            left = (c * (w + padding) + position[1] * mark) * scale
+            mark_pixel(picture, (left, top, left + mark * scale - 1, top + mark * scale - 1))
     return picture
 
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from argen.models import (MODEL_TYPES, DiagonalBiLSTM, GatedPixelCNN, PixelCNN, PixelGPT, PixelLSTM, PixelMLP,
-                          RowLSTM)
+                          RowLSTM, TokenGPT)
 
 # Tests run many tiny tensor operations, for which one thread is fastest; it also keeps them from
 # competing with the app server's threads (and any training running beside them) for the cores.
@@ -22,6 +22,8 @@ TINY_MODELS = {
     "pixel-gpt": lambda: PixelGPT(levels=5, image_shape=(1, 6, 5), dim=16, num_heads=2, num_layers=2, mlp_dim=32),
     "pixel-gpt-unconditional": lambda: PixelGPT(levels=3, image_shape=(1, 4, 5), num_classes=0, dim=8,
                                                 num_heads=2, num_layers=1, mlp_dim=16),
+    "token-gpt": lambda: TokenGPT(tokenizer={"image_shape": (1, 16, 12), "hidden_channels": 8, "latent_dim": 8,
+                                             "bits": 3}, dim=16, num_heads=2, num_layers=2, mlp_dim=32),
     "pixelcnn": lambda: PixelCNN(levels=5, image_shape=(1, 6, 5), hidden_channels=8, num_blocks=2),
     "pixelcnn-rgb": lambda: PixelCNN(levels=4, image_shape=(3, 5, 4), num_classes=0, hidden_channels=24,
                                      num_blocks=2),
@@ -36,7 +38,7 @@ TINY_MODELS = {
 }
 # models whose receptive field is the whole causal past (no blind spot) at their tiny size
 FULL_FIELD = {"gated-pixelcnn", "gated-pixelcnn-binary", "diagonal-bilstm", "lstm", "lstm-unconditional",
-              "pixel-gpt", "pixel-gpt-unconditional"}
+              "pixel-gpt", "pixel-gpt-unconditional", "token-gpt"}
 
 
 def make_tiny(name):

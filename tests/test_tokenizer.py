@@ -106,3 +106,25 @@ def test_train_command_publishes_a_tokenizer(tmp_path, monkeypatch):
     cached = np.load(tmp_path / "tokens.npz")
     assert cached["train_tokens"].shape == (96, 7, 7) and cached["test_labels"].shape == (64,)
     assert (cached["test_tokens"][:3] == tokenize(tokenizer, load_mnist("test", data)[0][:3]).numpy()).all()
+
+
+def test_token_prior_trains_on_a_shipped_tokenizer_and_draws_pictures(tmp_path):
+    data, weights = fake_mnist(tmp_path), tmp_path / "weights"
+    common = ["--epochs", "1", "--batch-size", "32", "--data-dir", str(data), "--out", str(weights)]
+    train_main(["tokenizer", "--hidden-channels", "8", "--latent-dim", "8", "--bits", "4", *common,
+                "--checkpoint", str(tmp_path / "tokenizer.pt")])
+    train_main(["bsq-gpt", "--tokenizer", str(weights / "bsq-tokenizer"), "--dim", "16", "--num-heads", "2",
+                "--num-layers", "1", "--mlp-dim", "32", *common, "--checkpoint", str(tmp_path / "gpt.pt")])
+    model = argen.load(weights / "bsq-gpt")
+    tokenizer = load_tokenizer(weights / "bsq-tokenizer")
+    assert torch.equal(model.tokenizer.quantizer.project_out.weight, tokenizer.quantizer.project_out.weight)
+    assert model.levels == 16 and model.image_shape == (1, 7, 7) and model.value_name == "tokens"
+    metrics = json.loads((weights / "bsq-gpt" / "metrics.json").read_text())
+    assert metrics["test"]["bits_per_dim_8bit"] is None  # tokens are not pixels
+    frames = list(argen.sample_stream(model, labels=[3, 5], seed=0, every=10))
+    drawn = ~frames[0].prob.isnan()  # the first 10 tokens
+    pictures = model.to_pixels(frames[0].image, drawn)
+    assert pictures.shape == (2, 1, 28, 28) and pictures.dtype == torch.uint8
+    assert (pictures[:, :, 12:] == 0).all()  # patches not drawn yet are blank
+    images = load_fixture()[0][:2]
+    assert torch.equal(model.from_pixels(images), tokenizer.encode(images)[:, None])

@@ -12,12 +12,12 @@ import torch
 from argen.data import load_mnist
 from argen.hub import WEIGHTS_DIR
 
-from . import classifier, gated_pixelcnn, lstm, mlp, pixel_gpt, pixelcnn, pixelrnn, tokenizer
+from . import classifier, gated_pixelcnn, lstm, mlp, pixel_gpt, pixelcnn, pixelrnn, token_gpt, tokenizer
 from .loop import TrainConfig, train
 from .publish import hardware, publish
 
 FAMILIES = {"mlp": mlp, "lstm": lstm, "pixelcnn": pixelcnn, "gated-pixelcnn": gated_pixelcnn, "pixelrnn": pixelrnn,
-            "pixel-gpt": pixel_gpt, "tokenizer": tokenizer, "classifier": classifier}
+            "pixel-gpt": pixel_gpt, "tokenizer": tokenizer, "bsq-gpt": token_gpt, "classifier": classifier}
 VAL_IMAGES = 2000  # the first test images, used to watch the learning curve (no early stopping)
 
 

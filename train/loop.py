@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from argen.data import test_levels, to_levels
-from argen.evaluate import likelihood_metrics, load_fixture
+from argen.data import to_levels
+from argen.evaluate import likelihood_metrics, load_fixture, test_values
 from argen.likelihood import bits_per_dim, dataset_nll, nll
 
 
@@ -51,7 +51,10 @@ class Likelihood:
         self.levels, self.binarization = levels, binarization
 
     def batch(self, model, images, labels, generator):
-        x = to_levels(images, self.levels, self.binarization, generator)
+        if self.binarization:  # a fresh draw every time
+            x = to_levels(images, self.levels, self.binarization, generator)
+        else:
+            x = model.from_pixels(images)
         return x, labels if model.num_classes else None
 
     def loss(self, model, x, y):
@@ -61,7 +64,7 @@ class Likelihood:
         return loss / math.log(2)
 
     def held_out(self, model, images, labels):
-        x = test_levels(images, self.levels, self.binarization)
+        x = test_values(model, images, self.binarization)
         nats = dataset_nll(model, x, labels if model.num_classes else None, desc="held-out")
         return bits_per_dim(nats, model.num_pixels)
 

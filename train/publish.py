@@ -33,7 +33,7 @@ def sample_grid(model, seed=0, per_class=10):
         images = sample(model, labels, seed=seed)
     else:
         images = sample(model, seed=seed, num_images=10 * per_class)
-    return grid(images.cpu(), model.levels, nrow=per_class, scale=2)
+    return grid(model.to_pixels(images.cpu()), 256, nrow=per_class, scale=2)
 
 
 def loss_curve(state, path, title, unit):

@@ -5,10 +5,10 @@ from .lstm import PixelLSTM
 from .mlp import PixelMLP
 from .pixelcnn import PixelCNN
 from .pixelrnn import DiagonalBiLSTM, RowLSTM
-from .transformer import PixelGPT
+from .transformer import PixelGPT, TokenGPT
 
-FAMILIES = (PixelMLP, PixelLSTM, PixelCNN, GatedPixelCNN, RowLSTM, DiagonalBiLSTM, PixelGPT)
+FAMILIES = (PixelMLP, PixelLSTM, PixelCNN, GatedPixelCNN, RowLSTM, DiagonalBiLSTM, PixelGPT, TokenGPT)
 MODEL_TYPES = {cls.model_type: cls for cls in FAMILIES}
 
 __all__ = ["MODEL_TYPES", "DiagonalBiLSTM", "GatedPixelCNN", "PixelCNN", "PixelGPT", "PixelLSTM", "PixelMLP",
-           "PixelModel", "RowLSTM"]
+           "PixelModel", "RowLSTM", "TokenGPT"]

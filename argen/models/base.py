@@ -7,7 +7,10 @@ A pixel model is an ``nn.Module`` over images of integer levels ``[B, C, H, W]``
   once, where the logits of a pixel depend only on the pixels before it in raster order (row by
   row, left to right, channels in order inside a pixel) and on the class;
 - optionally ``fast_sampler(y, batch)``: a callable ``step(x, t) -> logits [B, K]`` for raster
-  index ``t`` that reuses work from earlier steps. It must give the logits of the naive path.
+  index ``t`` that reuses work from earlier steps. It must give the logits of the naive path;
+- ``from_pixels`` / ``to_pixels`` between 8-bit images and the model's values. For a pixel model
+  the values are quantized grey levels. For a token model each value is one token standing for a
+  ``patch_size`` x ``patch_size`` patch of the picture, and its tokenizer does the conversion.
 
 Sampling, likelihood, training, evaluation and the app are written once against this contract.
 Config and weights travel together as ``config.json`` + ``model.safetensors``
@@ -18,15 +21,19 @@ import sys
 from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
-from ..data import check_images, check_labels, check_levels
+from ..data import check_images, check_labels, quantize, to_pixels
 
 
 class PixelModel(nn.Module, PyTorchModelHubMixin):
     model_type = None  # registry key, written into config.json
+    patch_size = 1  # picture pixels per value, along each side
+    value_name = "pixels"  # what one sampled value is, for people
 
     def __init__(self, levels, image_shape, num_classes):
         super().__init__()
-        self.levels = check_levels(levels)
+        if isinstance(levels, bool) or not isinstance(levels, int) or levels < 2:
+            raise ValueError(f"levels must be an integer >= 2, got {levels!r}")
+        self.levels = levels
         self.image_shape = tuple(int(s) for s in image_shape)
         if len(self.image_shape) != 3 or min(self.image_shape) < 1:
             raise ValueError(f"image_shape must be (C, H, W) with positive sizes, got {image_shape!r}")
@@ -44,6 +51,16 @@ class PixelModel(nn.Module, PyTorchModelHubMixin):
         """Validated ``(x long [B, C, H, W], y long [B] or None)``; raises ValueError otherwise."""
         x = check_images(x, self.levels, self.image_shape)
         return x, check_labels(y, self.num_classes, x.shape[0])
+
+    def from_pixels(self, images):
+        """uint8 pictures ``[B, C, H * p, W * p]`` -> the model's values ``[B, C, H, W]``."""
+        return quantize(images, self.levels)
+
+    def to_pixels(self, values, drawn=None):
+        """The model's values ``[B, C, H, W]`` -> uint8 pictures, for display and for judging samples.
+        ``drawn`` (bool, like ``values``) marks the values sampled so far; a pixel model needs no
+        such mask, since its undrawn pixels are 0 and show as black."""
+        return to_pixels(values, self.levels)
 
     def fast_sampler(self, y, batch):
         """An incremental ``step(x, t) -> logits [B, K]``, or None when the model has none."""

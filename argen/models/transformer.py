@@ -1,4 +1,5 @@
-"""A GPT over pixels: ImageGPT (Chen et al. 2020, "Generative Pretraining from Pixels"), small.
+"""GPTs over pixels and over tokens: ImageGPT (Chen et al. 2020, "Generative Pretraining from
+Pixels"), small, and the course project's prior over BSQ tokens.
 
 A decoder-only transformer in the style of nanoGPT: learned token and position embeddings,
 pre-LayerNorm blocks of causal self-attention and a GELU MLP, and a final LayerNorm and linear
@@ -13,11 +14,17 @@ pixel instead of a pass over the whole prefix, and it gives the same logits.
 
 Different from ImageGPT: K = 256 grey levels are the vocabulary (no colour palette is needed for
 MNIST), and the model is far smaller.
+
+``TokenGPT`` is the same transformer over a grid of BSQ tokens (7 x 7 for 28 x 28 with 4 x 4
+patches, 2^bits values each). It carries its tokenizer, frozen, which turns pictures into tokens
+and tokens back into pictures, so its samples are shown (and judged) as images. Its likelihood is
+over tokens: bits per token, not per pixel.
 """
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..tokenizer import BSQTokenizer, tokenize
 from .base import PixelModel, image_logits, raster_values
 
 
@@ -130,3 +137,32 @@ class PixelGPT(PixelModel):
             return step(raster_values(x)[:, t - 1] if t else None)
 
         return pixel_step
+
+
+class TokenGPT(PixelGPT):
+    """GPT prior over BSQ tokens: the image as a grid of patches, drawn token by token."""
+
+    model_type = "token_gpt"
+    value_name = "tokens"
+
+    def __init__(self, tokenizer=None, num_classes=10, dim=128, num_heads=4, num_layers=3, mlp_dim=512):
+        tokenizer = BSQTokenizer(**(tokenizer or {}))
+        super().__init__(tokenizer.codebook_size, (1, *tokenizer.grid), num_classes, dim, num_heads, num_layers,
+                         mlp_dim)
+        self.tokenizer = tokenizer.requires_grad_(False)
+        self.patch_size = tokenizer.patch_size
+
+    def train(self, mode=True):
+        super().train(mode)
+        self.tokenizer.eval()  # frozen: trained on its own, used as it was shipped
+        return self
+
+    def from_pixels(self, images):
+        return tokenize(self.tokenizer, images)[:, None]  # (b, 1, h, w)
+
+    def to_pixels(self, values, drawn=None):
+        pictures = (self.tokenizer.decode(values[:, 0]) * 255).round().to(torch.uint8)
+        if drawn is not None:  # patches not drawn yet stay blank
+            p = self.patch_size
+            pictures = pictures * drawn.to(pictures.device).repeat_interleave(p, 2).repeat_interleave(p, 3)
+        return pictures
