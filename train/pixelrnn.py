@@ -11,14 +11,14 @@ def add_arguments(parser):
     parser.add_argument("--variant", choices=VARIANTS, default="diagonal")
     parser.add_argument("--levels", type=int, default=256)
     parser.add_argument("--hidden-channels", type=int, default=32)
-    parser.add_argument("--num-layers", type=int, default=None, help="default: 4 (row), 2 (diagonal)")
+    parser.add_argument("--num-layers", type=int, default=4)
     parser.add_argument("--output-channels", type=int, default=128)
     parser.add_argument("--unconditional", action="store_true", help="no class conditioning")
 
 
 def build(args):
     name, model_class = VARIANTS[args.variant]
-    layers = {} if args.num_layers is None else {"num_layers": args.num_layers}
     model = model_class(levels=args.levels, num_classes=0 if args.unconditional else 10,
-                        hidden_channels=args.hidden_channels, output_channels=args.output_channels, **layers)
+                        hidden_channels=args.hidden_channels, num_layers=args.num_layers,
+                        output_channels=args.output_channels)
     return name, model, Likelihood(model.levels)

@@ -144,8 +144,8 @@ class PixelRNN(PixelModel):
 
     layer_type = None
 
-    def __init__(self, levels, image_shape, num_classes, hidden_channels, num_layers, input_kernel_size,
-                 output_channels):
+    def __init__(self, levels=256, image_shape=(1, 28, 28), num_classes=10, hidden_channels=32, num_layers=4,
+                 input_kernel_size=7, output_channels=128):
         super().__init__(levels, image_shape, num_classes)
         if self.image_shape[0] != 1:
             raise ValueError(f"{type(self).__name__} models grey images (C = 1), got image_shape {image_shape!r}")
@@ -182,11 +182,6 @@ class RowLSTM(PixelRNN):
     model_type = "row_lstm"
     layer_type = RowLSTMLayer
 
-    def __init__(self, levels=256, image_shape=(1, 28, 28), num_classes=10, hidden_channels=32, num_layers=4,
-                 input_kernel_size=7, output_channels=128):
-        super().__init__(levels, image_shape, num_classes, hidden_channels, num_layers, input_kernel_size,
-                         output_channels)
-
     def fast_sampler(self, y, batch):
         conditions = self.conditions(y)
         finished = [None] * len(self.layers)  # each layer's (h, c) of the last finished row
@@ -210,11 +205,6 @@ class DiagonalBiLSTM(PixelRNN):
 
     model_type = "diagonal_bilstm"
     layer_type = DiagonalBiLSTMLayer
-
-    def __init__(self, levels=256, image_shape=(1, 28, 28), num_classes=10, hidden_channels=32, num_layers=2,
-                 input_kernel_size=7, output_channels=128):
-        super().__init__(levels, image_shape, num_classes, hidden_channels, num_layers, input_kernel_size,
-                         output_channels)
 
     def fast_sampler(self, y, batch):
         _, height, width = self.image_shape
