@@ -45,11 +45,12 @@ def model_choices():
     choices = []
     for name in argen.available():
         metrics = read_metrics(name)
-        test, quality = metrics.get("test", {}), metrics.get("quality", {})
-        score = f" · {test['bits_per_dim']:.3f} bits/dim" if "bits_per_dim" in test else ""
+        model, test, quality = get_model(name), metrics.get("test", {}), metrics.get("quality", {})
+        unit = "bits/dim" if model.patch_size == 1 else "bits/token"
+        score = f" · {test['bits_per_dim']:.3f} {unit}" if "bits_per_dim" in test else ""
         if quality.get("accuracy") is not None:
             score += f" · {quality['accuracy']:.0%} of samples read as their digit"
-        choices.append((f"{name} — {get_model(name).summary}{score}", name))
+        choices.append((f"{name} — {model.summary}{score}", name))
     return choices
 
 
@@ -250,8 +251,12 @@ def about(name):
         raise gr.Error(f"unknown model {name!r}")
     model, metrics = get_model(name), read_metrics(name)
     test, quality, speed, train = (metrics.get(k, {}) for k in ("test", "quality", "speed", "train"))
-    rows = [("parameters", f"{model.num_parameters:,}"), ("levels K", model.levels),
-            ("test NLL (nats/image)", test.get("nats_per_image")), ("test bits/dim", test.get("bits_per_dim")),
+    token = model.patch_size > 1
+    tokenizer = metrics.get("tokenizer", {})
+    rows = [("parameters", f"{model.num_parameters:,}"), ("tokens K" if token else "levels K", model.levels),
+            ("test NLL (nats/image)", test.get("nats_per_image")),
+            ("test bits/token" if token else "test bits/dim", test.get("bits_per_dim")),
+            ("tokenizer PSNR (dB) on the test set", tokenizer.get("psnr_db")),
             ("8-bit-equivalent bits/dim", test.get("bits_per_dim_8bit")),
             ("classifier accuracy on samples", quality.get("accuracy")),
             ("classifier-feature FID (real-data floor)",

@@ -98,6 +98,22 @@ def test_compare_and_about():
     assert "bits/dim" in text and grid.endswith("samples.png")
 
 
+def test_token_model_streams_token_by_token():
+    outputs = run_generate(name="bsq-gpt", speed=7)
+    assert len(outputs) == 49 // 7
+    canvas, prob, entropy, chart, stats, png, gif = outputs[0]
+    assert canvas.size == (280, 280) and "**tokens** 7/49" in stats
+    first_row = np.asarray(canvas)[:, :, 1]  # green: the red mark of the token being drawn aside
+    assert first_row[4 * 10:].max() == 0  # patches below the first row of tokens are still blank
+    model = argen.load("bsq-gpt")
+    expected = app.render.canvas(model.to_pixels(argen.sample(model, [7], seed=0)), 256)
+    assert np.array_equal(np.asarray(Image.open(outputs[-1][5])), np.asarray(expected))
+    completed = list(app.complete("bsq-gpt", "test digit", 70, None, None, 14, 2, 1.0, 0, 49))
+    assert len(completed) == 1
+    panel, summary, posterior = app.likelihood("bsq-gpt", "test digit", 70, None, None)
+    assert "bits per token" in summary and max(posterior, key=posterior.get) == "7"
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
