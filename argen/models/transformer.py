@@ -84,10 +84,13 @@ class GPT(nn.Module):
         positions = torch.arange(start, start + tokens.shape[1], device=tokens.device)
         return self.token_embedding(tokens) + self.position_embedding(positions)
 
+    def start(self, y):
+        """The class token's input embedding ``[B, 1, D]`` at position 0."""
+        return self.class_embedding(y)[:, None] + self.position_embedding.weight[:1]
+
     def forward(self, tokens, y):
         """Logits ``[B, T + 1, V]``: position t predicts token t, from the class and tokens < t."""
-        first = self.class_embedding(y)[:, None] + self.position_embedding.weight[:1]  # (b, 1, d)
-        x = torch.cat([first, self.embed(tokens, 1)], 1)
+        x = torch.cat([self.start(y), self.embed(tokens, 1)], 1)
         for block in self.blocks:
             x = block(x)
         return self.head(self.ln(x))
@@ -99,10 +102,7 @@ class GPT(nn.Module):
 
         def step(token):
             nonlocal position
-            if token is None:
-                x = self.class_embedding(y)[:, None] + self.position_embedding.weight[:1]
-            else:
-                x = self.embed(token[:, None], position)
+            x = self.start(y) if token is None else self.embed(token[:, None], position)
             position += 1
             for block, cache in zip(self.blocks, caches):
                 x = block(x, cache)
