@@ -35,7 +35,7 @@ class BSQTokenizer(nn.Module, PyTorchModelHubMixin):
     model_type = "bsq_tokenizer"
 
     def __init__(self, image_shape=(1, 28, 28), patch_size=4, hidden_channels=128, latent_dim=128, num_convs=2,
-                 bits=10, entropy_weight=0.01, commitment_weight=0.01):
+                 bits=10, entropy_weight=0.0, commitment_weight=0.0):
         super().__init__()
         self.image_shape, self.patch_size = tuple(image_shape), patch_size
         self.autoencoder = PatchAutoEncoder(self.image_shape, patch_size, hidden_channels, latent_dim, num_convs)

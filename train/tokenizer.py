@@ -12,8 +12,8 @@ def add_arguments(parser):
     parser.add_argument("--latent-dim", type=int, default=128)
     parser.add_argument("--num-convs", type=int, default=2)
     parser.add_argument("--bits", type=int, default=10, help="token bits: 2^bits codes")
-    parser.add_argument("--entropy-weight", type=float, default=0.01)
-    parser.add_argument("--commitment-weight", type=float, default=0.01)
+    parser.add_argument("--entropy-weight", type=float, default=0.0, help="BSQ entropy loss (off: it did not help)")
+    parser.add_argument("--commitment-weight", type=float, default=0.0, help="BSQ commitment loss")
 
 
 def build(args):
