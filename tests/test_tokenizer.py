@@ -11,7 +11,8 @@ from argen.evaluate import load_fixture
 from argen.models.bsq import BSQ
 from argen.models.patch_ae import PatchAutoEncoder
 from argen.data import load_mnist
-from argen.tokenizer import load_tokenizer, tokenize
+from argen.hub import read_metrics
+from argen.tokenizer import load_tokenizer, tokenize, tokenizer_metrics
 from argen.tokenizer import main as tokenizer_main
 from conftest import fake_mnist
 from train.__main__ import main as train_main
@@ -128,3 +129,12 @@ def test_token_prior_trains_on_a_shipped_tokenizer_and_draws_pictures(tmp_path):
     assert (pictures[:, :, 12:] == 0).all()  # patches not drawn yet are blank
     images = load_fixture()[0][:2]
     assert torch.equal(model.from_pixels(images), tokenizer.encode(images)[:, None])
+
+
+def test_shipped_tokenizer_reproduces_its_fixture_figures():
+    tokenizer = load_tokenizer()
+    recorded = read_metrics("bsq-tokenizer")
+    measured = tokenizer_metrics(tokenizer, load_fixture()[0])
+    assert measured["psnr_db"] == pytest.approx(recorded["fixture"]["psnr_db"], abs=0.01)
+    assert measured["codes_used"] == recorded["fixture"]["codes_used"]
+    assert recorded["test"]["psnr_db"] >= 20 and recorded["test"]["codes_used"] > 1024 // 2
