@@ -94,6 +94,11 @@ def top_k_arg(top_k):
     return None if not top_k else int(top_k)
 
 
+def values_per_frame(model, speed):
+    """The sampler's ``every`` for a speed in picture pixels per frame: a token stands for a patch."""
+    return max(1, speed // model.patch_size ** 2)
+
+
 def export_path(suffix):
     """A fresh file in the export folder; files older than an hour are removed first."""
     EXPORT_DIR.mkdir(exist_ok=True)
@@ -159,7 +164,7 @@ def generate(name, digit, temperature, top_k, seed, random_seed, count, speed):
     else:
         batch = {"num_images": count}
     frames = argen.sample_stream(model, temperature=temperature, top_k=top_k_arg(top_k), seed=seed,
-                                 every=speed, **batch)
+                                 every=values_per_frame(model, speed), **batch)
     yield from stream(model, frames, seed)
 
 
@@ -198,8 +203,9 @@ def complete(name, source, index, drawing, digit, rows, count, temperature, seed
     prompt = model.from_pixels(image).repeat(count, 1, 1, 1)
     kept = int(rows) // model.patch_size  # a token model keeps the patch rows wholly inside
     batch = {"labels": [digit] * count} if model.num_classes else {"num_images": count}
-    frames = argen.sample_stream(model, temperature=temperature, seed=seed, every=speed, prompt=prompt,
-                                 prompt_pixels=kept * model.image_shape[2] * model.image_shape[0], **batch)
+    frames = argen.sample_stream(model, temperature=temperature, seed=seed, every=values_per_frame(model, speed),
+                                 prompt=prompt, prompt_pixels=kept * model.image_shape[2] * model.image_shape[0],
+                                 **batch)
     yield from stream(model, frames, seed)
 
 

@@ -99,7 +99,7 @@ def test_compare_and_about():
 
 
 def test_token_model_streams_token_by_token():
-    outputs = run_generate(name="bsq-gpt", speed=7)
+    outputs = run_generate(name="bsq-gpt", speed=112)  # 112 pixels: a row of 4 x 4 patches, 7 tokens
     assert len(outputs) == 49 // 7
     canvas, prob, entropy, chart, stats, png, gif = outputs[0]
     assert canvas.size == (280, 280) and "**tokens** 7/49" in stats
@@ -108,7 +108,7 @@ def test_token_model_streams_token_by_token():
     model = argen.load("bsq-gpt")
     expected = app.render.canvas(model.to_pixels(argen.sample(model, [7], seed=0)), 256)
     assert np.array_equal(np.asarray(Image.open(outputs[-1][5])), np.asarray(expected))
-    completed = list(app.complete("bsq-gpt", "test digit", 70, None, None, 14, 2, 1.0, 0, 49))
+    completed = list(app.complete("bsq-gpt", "test digit", 70, None, None, 14, 2, 1.0, 0, 784))
     assert len(completed) == 1
     panel, summary, posterior = app.likelihood("bsq-gpt", "test digit", 70, None, None)
     assert "bits per token" in summary and max(posterior, key=posterior.get) == "7"
