@@ -13,7 +13,6 @@ import argparse
 import torch
 import torch.nn.functional as F
 
-from .data import test_levels
 from .evaluate import load_fixture
 from .hub import load
 from .models import PixelLSTM
@@ -58,7 +57,7 @@ def main(argv=None):
     if not isinstance(trained, PixelLSTM):
         raise SystemExit(f"{args.name!r} is a {type(trained).__name__}, not a sequence LSTM (PixelLSTM)")
     images, labels = load_fixture()
-    x = test_levels(images[:args.images], trained.levels)
+    x = trained.from_pixels(images[:args.images])
     y = labels[:args.images] if trained.num_classes else None
     _, height, width = trained.image_shape
     targets = [row * width + col for row in range(height // 2, height - 4, 2) for col in (width // 3, width // 2)]
