@@ -40,6 +40,8 @@ def parse_args(argv):
         sub.add_argument("--seed", type=int, default=0)
         sub.add_argument("--max-minutes", type=float, default=60.0, help="wall-clock training budget")
         sub.add_argument("--train-images", type=int, default=None, help="use only the first N training images")
+        sub.add_argument("--bf16", action="store_true",
+                         help="bfloat16 autocast for the forward pass (faster matmuls on CPUs with AVX-512 BF16 and on GPUs)")
         sub.add_argument("--threads", type=int, default=None, help="torch CPU threads")
         sub.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
         sub.add_argument("--checkpoint", default=None, help="checkpoint file (default: runs/<name>.pt)")
@@ -57,7 +59,7 @@ def main(argv=None):
     name = args.name or default_name
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                          weight_decay=args.weight_decay, warmup_steps=args.warmup_steps,
-                         grad_clip=args.grad_clip, seed=args.seed, max_minutes=args.max_minutes)
+                         grad_clip=args.grad_clip, seed=args.seed, max_minutes=args.max_minutes, bf16=args.bf16)
     train_data = load_mnist("train", args.data_dir)
     if args.train_images:
         train_data = tuple(t[:args.train_images] for t in train_data)
@@ -69,7 +71,8 @@ def main(argv=None):
     state = train(model, objective, train_data, val_data, config,
                   checkpoint_path=args.checkpoint or f"runs/{name}.pt", resume=args.resume, device=args.device)
     info = {"command": "python -m train " + shlex.join(argv), "seed": args.seed, "epochs": args.epochs,
-            "hardware": hardware(args.device), "session_minutes": round((time.time() - started) / 60, 2)}
+            "hardware": hardware(args.device), "precision": "bfloat16 autocast" if args.bf16 else "float32",
+            "session_minutes": round((time.time() - started) / 60, 2)}
     metrics = publish(model, name, args.out, objective, state, info, test_data)
     print(f"{name}: test {metrics['test']} -> {args.out}/{name}")
 

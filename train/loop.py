@@ -1,9 +1,10 @@
 """The one training loop. It knows nothing about the model: an objective says how to make a batch,
 what loss to minimise and what held-out figure to watch (minGPT's trainer, in spirit).
 
-AdamW with linear warm-up and cosine decay, gradient clipping, a seeded data order, tqdm
-progress, the held-out figure after every epoch, a wall-clock budget, and atomic checkpoints that
-``--resume`` continues exactly (same data order, optimizer state and random streams).
+AdamW with linear warm-up and cosine decay, gradient clipping, optional bfloat16 autocast, a
+seeded data order, tqdm progress, the held-out figure after every epoch, a wall-clock budget, and
+atomic checkpoints that ``--resume`` continues exactly (same data order, optimizer state and
+random streams).
 """
 import math
 import time
@@ -31,6 +32,7 @@ class TrainConfig:
     max_minutes: float = 60.0
     checkpoint_minutes: float = 5.0
     log_every: int = 50
+    bf16: bool = False  # matmuls in bfloat16 under autocast; weights, optimizer and evaluation stay float32
 
 
 @dataclass
@@ -216,7 +218,8 @@ def train(model, objective, train_data, val_data, config, checkpoint_path, resum
         x, y = x.to(device), None if y is None else y.to(device)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(config, state.step, total_steps)
-        loss = objective.loss(model, x, y)
+        with torch.autocast(torch.device(device).type, torch.bfloat16, enabled=config.bf16):
+            loss = objective.loss(model, x, y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
