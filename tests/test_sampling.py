@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import argen
-from conftest import labels_kwargs
+from conftest import labels_kwargs, make_tiny
 
 
 def run(model, **kwargs):
@@ -42,6 +42,18 @@ def test_fast_path_equals_naive_path(tiny):
     fast = run(tiny, seed=5, every=7, temperature=0.8, top_k=top_k)
     naive = run(tiny, seed=5, every=7, temperature=0.8, top_k=top_k, fast=False)
     assert tiny.has_fast_path
+    for f, g in zip(fast, naive, strict=True):
+        assert torch.equal(f.image, g.image)
+        assert torch.allclose(f.prob.nan_to_num(-1), g.prob.nan_to_num(-1), atol=1e-5)
+
+
+@pytest.mark.parametrize("kernel_size, input_kernel_size", [(5, 3), (3, 5), (5, 7)])
+def test_gated_fast_path_for_other_kernels(kernel_size, input_kernel_size):
+    """The gated fast path's caches are sized by the kernels: other widths give the naive samples too."""
+    model = argen.models.GatedPixelCNN(levels=4, image_shape=(1, 7, 6), hidden_channels=6, num_layers=3,
+                                       kernel_size=kernel_size, input_kernel_size=input_kernel_size,
+                                       output_channels=8).eval()
+    fast, naive = (run(model, seed=1, every=5, fast=fast) for fast in (True, False))
     for f, g in zip(fast, naive, strict=True):
         assert torch.equal(f.image, g.image)
         assert torch.allclose(f.prob.nan_to_num(-1), g.prob.nan_to_num(-1), atol=1e-5)
@@ -87,3 +99,16 @@ def test_bad_batches(tiny):
     if tiny.num_classes:
         with pytest.raises(ValueError, match="labels must be in"):
             next(argen.sample_stream(tiny, labels=[tiny.num_classes]))
+
+
+def test_benchmark_prints_both_paths(tmp_path, monkeypatch, capsys):
+    from argen.benchmark import main as benchmark
+
+    make_tiny("gated-pixelcnn").save(tmp_path / "tiny-gated")
+    monkeypatch.setenv("ARGEN_WEIGHTS", str(tmp_path))
+    benchmark(["tiny-gated", "--naive", "--threads", "1"])
+    lines = capsys.readouterr().out.splitlines()
+    header, fast, naive = [line for line in lines if line.startswith(("model ", "tiny-gated "))]
+    assert "speed-up 10" in header and fast.split()[:2] == ["tiny-gated", "fast"]
+    ratios = naive.split()[-2:]
+    assert naive.split()[1] == "naive" and all(r.endswith("x") and float(r[:-1]) > 0 for r in ratios)
