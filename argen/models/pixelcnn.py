@@ -4,9 +4,14 @@ A 7x7 mask-A convolution, residual blocks of 3x3 mask-B convolutions (ReLU, 3x3,
 1x1 mask-B output layers giving K logits per colour channel. The channel-group masks of
 :class:`~argen.models.layers.MaskedConv2d` make the colour channels of a pixel autoregressive
 (R -> G -> B) for any channel count. Different here: a learned class embedding is added to every
-block (class-conditional, as in the conditional PixelCNN), and ``fast_sampler`` recomputes only
-the window of rows and columns that can reach the pixel being drawn (the receptive field), which
-gives the same logits as the whole image because every convolution is local.
+block (class-conditional, as in the conditional PixelCNN).
+
+``fast_sampler`` caches every layer's input (Ramachandran et al. 2017, "Fast Generation for
+Convolutional Autoregressive Models"). Under the masks, a layer's output at a pixel needs its input
+at that pixel and earlier ones only, so all layers' outputs at a pixel can be computed when the
+pixel is reached and never change after it is drawn. Each new value thus costs every layer one
+position: its masked kernel over the cached window of rows above and the current row, as one
+matrix product. The logits are the whole image's (the same weights in the same sums).
 """
 import torch
 import torch.nn.functional as F
@@ -36,7 +41,6 @@ class PixelCNN(PixelModel):
             self.class_embedding = nn.Embedding(self.num_classes, h * (num_blocks + 1))
         self.output = nn.Sequential(nn.ReLU(), MaskedConv2d(h, h, 1, "B", c), nn.ReLU(),
                                     MaskedConv2d(h, levels * c, 1, "B", c))
-        self.reach = input_kernel_size // 2 + num_blocks * (kernel_size // 2)  # receptive radius
 
     def logits(self, x, y):
         """Logits ``[B, K, C, h, w]`` of validated levels of any spatial size."""
@@ -58,22 +62,44 @@ class PixelCNN(PixelModel):
         return self.logits(x, y)
 
     def fast_sampler(self, y, batch):
-        return receptive_window_step(self, y)
+        c, height, width = self.image_shape
+        convs = [self.input] + [conv for conv, _ in self.blocks]
+        # each cached input is padded by its kernel's reach above and on both sides; the window of a
+        # pixel is the reach's rows above and its own row (masked weights, so later pixels count 0)
+        pads = [conv.kernel_size[0] // 2 for conv in convs]
+        windows = [(conv.weight * conv.mask)[:, :, :pad + 1].flatten(1).t() for conv, pad in zip(convs, pads)]
+        mixes = [((mix.weight * mix.mask)[:, :, 0, 0].t(), mix.bias) for _, mix in self.blocks]
+        head = [((conv.weight * conv.mask)[:, :, 0, 0].t(), conv.bias) for conv in self.output
+                if isinstance(conv, MaskedConv2d)]
+        biases = [conv.bias for conv in convs]
+        if self.num_classes:  # the class embedding joins the input layer's and each block's bias
+            conds = self.class_embedding(y).chunk(len(self.blocks) + 1, -1)
+            biases[0] = biases[0] + conds[0]
+        caches = []
 
+        def step(x, t):
+            row, col = divmod(t // c, width)
+            if t == 0:
+                caches[:] = [x.new_zeros(x.shape[0], conv.in_channels, pad + height, 2 * pad + width,
+                                         dtype=torch.get_default_dtype()) for conv, pad in zip(convs, pads)]
+            if t:  # the value drawn last (its pixel complete, or the current pixel's earlier channels)
+                prev_row, prev_col = divmod((t - 1) // c, width)
+                caches[0][:, :, pads[0] + prev_row, pads[0] + prev_col] = scale_levels(x[:, :, prev_row, prev_col],
+                                                                                       self.levels)
+            h = None
+            for i, (cache, pad, window) in enumerate(zip(caches, pads, windows)):
+                if i:  # a block: its convolution reads relu(h), written into its cache at this pixel
+                    cache[:, :, pad + row, pad + col] = h.relu()
+                out = torch.addmm(biases[i], cache[:, :, row:row + pad + 1, col:col + 2 * pad + 1].flatten(1), window)
+                if i == 0:
+                    h = out
+                else:
+                    update = out.relu()
+                    if self.num_classes:
+                        update = update + conds[i]
+                    h = torch.addmm(h, update, mixes[i - 1][0]).add_(mixes[i - 1][1])
+            for weight, bias in head:
+                h = torch.addmm(bias, h.relu(), weight)
+            return h.reshape(-1, c, self.levels)[:, t % c]
 
-def receptive_window_step(model, y):
-    """``step(x, t)``: the logits of raster index t from the crop of the image that can reach it
-    (``model.reach`` rows above, columns either side). Outside influences are out of reach, and
-    inside the crop every layer sees what it sees in the whole image, so the logits are exact."""
-    c, height, width = model.image_shape
-    reach = model.reach
-
-    def step(x, t):
-        row, col = divmod(t // c, width)
-        top, left, right = max(0, row - reach), max(0, col - reach), min(width, col + reach + 1)
-        crop = x[:, :, top:row + 1, left:right]
-        logits = raster_logits(model.logits(crop, y))  # (b, rows * cols * c, K)
-        index = ((row - top) * (right - left) + col - left) * c + t % c
-        return logits[:, index]
-
-    return step
+        return step
