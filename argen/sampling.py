@@ -117,7 +117,7 @@ def sample_stream(model, labels=None, temperature=1.0, top_k=None, seed=0, every
     values = torch.zeros(batch, n, dtype=torch.long)
     prob = torch.full((batch, n), math.nan)
     ent = torch.full((batch, n), math.nan)
-    nll_bits = torch.zeros(batch)
+    nll_nats = torch.zeros(batch)
     c, h, w = model.image_shape
     for t in range(n):
         x = from_raster(values, model.image_shape).to(device)
@@ -128,12 +128,12 @@ def sample_stream(model, labels=None, temperature=1.0, top_k=None, seed=0, every
         chosen = chosen[:, None]  # gather is several times cheaper than fancy indexing here
         prob[:, t] = dist.gather(1, chosen)[:, 0]
         ent[:, t] = entropy(dist)
-        nll_bits -= logits.log_softmax(-1).gather(1, chosen)[:, 0] / math.log(2)
+        nll_nats -= logits.log_softmax(-1).gather(1, chosen)[:, 0]
         if (t + 1) % every == 0 or t == n - 1:
             yield Frame(image=from_raster(values, model.image_shape).clone(),
                         prob=from_raster(prob, model.image_shape).clone(),
                         entropy=from_raster(ent, model.image_shape).clone(),
-                        dist=dist, nll_bits=nll_bits.clone(), index=t,
+                        dist=dist, nll_bits=nll_nats / math.log(2), index=t,
                         row=t // c // w, col=t // c % w, channel=t % c, done=t == n - 1)
 
 

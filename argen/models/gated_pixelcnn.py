@@ -114,62 +114,69 @@ class GatedPixelCNN(PixelModel):
 
     def fast_sampler(self, y, batch):
         height, width = self.image_shape[1:]
-        layers = [(layer, layer.horizontal.kernel_size[1], *layer.column_weights()) for layer in self.layers]
+        zeros = lambda *shape: torch.zeros(*shape, device=self.output[1].weight.device)  # noqa: E731
+        layers = [(layer, *layer.column_weights()) for layer in self.layers]
         skip_weight = torch.cat([weights[-1] for weights in layers])  # one product for all the skips
         skip_bias = sum(layer.skip.bias for layer in self.layers)
         head = [(conv.weight[:, :, 0, 0].t(), conv.bias) for conv in self.output if isinstance(conv, nn.Conv2d)]
-        # Horizontal caches: each layer's input along the current row, zero-padded on the left by its
-        # reach, flat as (B, columns x channels). The first layer's window is columns j-k..j-1 of the
-        # pixels (pad k), a later layer's is columns j-k+1..j of the layer below (pad k-1); either
-        # way column j's window is columns [j, j+k) of the cache, one slice that addmm reads in place.
-        pads = [k if layer.first else k - 1 for layer, k, *_ in layers]
-        channels = [layer.horizontal.in_channels for layer in self.layers]
-        cache = {"row": None}
+
+        # Vertical caches: each layer's input on the rows above, zero-padded by the layer's reach
+        # above and on both sides.
+        vertical = [zeros(batch, layer.vertical.in_channels, layer.half + height, width + 2 * layer.half)
+                    for layer in self.layers]
+        # What the vertical stack brings to the current row, plus the horizontal bias, per column.
+        from_v = [zeros(width, batch, layer.horizontal.out_channels) for layer in self.layers]
+        from_v_at = [buffer.unbind() for buffer in from_v]
+        # Horizontal caches: each layer's input along the current row, zero-padded on the left by
+        # its reach, flat as (B, columns x channels). The first layer's window is columns j-k..j-1
+        # of the pixels (pad k), a later layer's is columns j-k+1..j of the layer below (pad k-1);
+        # either way column j's window is columns [j, j+k) of the cache, one slice that addmm
+        # reads in place. The views are made once: a step only multiplies and writes.
+        windows_at, inputs_at, horizontal = [], [], []
+        for layer in self.layers:
+            k, c = layer.horizontal.kernel_size[1], layer.horizontal.in_channels
+            pad = k if layer.first else k - 1
+            buffer = zeros(batch, (pad + width) * c)
+            horizontal.append(buffer)
+            windows_at.append([buffer[:, j * c:(j + k) * c] for j in range(width)])
+            inputs_at.append([buffer[:, (pad + j) * c:(pad + j + 1) * c] for j in range(width)])
+        inputs_at.append([None] * width)  # past the last layer
+        state = {"row": None}
 
         def next_row(x, row):
-            """What the vertical stack brings to ``row``, each layer's vertical input of the rows
-            above being cached (zero-padded by the layer's reach above and on both sides)."""
+            """The vertical stack for ``row``: the row above is final, so each layer runs on it once,
+            from its rows in reach (none for row 0, whose contributions are biases)."""
             if row == 0:
-                cache["vertical"] = [x.new_zeros(x.shape[0], layer.vertical.in_channels, layer.half + height,
-                                                 width + 2 * layer.half, dtype=torch.get_default_dtype())
-                                     for layer in self.layers]
-                contributions = [c[:, :, -1] for c in self.vertical(x[:, :, :1], y)]  # no pixel reaches row 0
-            else:  # the row above is final: run each layer on it once, from its rows in reach
-                inputs, contributions = cache["vertical"], []
-                first = self.layers[0].half
-                inputs[0][:, :, first + row - 1, first:first + width] = scale_levels(x[:, :, row - 1], self.levels)
+                for buffer in vertical:
+                    buffer.zero_()
+                contributions = [c[:, :, -1] for c in self.vertical(x[:, :, :1], y)]
+            else:
+                contributions, first = [], self.layers[0].half
+                vertical[0][:, :, first + row - 1, first:first + width] = scale_levels(x[:, :, row - 1], self.levels)
                 for i, layer in enumerate(self.layers):
-                    pre = layer.vertical(inputs[i][:, :, row - 1:row + layer.half])  # (B, 2h, 1, W): row - 1
+                    pre = layer.vertical(vertical[i][:, :, row - 1:row + layer.half])  # (B, 2h, 1, W): row - 1
                     v, to_h = layer.vertical_outputs(pre, pre, y)
                     if i + 1 < len(self.layers):
                         half = self.layers[i + 1].half
-                        inputs[i + 1][:, :, half + row - 1, half:half + width] = v[:, :, 0]
+                        vertical[i + 1][:, :, half + row - 1, half:half + width] = v[:, :, 0]
                     contributions.append(to_h[:, :, 0])
-            cache["from_v"] = [(c + layer.horizontal.bias[:, None]).permute(2, 0, 1).contiguous().unbind()
-                               for c, layer in zip(contributions, self.layers)]  # W x (B, 2h) each
-            cache["horizontal"] = [x.new_zeros(x.shape[0], (pad + width) * c, dtype=torch.get_default_dtype())
-                                   for pad, c in zip(pads, channels)]
-
-        def next_input(i, col):
-            """Layer ``i``'s input at ``col`` in its cache (None past the last layer)."""
-            if i == len(layers):
-                return None
-            start = (pads[i] + col) * channels[i]
-            return cache["horizontal"][i][:, start:start + channels[i]]
+            for buffer, c, layer in zip(from_v, contributions, self.layers):
+                torch.add(c, layer.horizontal.bias[:, None], out=buffer.permute(1, 2, 0))
+            for buffer in horizontal:
+                buffer.zero_()
 
         def step(x, t):
             row, col = divmod(t, width)
-            if cache["row"] != row:
-                cache["row"] = row
+            if state["row"] != row:
+                state["row"] = row
                 next_row(x, row)
-            inputs, from_v = cache["horizontal"], cache["from_v"]
             if col:  # the pixel drawn last is the newest input of the first layer (one channel)
-                inputs[0][:, pads[0] + col - 1] = scale_levels(x[:, 0, row, col - 1], self.levels)
+                inputs_at[0][col - 1].copy_(scale_levels(x[:, :, row, col - 1], self.levels))
             outs, h = [], None
-            for i, (layer, k, window, residual, _) in enumerate(layers):
-                out = gate(torch.addmm(from_v[i][col], inputs[i][:, col * channels[i]:(col + k) * channels[i]], window))
+            for i, (layer, window, residual, _) in enumerate(layers):
+                out = gate(torch.addmm(from_v_at[i][col], windows_at[i][col], window))
                 outs.append(out)
-                into = next_input(i + 1, col)  # h goes straight into the next layer's cache
+                into = inputs_at[i + 1][col]  # h goes straight into the next layer's cache
                 if layer.first:
                     h = torch.addmm(layer.h_out.bias, out, residual, out=into)
                 else:  # plus the residual connection: h is this layer's input at col
