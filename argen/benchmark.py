@@ -33,20 +33,22 @@ def main(argv=None):
     parser.add_argument("--naive", action="store_true", help="also time the naive path")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    print(f"{'model':<16} {'path':<6} {'first frame s':>13} {'1 image s':>10} {'10 images s':>12} "
+    names = args.names or available()
+    w = max([16, *map(len, names)])
+    print(f"{'model':<{w}} {'path':<6} {'first frame s':>13} {'1 image s':>10} {'10 images s':>12} "
           f"{'speed-up 1':>11} {'speed-up 10':>12}")
-    for name in args.names or available():
+    for name in names:
         model = load(name)
         width = model.image_shape[0] * model.image_shape[2]
         time_stream(model, 1, True, width)  # warm-up
         fast_first, fast_one = time_stream(model, 1, True, width)
         fast_ten = time_stream(model, 10, True, model.num_pixels)[1]
         label = "fast" if model.has_fast_path else "naive"
-        print(f"{name:<16} {label:<6} {fast_first:>13.3f} {fast_one:>10.2f} {fast_ten:>12.2f}")
+        print(f"{name:<{w}} {label:<6} {fast_first:>13.3f} {fast_one:>10.2f} {fast_ten:>12.2f}")
         if args.naive and model.has_fast_path:
             naive_first, naive_one = time_stream(model, 1, False, width)
             naive_ten = time_stream(model, 10, False, model.num_pixels)[1]
-            print(f"{name:<16} {'naive':<6} {naive_first:>13.3f} {naive_one:>10.2f} {naive_ten:>12.2f} "
+            print(f"{name:<{w}} {'naive':<6} {naive_first:>13.3f} {naive_one:>10.2f} {naive_ten:>12.2f} "
                   f"{naive_one / fast_one:>10.1f}x {naive_ten / fast_ten:>11.1f}x")
 
 
