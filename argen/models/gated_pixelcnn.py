@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import PixelModel
-from .layers import output_head, scale_levels, shift_down
+from .layers import head_at_position, output_head, pointwise, scale_levels, shift_down
 
 
 def gate(x):
@@ -63,7 +63,7 @@ class GatedLayer(nn.Module):
         the window of columns (rows ordered column by column, channels inside), then the 1x1
         residual and skip layers."""
         window = self.horizontal.weight[:, :, 0].permute(2, 1, 0).flatten(0, 1)  # (width * in, 2h)
-        return window, self.h_out.weight[:, :, 0, 0].t(), self.skip.weight[:, :, 0, 0].t()
+        return window, pointwise(self.h_out)[0], pointwise(self.skip)[0]
 
     def horizontal_step(self, h, from_v):
         """(next horizontal features, skip output) given what the vertical stack brings to these rows."""
@@ -118,7 +118,7 @@ class GatedPixelCNN(PixelModel):
         layers = [(layer, *layer.column_weights()) for layer in self.layers]
         skip_weight = torch.cat([weights[-1] for weights in layers])  # one product for all the skips
         skip_bias = sum(layer.skip.bias for layer in self.layers)
-        head = [(conv.weight[:, :, 0, 0].t(), conv.bias) for conv in self.output if isinstance(conv, nn.Conv2d)]
+        head = head_at_position(self.output)
 
         # Vertical caches: each layer's input on the rows above, zero-padded by the layer's reach
         # above and on both sides.
@@ -181,9 +181,6 @@ class GatedPixelCNN(PixelModel):
                     h = torch.addmm(layer.h_out.bias, out, residual, out=into)
                 else:  # plus the residual connection: h is this layer's input at col
                     h = torch.addmm(h, out, residual, out=into).add_(layer.h_out.bias)
-            hidden = torch.addmm(skip_bias, torch.cat(outs, 1), skip_weight)
-            for weight, bias in head:
-                hidden = torch.addmm(bias, hidden.relu(), weight)
-            return hidden
+            return head(torch.addmm(skip_bias, torch.cat(outs, 1), skip_weight))
 
         return step

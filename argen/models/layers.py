@@ -52,3 +52,23 @@ def output_head(in_channels, hidden_channels, levels):
     """ReLU, 1x1 convolution, ReLU, 1x1 convolution to K logits per position."""
     return nn.Sequential(nn.ReLU(), nn.Conv2d(in_channels, hidden_channels, 1), nn.ReLU(),
                          nn.Conv2d(hidden_channels, levels, 1))
+
+
+def pointwise(conv):
+    """A 1x1 convolution (masked or not) as ``(weight [in, out], bias)``, for ``addmm`` at one position."""
+    weight = conv.weight * conv.mask if isinstance(conv, MaskedConv2d) else conv.weight
+    return weight[:, :, 0, 0].t(), conv.bias
+
+
+def head_at_position(head):
+    """An output head (ReLUs and 1x1 convolutions) as a function of one position's features
+    ``[B, C] -> [B, K]``: the fast paths' last step."""
+    layers = [pointwise(conv) for conv in head if isinstance(conv, nn.Conv2d)]
+
+    def apply(h):
+        for weight, bias in layers:
+            h = torch.addmm(bias, h.relu(), weight)
+        return h
+
+    return apply
+

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import PixelModel, raster_logits
-from .layers import MaskedConv2d, scale_levels
+from .layers import MaskedConv2d, head_at_position, pointwise, scale_levels
 
 
 class PixelCNN(PixelModel):
@@ -68,20 +68,17 @@ class PixelCNN(PixelModel):
         # pixel is the reach's rows above and its own row (masked weights, so later pixels count 0)
         pads = [conv.kernel_size[0] // 2 for conv in convs]
         windows = [(conv.weight * conv.mask)[:, :, :pad + 1].flatten(1).t() for conv, pad in zip(convs, pads)]
-        mixes = [((mix.weight * mix.mask)[:, :, 0, 0].t(), mix.bias) for _, mix in self.blocks]
-        head = [((conv.weight * conv.mask)[:, :, 0, 0].t(), conv.bias) for conv in self.output
-                if isinstance(conv, MaskedConv2d)]
+        mixes = [pointwise(mix) for _, mix in self.blocks]
+        head = head_at_position(self.output)
         biases = [conv.bias for conv in convs]
         if self.num_classes:  # the class embedding joins the input layer's and each block's bias
             conds = self.class_embedding(y).chunk(len(self.blocks) + 1, -1)
             biases[0] = biases[0] + conds[0]
-        caches = []
+        caches = [torch.zeros(batch, conv.in_channels, pad + height, 2 * pad + width, device=conv.weight.device)
+                  for conv, pad in zip(convs, pads)]
 
         def step(x, t):
             row, col = divmod(t // c, width)
-            if t == 0:
-                caches[:] = [x.new_zeros(x.shape[0], conv.in_channels, pad + height, 2 * pad + width,
-                                         dtype=torch.get_default_dtype()) for conv, pad in zip(convs, pads)]
             if t:  # the value drawn last (its pixel complete, or the current pixel's earlier channels)
                 prev_row, prev_col = divmod((t - 1) // c, width)
                 caches[0][:, :, pads[0] + prev_row, pads[0] + prev_col] = scale_levels(x[:, :, prev_row, prev_col],
@@ -98,8 +95,6 @@ class PixelCNN(PixelModel):
                     if self.num_classes:
                         update = update + conds[i]
                     h = torch.addmm(h, update, mixes[i - 1][0]).add_(mixes[i - 1][1])
-            for weight, bias in head:
-                h = torch.addmm(bias, h.relu(), weight)
-            return h.reshape(-1, c, self.levels)[:, t % c]
+            return head(h).reshape(-1, c, self.levels)[:, t % c]
 
         return step
