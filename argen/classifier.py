@@ -4,21 +4,36 @@ A small VGG-style CNN (two 3x3 conv pairs with max-pooling, a 128-unit penultima
 ``features`` returns the penultimate activations for a classifier-feature Fréchet distance
 (the FID recipe of Heusel et al. 2017 with this network in place of Inception).
 """
+from dataclasses import dataclass
+
 import torch
-from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
-from .data import check_uint8_images
-from .models.base import save_with_type
+from .configs import Configured
+from .data import NUM_CLASSES, check_uint8_images
 
 MEAN, STD = 0.1307, 0.3081  # MNIST pixel statistics
+NAME = "mnist-classifier"
 
 
-class MNISTClassifier(nn.Module, PyTorchModelHubMixin):
-    model_type = "classifier"
+@dataclass
+class MNISTClassifierConfig:
+    width: int = 32
+    feature_dim: int = 128
+    dropout: float = 0.3
+    num_classes: int = NUM_CLASSES
 
-    def __init__(self, width=32, feature_dim=128, dropout=0.3, num_classes=10):
+
+class MNISTClassifier(Configured, nn.Module):
+    """The judge of samples: a small VGG-style CNN over 28 x 28 grey pictures."""
+
+    model_type = NAME
+    config_class = MNISTClassifierConfig
+
+    def __init__(self, config=None, **overrides):
         super().__init__()
+        self.config = c = self.resolve_config(config, overrides)
+        width, feature_dim = c.width, c.feature_dim
         self.body = nn.Sequential(
             nn.Conv2d(1, width, 3, padding=1), nn.ReLU(), nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
             nn.MaxPool2d(2),  # 14x14
@@ -26,7 +41,7 @@ class MNISTClassifier(nn.Module, PyTorchModelHubMixin):
             nn.Conv2d(2 * width, 2 * width, 3, padding=1), nn.ReLU(),
             nn.MaxPool2d(2),  # 7x7
             nn.Flatten(), nn.Linear(2 * width * 49, feature_dim), nn.ReLU())
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(feature_dim, num_classes))
+        self.head = nn.Sequential(nn.Dropout(c.dropout), nn.Linear(feature_dim, c.num_classes))
 
     def features(self, images):
         """Penultimate features ``[B, feature_dim]`` of uint8 images ``[B, 1, 28, 28]``."""
@@ -35,19 +50,6 @@ class MNISTClassifier(nn.Module, PyTorchModelHubMixin):
 
     def forward(self, images):
         return self.head(self.features(images))
-
-    def save(self, directory):
-        save_with_type(self, directory)
-
-
-def load_classifier(name="mnist-classifier"):
-    """The shipped evaluation classifier, in eval mode on the CPU."""
-    from .hub import CONFIG, model_dir
-
-    directory = model_dir(name)
-    if not (directory / CONFIG).is_file():
-        raise FileNotFoundError(f"no classifier at {directory}: train it with `python -m train classifier`")
-    return MNISTClassifier.from_pretrained(directory, map_location="cpu", local_files_only=True).eval()
 
 
 @torch.no_grad()

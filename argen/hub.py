@@ -2,17 +2,28 @@
 
 The weights folder is the repo's ``weights/``, or what ``$ARGEN_WEIGHTS`` names: a local folder,
 or a Hugging Face Hub model repo id (``user/repo``, laid out like ``weights/``) that is fetched
-once through huggingface_hub and then read from its local cache.
+once through huggingface_hub and then read from its local cache. Folders written by the first
+wave (codec fields at the top level of config.json) are read through :func:`upgrade_config`.
 """
 import functools
 import json
 import os
 from pathlib import Path
 
-from .models import MODEL_TYPES
+from safetensors.torch import load_file
+
+from .classifier import MNISTClassifier
+from .configs import CONFIG, WEIGHTS, build, read_config, write_atomic
+from .models import FAMILIES, BSQTokenizer
+from .models.codecs import Binary, Levels
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
-CONFIG, WEIGHTS, METRICS = "config.json", "model.safetensors", "metrics.json"
+METRICS, SAMPLES = "metrics.json", "samples.png"
+MODULES = {**FAMILIES, BSQTokenizer.model_type: BSQTokenizer, MNISTClassifier.model_type: MNISTClassifier}
+# model_type names of the first wave
+LEGACY_TYPES = {"pixel_gpt": "image-gpt", "token_gpt": "image-gpt", "gated_pixelcnn": "gated-pixelcnn",
+                "row_lstm": "row-lstm", "diagonal_bilstm": "diagonal-bilstm", "bsq_tokenizer": "bsq-tokenizer",
+                "classifier": "mnist-classifier"}
 
 
 @functools.cache
@@ -34,14 +45,22 @@ def weights_dir():
     raise ValueError(f"ARGEN_WEIGHTS={source!r} is neither a folder nor a Hub repo id 'user/repo'")
 
 
+def model_type(directory):
+    """The registered type of the module in a folder (None when it holds none)."""
+    try:
+        config = read_config(directory)
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return LEGACY_TYPES.get(config.get("model_type"), config.get("model_type"))
+
+
 def available():
-    """Names of the shipped generative models (folders holding weights and a config whose
-    ``model_type`` is a registered model family; the evaluation classifier is not one)."""
+    """Names of the shipped generative models: folders holding weights and a config whose
+    ``model_type`` is a registered family (the tokenizer and the classifier are not generators)."""
     root = weights_dir()
     if not root.is_dir():
         return []
-    return sorted(d.name for d in root.iterdir() if (d / WEIGHTS).is_file() and (d / CONFIG).is_file()
-                  and json.loads((d / CONFIG).read_text()).get("model_type") in MODEL_TYPES)
+    return sorted(d.name for d in root.iterdir() if (d / WEIGHTS).is_file() and model_type(d) in FAMILIES)
 
 
 def model_dir(name_or_dir):
@@ -55,19 +74,40 @@ def model_dir(name_or_dir):
                      f"{CONFIG} and {WEIGHTS}")
 
 
+def upgrade_config(config, metrics=None):
+    """A first-wave config.json in today's form: dashed ``model_type`` names, and the codec spec in
+    place of ``levels`` / ``image_shape`` / ``tokenizer`` (binarization was kept in metrics.json)."""
+    config = dict(config)
+    config["model_type"] = LEGACY_TYPES.get(config.get("model_type"), config.get("model_type"))
+    if config["model_type"] not in FAMILIES or "codec" in config:
+        return config
+    if "tokenizer" in config:
+        config["codec"] = {"kind": "bsq-tokens", "tokenizer": config.pop("tokenizer")}
+    else:
+        levels, shape = config.pop("levels"), config.pop("image_shape")
+        binarization = (metrics or {}).get("data", {}).get("binarization")
+        config["codec"] = Binary(binarization, shape).spec if binarization else Levels(levels, shape).spec
+    return config
+
+
+def upgrade_weights(state):
+    """First-wave weight names: the token prior's tokenizer now lives in its codec."""
+    return {("codec." + k if k.startswith("tokenizer.") else k): v for k, v in state.items()}
+
+
 def load(name_or_dir):
-    """Load a model in eval mode on the CPU, from local files only (no network)."""
+    """Load a shipped module (a generative model, the tokenizer or the classifier) in eval mode on
+    the CPU, from local files only (no network)."""
     directory = model_dir(name_or_dir)
-    for file in (CONFIG, WEIGHTS):
-        if not (directory / file).is_file():
-            raise FileNotFoundError(f"model folder {directory} has no {file}")
-    config = json.loads((directory / CONFIG).read_text())
-    model_type = config.get("model_type")
-    if model_type not in MODEL_TYPES:
-        raise ValueError(f"{directory / CONFIG}: unknown model_type {model_type!r}, expected one of "
-                         f"{sorted(MODEL_TYPES)}")
-    model = MODEL_TYPES[model_type].from_pretrained(directory, map_location="cpu", local_files_only=True)
-    return model.eval()
+    config = upgrade_config(read_config(directory), read_metrics(directory))
+    if config["model_type"] not in MODULES:
+        raise ValueError(f"{directory / CONFIG}: unknown model_type {config['model_type']!r}, expected one of "
+                         f"{sorted(MODULES)}")
+    module = build(MODULES[config["model_type"]], config)
+    if not (directory / WEIGHTS).is_file():
+        raise FileNotFoundError(f"model folder {directory} has no {WEIGHTS}")
+    module.load_state_dict(upgrade_weights(load_file(directory / WEIGHTS)))
+    return module.eval()
 
 
 def read_metrics(name_or_dir):
@@ -76,9 +116,12 @@ def read_metrics(name_or_dir):
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def write_metrics(directory, metrics):
-    """Atomically write ``metrics.json`` (temp file + rename)."""
-    path = Path(directory) / METRICS
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
-    tmp.replace(path)
+def write_report(directory, metrics, samples=None):
+    """The one writer of a model folder's measurements: ``metrics.json`` (atomically) and, given a
+    PIL picture, its sample grid ``samples.png``."""
+    directory = Path(directory)
+    write_atomic(directory / METRICS, json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    if samples is not None:
+        tmp = directory / (SAMPLES + ".tmp")
+        samples.save(tmp, format="png")
+        tmp.replace(directory / SAMPLES)

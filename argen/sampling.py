@@ -1,45 +1,50 @@
-"""One sampler for every model: pixel by pixel in raster order, streaming frames as it goes.
+"""One sampler for every model: it iterates a decoding schedule and streams frames as it goes.
 
-Randomness is drawn up front: one uniform number per (image, pixel) from ``seed``, turned into a
-level by inverse-CDF sampling of the tempered, top-k filtered distribution. So the same seed gives
-the same random numbers to any model (differences between models come from the models alone), and
-the naive path (the whole network once per pixel) and a model's fast path give the same samples.
+Randomness is drawn up front: one uniform number per (image, value position) from ``seed``,
+turned into a level by inverse-CDF sampling of the tempered, top-k filtered distribution. So the
+same seed gives the same random numbers to any model (differences between models come from the
+models alone), and the naive path (the whole network once per step) and a model's fast path give
+the same samples. A schedule that draws its own random numbers (MaskGIT's Gumbel noise) takes them
+from the same seeded generator, after the uniforms.
 """
 import math
 from dataclasses import dataclass
 
 import torch
 
-from .data import check_images, check_labels
-from .models.base import from_raster, raster_logits, raster_values
+from .data import check_labels
+from .schedules import from_raster, raster_logits, raster_values
 
 MAX_IMAGES = 100
 
 
 @dataclass
 class Frame:
-    """The state of a generation after sampling raster index ``index`` (all tensors on CPU)."""
+    """The state of a generation after a step of its schedule (all tensors on CPU, on the value grid)."""
 
-    image: torch.Tensor  # (b, c, h, w) long levels; unsampled pixels are 0
-    prob: torch.Tensor  # (b, c, h, w) probability of the chosen level; NaN where unsampled
-    entropy: torch.Tensor  # (b, c, h, w) entropy in nats of the sampled distribution; NaN where unsampled
-    dist: torch.Tensor  # (b, K) the distribution the last pixel was drawn from
-    nll_bits: torch.Tensor  # (b,) -log2 p(sample so far) under the model at temperature 1
-    index: int  # raster index of the last sampled value
-    row: int
-    col: int
-    channel: int
+    image: torch.Tensor  # (b, c, h, w) long values; 0 where not drawn
+    drawn: torch.Tensor  # (b, c, h, w) bool: the values committed so far
+    committed: torch.Tensor  # (b, c, h, w) bool: the values committed in this step (the app marks them)
+    prob: torch.Tensor  # (b, c, h, w) probability of the chosen value; NaN where not drawn
+    entropy: torch.Tensor  # (b, c, h, w) entropy in nats of the distribution it was drawn from; NaN where not drawn
+    dist: torch.Tensor  # (b, K) the distribution of the last value committed in this step
+    nll_bits: torch.Tensor  # (b,) -log2 p of the committed values under the model at temperature 1
+    step: int  # index of this step in the schedule
+    num_steps: int
     done: bool
 
     @property
-    def pixels_done(self):
-        return self.index + 1
+    def values_done(self):
+        """Values committed so far in the first image."""
+        return int(self.drawn[0].sum())
 
 
-def check_sampling_args(model, temperature, top_k):
+def check_sampling_args(model, temperature, top_k, every):
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) \
             or not math.isfinite(temperature) or temperature <= 0:
         raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
+    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+        raise ValueError(f"every must be an integer >= 1 (steps per frame), got {every!r}")
     if top_k is None:
         return model.levels
     if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= model.levels:
@@ -47,7 +52,13 @@ def check_sampling_args(model, temperature, top_k):
     return top_k
 
 
-def batch_labels(model, labels, num_images):
+def check_seed(seed):
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise ValueError(f"seed must be an integer in [0, 2^63), got {seed!r}")
+    return seed
+
+
+def batch_labels(model, labels=None, num_images=None):
     """The batch size and validated labels (None for an unconditional model)."""
     if model.num_classes:
         if labels is None:
@@ -63,83 +74,123 @@ def batch_labels(model, labels, num_images):
     return batch, check_labels(labels, model.num_classes, batch)
 
 
+def check_prompt(model, prompt, keep, batch):
+    """(prompt values ``[B, n]`` in raster order or None, forced positions bool ``[n]``).
+    ``keep`` is a number of leading raster values or a bool mask on the value grid ``[c, h, w]``."""
+    n = model.num_values
+    if prompt is None:
+        if keep:
+            raise ValueError(f"keep={keep!r} needs a prompt to keep values from")
+        return None, torch.zeros(n, dtype=torch.bool)
+    prompt = model.codec.check_values(prompt)
+    if prompt.shape[0] != batch:
+        raise ValueError(f"prompt holds {prompt.shape[0]} images for a batch of {batch}")
+    if isinstance(keep, torch.Tensor) and keep.dtype == torch.bool:
+        if tuple(keep.shape) != model.value_shape:
+            raise ValueError(f"a keep mask must have the value grid's shape {model.value_shape}, got {tuple(keep.shape)}")
+        forced = raster_values(keep[None])[0]
+    elif isinstance(keep, int) and not isinstance(keep, bool) and 0 <= keep <= n:
+        forced = torch.arange(n) < keep
+    else:
+        raise ValueError(f"keep must be a number of values in 0..{n} or a bool mask of shape {model.value_shape}, "
+                         f"got {keep!r}")
+    return raster_values(prompt), forced
+
+
 def sampling_distribution(logits, temperature, top_k):
-    """Softmax of ``logits / temperature`` restricted to the ``top_k`` largest: ``[B, K]``."""
+    """Softmax of ``logits / temperature`` restricted to the ``top_k`` largest: ``[..., K]``."""
     logits = logits.float() if temperature == 1 else logits.float() / temperature
     if top_k < logits.shape[-1]:
-        kth = logits.topk(top_k, dim=-1).values[:, -1:]
+        kth = logits.topk(top_k, dim=-1).values[..., -1:]
         logits = logits.masked_fill(logits < kth, -math.inf)
     return logits.softmax(-1)
 
 
 def entropy(probs):
-    """Entropy in nats of each row of ``probs`` ``[..., K]``."""
+    """Entropy in nats of each distribution in ``probs`` ``[..., K]``."""
     return -(probs * probs.clamp_min(1e-30).log()).sum(-1)
 
 
 def draw(probs, u):
-    """Inverse-CDF sampling: the level whose CDF interval holds ``u`` ``[B]`` in [0, 1)."""
+    """Inverse-CDF sampling: the level whose CDF interval holds ``u`` ``[...]`` in [0, 1)."""
     cdf = probs.cumsum(-1)
-    index = torch.searchsorted(cdf, (u * cdf[:, -1]).unsqueeze(-1).contiguous())
+    index = torch.searchsorted(cdf, (u * cdf[..., -1]).unsqueeze(-1).contiguous())
     return index.squeeze(-1).clamp_max(probs.shape[-1] - 1)
 
 
+def predictor(model, y, batch, schedule, fast):
+    """``predict(x, at) -> logits [B, P, K]`` at a slice of raster positions: the model's fast
+    path where it has one and the schedule visits raster order, else the whole network once per step."""
+    step = model.fast_sampler(y, batch) if fast and schedule.in_raster_order else None
+    if step is not None:
+        return lambda x, at: step(x, at.start)[:, None]
+    return lambda x, at: raster_logits(model(x, y))[:, at]
+
+
 @torch.no_grad()
-def sample_stream(model, labels=None, temperature=1.0, top_k=None, seed=0, every=1, *,
-                  num_images=None, prompt=None, prompt_pixels=0, fast=True):
-    """Generate images pixel by pixel, yielding a :class:`Frame` every ``every`` pixels and at the end.
+def sample_stream(model, labels=None, temperature=1.0, top_k=None, seed=0, every=1, *, num_images=None,
+                  prompt=None, keep=0, schedule=None, fast=True):
+    """Generate images along a decoding schedule, yielding a :class:`Frame` every ``every`` steps and at the end.
 
     ``labels``: one class per image for a class-conditional model (a batch in one pass); an
-    unconditional model takes ``num_images`` instead. ``prompt`` (levels ``[B, C, H, W]``) with
-    ``prompt_pixels`` > 0 keeps the first raster values of the prompt and samples the rest
-    (completion). ``fast`` uses the model's incremental path when it has one (same samples).
+    unconditional model takes ``num_images`` instead. ``prompt`` (values ``[B, c, h, w]``) with
+    ``keep`` (a number of leading raster values, or a bool mask on the value grid) keeps those
+    values of the prompt and samples the rest (completion). ``schedule`` defaults to the model's
+    own (raster order for an autoregressive model). ``fast`` uses the model's incremental path
+    when it has one (same samples).
     """
-    top_k = check_sampling_args(model, temperature, top_k)
-    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-        raise ValueError(f"every must be an integer >= 1 (pixels per frame), got {every!r}")
+    top_k = check_sampling_args(model, temperature, top_k, every)
     batch, y = batch_labels(model, labels, num_images)
-    n = model.num_pixels
-    if prompt is not None:
-        prompt = check_images(prompt, model.levels, model.image_shape)
-        if prompt.shape[0] != batch:
-            raise ValueError(f"prompt holds {prompt.shape[0]} images for a batch of {batch}")
-        prompt = raster_values(prompt)
-    if not 0 <= prompt_pixels <= n or (prompt_pixels and prompt is None):
-        raise ValueError(f"prompt_pixels must be in 0..{n} and needs a prompt, got {prompt_pixels!r}")
-
+    prompt, forced = check_prompt(model, prompt, keep, batch)
+    schedule = schedule or model.schedule()
+    n, shape = model.num_values, model.value_shape
+    generator = torch.Generator().manual_seed(check_seed(seed))
+    u = torch.rand(batch, n, generator=generator)
     device = next(model.parameters()).device
-    u = torch.rand(batch, n, generator=torch.Generator().manual_seed(int(seed)))
-    step = model.fast_sampler(y, batch) if fast else None
-    if step is None:
-        def step(x, t):
-            return raster_logits(model(x, y))[:, t]
+    predict = predictor(model, y, batch, schedule, fast)
 
     values = torch.zeros(batch, n, dtype=torch.long)
+    drawn = torch.zeros(batch, n, dtype=torch.bool)
     prob = torch.full((batch, n), math.nan)
     ent = torch.full((batch, n), math.nan)
     nll_nats = torch.zeros(batch)
-    c, h, w = model.image_shape
-    for t in range(n):
-        x = from_raster(values, model.image_shape).to(device)
-        logits = step(x, t).float().cpu()  # (b, K)
+    num_steps = schedule.num_steps(n)
+    for step in range(num_steps):
+        at = schedule.positions(step, n)  # a slice of raster positions (p of them)
+        logits = predict(from_raster(values, shape).to(device), at).float().cpu()  # (b, p, K)
         dist = sampling_distribution(logits, temperature, top_k)
-        chosen = prompt[:, t] if t < prompt_pixels else draw(dist, u[:, t])
-        values[:, t] = chosen
-        chosen = chosen[:, None]  # gather is several times cheaper than fancy indexing here
-        prob[:, t] = dist.gather(1, chosen)[:, 0]
-        ent[:, t] = entropy(dist)
-        nll_nats -= logits.log_softmax(-1).gather(1, chosen)[:, 0]
-        if (t + 1) % every == 0 or t == n - 1:
-            yield Frame(image=from_raster(values, model.image_shape).clone(),
-                        prob=from_raster(prob, model.image_shape).clone(),
-                        entropy=from_raster(ent, model.image_shape).clone(),
-                        dist=dist, nll_bits=nll_nats / math.log(2), index=t,
-                        row=t // c // w, col=t // c % w, channel=t % c, done=t == n - 1)
+        chosen = draw(dist, u[:, at])  # (b, p)
+        confidence = None
+        if prompt is not None and forced[at].any():
+            chosen = torch.where(forced[at], prompt[:, at], chosen)
+            confidence = forced[at]
+        chosen_prob = dist.gather(-1, chosen[..., None])[..., 0]  # gather: several times cheaper than indexing
+        confidence = chosen_prob if confidence is None else chosen_prob.masked_fill(confidence, math.inf)
+        commit = schedule.commit(step, n, confidence, drawn[:, at], generator)  # (b, p) bool, or None: all
+
+        def merge(new, old):
+            return new if commit is None else torch.where(commit, new, old)
+
+        log_p = logits.log_softmax(-1).gather(-1, chosen[..., None])[..., 0]
+        values[:, at] = merge(chosen, values[:, at])
+        prob[:, at] = merge(chosen_prob, prob[:, at])
+        ent[:, at] = merge(entropy(dist), ent[:, at])
+        nll_nats -= merge(log_p, torch.zeros_like(log_p)).sum(1)
+        drawn[:, at] = merge(True, drawn[:, at])
+        done = step == num_steps - 1
+        if (step + 1) % every == 0 or done:
+            now = torch.zeros(batch, n, dtype=torch.bool)
+            now[:, at] = True if commit is None else commit
+            last = now[:, at].long().cumsum(1).argmax(1)  # the last committed proposal of each image
+            yield Frame(image=from_raster(values, shape).clone(), drawn=from_raster(drawn, shape).clone(),
+                        committed=from_raster(now, shape), prob=from_raster(prob, shape).clone(),
+                        entropy=from_raster(ent, shape).clone(), dist=dist[torch.arange(batch), last],
+                        nll_bits=nll_nats / math.log(2), step=step, num_steps=num_steps, done=done)
 
 
 def sample(model, labels=None, temperature=1.0, top_k=None, seed=0, **kwargs):
-    """The finished images of :func:`sample_stream`: long levels ``[B, C, H, W]``."""
+    """The finished values of :func:`sample_stream`: long ``[B, c, h, w]``."""
     frame = None
-    for frame in sample_stream(model, labels, temperature, top_k, seed, every=model.num_pixels, **kwargs):
+    for frame in sample_stream(model, labels, temperature, top_k, seed, every=10**9, **kwargs):
         pass
     return frame.image

@@ -1,14 +1,17 @@
-"""Model families, one file each, all following the contract in :mod:`argen.models.base`."""
-from .base import PixelModel
+"""Model families, one file each, all following the contract in :mod:`argen.models.base`, and the
+modules they are built from or judged by (the tokenizer; the classifier lives in argen.classifier)."""
+from .base import GenerativeModel, ModelConfig
+from .bsq_tokenizer import BSQTokenizer
+from .codecs import Binary, Levels, Tokens, build_codec
 from .gated_pixelcnn import GatedPixelCNN
 from .lstm import PixelLSTM
 from .mlp import PixelMLP
 from .pixelcnn import PixelCNN
 from .pixelrnn import DiagonalBiLSTM, RowLSTM
-from .transformer import PixelGPT, TokenGPT
+from .transformer import ImageGPT
 
-FAMILIES = (PixelMLP, PixelLSTM, PixelCNN, GatedPixelCNN, RowLSTM, DiagonalBiLSTM, PixelGPT, TokenGPT)
-MODEL_TYPES = {cls.model_type: cls for cls in FAMILIES}
+FAMILIES = {cls.model_type: cls for cls in (PixelMLP, PixelLSTM, PixelCNN, GatedPixelCNN, RowLSTM, DiagonalBiLSTM,
+                                            ImageGPT)}
 
-__all__ = ["MODEL_TYPES", "DiagonalBiLSTM", "GatedPixelCNN", "PixelCNN", "PixelGPT", "PixelLSTM", "PixelMLP",
-           "PixelModel", "RowLSTM", "TokenGPT"]
+__all__ = ["FAMILIES", "BSQTokenizer", "Binary", "DiagonalBiLSTM", "GatedPixelCNN", "GenerativeModel", "ImageGPT",
+           "Levels", "ModelConfig", "PixelCNN", "PixelLSTM", "PixelMLP", "RowLSTM", "Tokens", "build_codec"]

@@ -15,11 +15,13 @@ each horizontal layer keeps its input for the row so far, so a new pixel costs e
 column: a matrix product over its last few columns. No convolution reruns per pixel, and the
 logits are the naive path's (the same weights in the same sums).
 """
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import PixelModel
+from .base import GenerativeModel, ModelConfig
 from .layers import head_at_position, output_head, pointwise, scale_levels, shift_down
 
 
@@ -76,21 +78,29 @@ class GatedLayer(nn.Module):
         return (residual if self.first else h + residual), self.skip(out)
 
 
-class GatedPixelCNN(PixelModel):
+@dataclass
+class GatedPixelCNNConfig(ModelConfig):
+    hidden_channels: int = 64
+    num_layers: int = 10
+    kernel_size: int = 3
+    input_kernel_size: int = 7
+    output_channels: int = 256
+
+
+class GatedPixelCNN(GenerativeModel):
     """Gated PixelCNN: vertical + horizontal stacks, gated units, no blind spot."""
 
-    model_type = "gated_pixelcnn"
+    model_type = "gated-pixelcnn"
+    config_class = GatedPixelCNNConfig
 
-    def __init__(self, levels=256, image_shape=(1, 28, 28), num_classes=10, hidden_channels=64,
-                 num_layers=10, kernel_size=3, input_kernel_size=7, output_channels=256):
-        super().__init__(levels, image_shape, num_classes)
-        if self.image_shape[0] != 1:
-            raise ValueError(f"GatedPixelCNN models grey images (C = 1), got image_shape {image_shape!r}")
-        h, n = hidden_channels, self.num_classes
+    def __init__(self, config=None, **overrides):
+        super().__init__(config, **overrides)
+        self.require_grey()
+        c, h, n = self.config, self.config.hidden_channels, self.num_classes
         self.layers = nn.ModuleList(
-            [GatedLayer(1, h, input_kernel_size, True, n)]
-            + [GatedLayer(h, h, kernel_size, False, n) for _ in range(num_layers - 1)])
-        self.output = output_head(h, output_channels, levels)
+            [GatedLayer(1, h, c.input_kernel_size, True, n)]
+            + [GatedLayer(h, h, c.kernel_size, False, n) for _ in range(c.num_layers - 1)])
+        self.output = output_head(h, c.output_channels, self.levels)
 
     def vertical(self, x, y):
         """The vertical stack's contributions to the horizontal stack, one ``[B, 2h, H, W]`` per layer."""
@@ -113,7 +123,7 @@ class GatedPixelCNN(PixelModel):
         return self.horizontal(x, self.vertical(x, y))
 
     def fast_sampler(self, y, batch):
-        height, width = self.image_shape[1:]
+        height, width = self.value_shape[1:]
         zeros = lambda *shape: torch.zeros(*shape, device=self.output[1].weight.device)  # noqa: E731
         layers = [(layer, *layer.column_weights()) for layer in self.layers]
         skip_weight = torch.cat([weights[-1] for weights in layers])  # one product for all the skips

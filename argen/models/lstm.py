@@ -17,12 +17,14 @@ carries no information about it, so teacher-forced likelihood training would lea
 Variety comes from sampling. Grey images only (C = 1).
 """
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import PixelModel, image_logits, raster_values
+from ..schedules import image_logits, raster_values
+from .base import GenerativeModel, ModelConfig
 
 
 def sinusoidal(positions, dim):
@@ -32,19 +34,31 @@ def sinusoidal(positions, dim):
     return torch.cat([angles.sin(), angles.cos()], -1)
 
 
-class PixelLSTM(PixelModel):
+@dataclass
+class PixelLSTMConfig(ModelConfig):
+    embed_dim: int = 64
+    position_dim: int = 32
+    hidden_dim: int = 256
+    num_layers: int = 2
+
+    def __post_init__(self):
+        if self.position_dim % 4:
+            raise ValueError(f"position_dim must be a multiple of 4 (sin and cos of row and column), "
+                             f"got {self.position_dim}")
+        super().__post_init__()
+
+
+class PixelLSTM(GenerativeModel):
     """Sequence LSTM: previous pixel + (row, column) encoding + class, one step per pixel."""
 
     model_type = "lstm"
+    config_class = PixelLSTMConfig
 
-    def __init__(self, levels=256, image_shape=(1, 28, 28), num_classes=10, embed_dim=64, position_dim=32,
-                 hidden_dim=256, num_layers=2):
-        super().__init__(levels, image_shape, num_classes)
-        if self.image_shape[0] != 1:
-            raise ValueError(f"PixelLSTM models grey images (C = 1), got image_shape {image_shape!r}")
-        if position_dim % 4:
-            raise ValueError(f"position_dim must be a multiple of 4 (sin and cos of row and column), got {position_dim}")
-        _, height, width = self.image_shape
+    def __init__(self, config=None, **overrides):
+        super().__init__(config, **overrides)
+        self.require_grey()
+        levels, embed_dim, position_dim = self.levels, self.config.embed_dim, self.config.position_dim
+        _, height, width = self.value_shape
         index = torch.arange(height * width)
         encoding = torch.cat([sinusoidal(index // width, position_dim // 2), sinusoidal(index % width, position_dim // 2)], -1)
         self.register_buffer("positions", encoding, persistent=False)  # (n, position_dim)
@@ -52,8 +66,8 @@ class PixelLSTM(PixelModel):
         if self.num_classes:
             self.class_embedding = nn.Embedding(self.num_classes, embed_dim)
         inputs = embed_dim * (2 if self.num_classes else 1) + position_dim
-        self.lstm = nn.LSTM(inputs, hidden_dim, num_layers, batch_first=True)
-        self.head = nn.Linear(hidden_dim, levels)
+        self.lstm = nn.LSTM(inputs, self.config.hidden_dim, self.config.num_layers, batch_first=True)
+        self.head = nn.Linear(self.config.hidden_dim, levels)
 
     def step_inputs(self, previous, steps, y):
         """The LSTM inputs ``[B, T, D]`` for ``steps`` (a slice of raster indices) given the values
@@ -76,7 +90,7 @@ class PixelLSTM(PixelModel):
 
     def forward(self, x, y=None):
         x, y = self.check_input(x, y)
-        return image_logits(self.sequence_logits(self.inputs(x, y)), self.image_shape)
+        return image_logits(self.sequence_logits(self.inputs(x, y)), self.value_shape)
 
     def fast_sampler(self, y, batch):
         state = None  # the LSTM's (h, c) after the pixels drawn so far

@@ -13,11 +13,15 @@ every pixel and the model follows the shared contract (logits for all pixels). R
 class embeddings are learned directly in the hidden space, which equals concatenating them to the
 input of the first linear layer. ``fast_sampler`` evaluates only the window of the pixel asked for.
 """
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import PixelModel, image_logits, raster_values
+from ..data import NUM_CLASSES
+from ..schedules import image_logits, raster_values
+from .base import GenerativeModel, ModelConfig, levels_codec
 
 VARIANTS = ("v1", "v2", "v3")
 
@@ -29,22 +33,39 @@ SUMMARIES = {
 }
 
 
-class PixelMLP(PixelModel):
+@dataclass
+class PixelMLPConfig(ModelConfig):
+    codec: dict = levels_codec(16)
+    num_classes: int | None = None  # None: class-conditional (10) for v3, unconditional for v1 and v2
+    variant: str = "v3"
+    context_length: int = 28
+    hidden_dim: int = 1024
+    num_layers: int = 2
+    embed_dim: int = 32
+    dropout: float = 0.25
+
+    def __post_init__(self):
+        if self.variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
+        if self.num_classes is None:
+            self.num_classes = NUM_CLASSES if self.variant == "v3" else 0
+        if self.context_length < 1 or self.num_layers < 1:
+            raise ValueError("context_length and num_layers must be >= 1")
+        super().__post_init__()
+
+
+class PixelMLP(GenerativeModel):
     """MLP next-pixel predictor over a window of previous pixels."""
 
     model_type = "mlp"
+    config_class = PixelMLPConfig
 
-    def __init__(self, variant="v3", levels=16, image_shape=(1, 28, 28), num_classes=None,
-                 context_length=28, hidden_dim=1024, num_layers=2, embed_dim=32, dropout=0.25):
-        if variant not in VARIANTS:
-            raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
-        if num_classes is None:
-            num_classes = 10 if variant == "v3" else 0
-        super().__init__(levels, image_shape, num_classes)
-        if self.image_shape[0] != 1:
-            raise ValueError(f"the MLP models grey-scale images (C = 1), got image_shape {image_shape!r}")
-        if context_length < 1 or num_layers < 1:
-            raise ValueError("context_length and num_layers must be >= 1")
+    def __init__(self, config=None, **overrides):
+        super().__init__(config, **overrides)
+        self.require_grey()
+        c = self.config
+        variant, context_length, hidden_dim, embed_dim, levels = (c.variant, c.context_length, c.hidden_dim,
+                                                                  c.embed_dim, self.levels)
         self.variant, self.context_length = variant, context_length
         self.start_token = levels  # pads the window before the first pixel
         vocab = levels + 1
@@ -54,15 +75,15 @@ class PixelMLP(PixelModel):
             self.register_buffer("token_embedding_table", torch.eye(vocab), persistent=False)
         token_dim = embed_dim if variant == "v3" else vocab
         self.window = nn.Linear(context_length * token_dim, hidden_dim)
-        _, h, w = self.image_shape
+        _, h, w = self.value_shape
         if variant != "v1":
             self.row_embedding = nn.Embedding(h, hidden_dim)
             self.col_embedding = nn.Embedding(w, hidden_dim)
         if self.num_classes:
             self.class_embedding = nn.Embedding(self.num_classes, hidden_dim)
-        layers = [nn.ReLU(), nn.Dropout(dropout)]
-        for _ in range(num_layers - 1):
-            layers += [nn.Linear(hidden_dim, hidden_dim), nn.ReLU(), nn.Dropout(dropout)]
+        layers = [nn.ReLU(), nn.Dropout(c.dropout)]
+        for _ in range(c.num_layers - 1):
+            layers += [nn.Linear(hidden_dim, hidden_dim), nn.ReLU(), nn.Dropout(c.dropout)]
         self.mlp = nn.Sequential(*layers, nn.Linear(hidden_dim, levels))
 
     @property
@@ -80,7 +101,7 @@ class PixelMLP(PixelModel):
         b, n, _ = windows.shape
         h = self.window(self.embed_tokens(windows).reshape(b, n, -1))  # (b, n, hidden)
         if self.variant != "v1":
-            width = self.image_shape[2]
+            width = self.value_shape[2]
             h = h + self.row_embedding(positions // width) + self.col_embedding(positions % width)
         if self.num_classes:
             h = h + self.class_embedding(y)[:, None]
@@ -93,10 +114,10 @@ class PixelMLP(PixelModel):
     def forward(self, x, y=None):
         x, y = self.check_input(x, y)
         seq = self.padded_sequence(x)
-        n = self.num_pixels
+        n = self.num_values
         windows = seq.unfold(1, self.context_length, 1)[:, :n]  # (b, n, ctx): tokens i-ctx .. i-1
         logits = self.predict(windows, torch.arange(n, device=x.device), y)  # (b, n, K)
-        return image_logits(logits, self.image_shape)
+        return image_logits(logits, self.value_shape)
 
     def fast_sampler(self, y, batch):
         def step(x, t):

@@ -13,26 +13,37 @@ pixel is reached and never change after it is drawn. Each new value thus costs e
 position: its masked kernel over the cached window of rows above and the current row, as one
 matrix product. The logits are the whole image's (the same weights in the same sums).
 """
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import PixelModel, raster_logits
+from .base import GenerativeModel, ModelConfig
 from .layers import MaskedConv2d, head_at_position, pointwise, scale_levels
 
 
-class PixelCNN(PixelModel):
+@dataclass
+class PixelCNNConfig(ModelConfig):
+    hidden_channels: int = 64
+    num_blocks: int = 8
+    kernel_size: int = 3
+    input_kernel_size: int = 7
+
+
+class PixelCNN(GenerativeModel):
     """PixelCNN: masked convolutions, residual blocks."""
 
     model_type = "pixelcnn"
+    config_class = PixelCNNConfig
 
-    def __init__(self, levels=256, image_shape=(1, 28, 28), num_classes=10, hidden_channels=64,
-                 num_blocks=8, kernel_size=3, input_kernel_size=7):
-        super().__init__(levels, image_shape, num_classes)
-        c = self.image_shape[0]
-        if hidden_channels % c:
-            raise ValueError(f"hidden_channels must be a multiple of the {c} image channels, got {hidden_channels}")
-        h = hidden_channels
+    def __init__(self, config=None, **overrides):
+        super().__init__(config, **overrides)
+        c, h, levels = self.value_shape[0], self.config.hidden_channels, self.levels
+        kernel_size, input_kernel_size, num_blocks = (self.config.kernel_size, self.config.input_kernel_size,
+                                                      self.config.num_blocks)
+        if h % c:
+            raise ValueError(f"hidden_channels must be a multiple of the {c} image channels, got {h}")
         self.input = MaskedConv2d(c, h, input_kernel_size, "A", c)
         self.blocks = nn.ModuleList(
             nn.ModuleList([MaskedConv2d(h, h, kernel_size, "B", c), MaskedConv2d(h, h, 1, "B", c)])
@@ -62,7 +73,7 @@ class PixelCNN(PixelModel):
         return self.logits(x, y)
 
     def fast_sampler(self, y, batch):
-        c, height, width = self.image_shape
+        c, height, width = self.value_shape
         convs = [self.input] + [conv for conv, _ in self.blocks]
         # each cached input is padded by its kernel's reach above and on both sides; the window of a
         # pixel is the reach's rows above and its own row (masked weights, so later pixels count 0)

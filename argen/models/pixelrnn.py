@@ -24,11 +24,13 @@ layer's state for the last finished row and runs only the current row. The Diago
 one cell per pixel per layer, and the mirrored scan once per finished row. Both give the logits
 of the whole-image pass.
 """
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import PixelModel
+from .base import GenerativeModel, ModelConfig
 from .layers import MaskedConv2d, output_head, scale_levels, shift_down
 
 
@@ -139,22 +141,29 @@ class DiagonalBiLSTMLayer(nn.Module):
         return x + self.out(left + shift_down(right))  # shifted: rows above only
 
 
-class PixelRNN(PixelModel):
+@dataclass
+class PixelRNNConfig(ModelConfig):
+    hidden_channels: int = 32
+    num_layers: int = 4
+    input_kernel_size: int = 7
+    output_channels: int = 128
+
+
+class PixelRNN(GenerativeModel):
     """Shared frame of the PixelRNN models: input convolution, recurrent layers, output head."""
 
+    config_class = PixelRNNConfig
     layer_type = None
 
-    def __init__(self, levels=256, image_shape=(1, 28, 28), num_classes=10, hidden_channels=32, num_layers=4,
-                 input_kernel_size=7, output_channels=128):
-        super().__init__(levels, image_shape, num_classes)
-        if self.image_shape[0] != 1:
-            raise ValueError(f"{type(self).__name__} models grey images (C = 1), got image_shape {image_shape!r}")
-        h = hidden_channels
-        self.input = MaskedConv2d(1, 2 * h, input_kernel_size, "A")
-        self.layers = nn.ModuleList(self.layer_type(2 * h, h) for _ in range(num_layers))
+    def __init__(self, config=None, **overrides):
+        super().__init__(config, **overrides)
+        self.require_grey()
+        c, h = self.config, self.config.hidden_channels
+        self.input = MaskedConv2d(1, 2 * h, c.input_kernel_size, "A")
+        self.layers = nn.ModuleList(self.layer_type(2 * h, h) for _ in range(c.num_layers))
         if self.num_classes:
             self.class_embedding = nn.Embedding(self.num_classes, sum(layer.cond_size for layer in self.layers))
-        self.output = output_head(2 * h, output_channels, levels)
+        self.output = output_head(2 * h, c.output_channels, self.levels)
 
     def conditions(self, y):
         """Each layer's class bias on its gates ``[B, cond_size]`` (None when unconditional)."""
@@ -179,13 +188,13 @@ class PixelRNN(PixelModel):
 class RowLSTM(PixelRNN):
     """Row LSTM (PixelRNN): row-by-row convolutional LSTM, triangular receptive field."""
 
-    model_type = "row_lstm"
+    model_type = "row-lstm"
     layer_type = RowLSTMLayer
 
     def fast_sampler(self, y, batch):
         conditions = self.conditions(y)
         finished = [None] * len(self.layers)  # each layer's (h, c) of the last finished row
-        width = self.image_shape[2]
+        width = self.value_shape[2]
 
         def step(x, t):
             row, col = divmod(t, width)
@@ -203,11 +212,11 @@ class RowLSTM(PixelRNN):
 class DiagonalBiLSTM(PixelRNN):
     """Diagonal BiLSTM (PixelRNN): diagonal scans both ways, the whole causal past in view."""
 
-    model_type = "diagonal_bilstm"
+    model_type = "diagonal-bilstm"
     layer_type = DiagonalBiLSTMLayer
 
     def fast_sampler(self, y, batch):
-        _, height, width = self.image_shape
+        _, height, width = self.value_shape
         conditions = [(None, None) if c is None else c.chunk(2, 1) for c in self.conditions(y)]
         device = next(self.parameters()).device
         # per layer, filled as the image is drawn: its inputs, the (h, c) of the left-to-right

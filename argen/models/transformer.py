@@ -15,17 +15,19 @@ pixel instead of a pass over the whole prefix, and it gives the same logits.
 Different from ImageGPT: K = 256 grey levels are the vocabulary (no colour palette is needed for
 MNIST), and the model is far smaller.
 
-``TokenGPT`` is the same transformer over a grid of BSQ tokens (7 x 7 for 28 x 28 with 4 x 4
-patches, 2^bits values each). It carries its tokenizer, frozen, which turns pictures into tokens
-and tokens back into pictures, so its samples are shown (and judged) as images. Its likelihood is
-over tokens: bits per token, not per pixel.
+The values are whatever the codec makes of a picture. With grey levels it is ``pixel-gpt``; with
+the BSQ token codec it is ``bsq-gpt``, the course project's prior over a grid of tokens (7 x 7 for
+28 x 28 with 4 x 4 patches, 2^bits values each): the codec carries the frozen tokenizer, so the
+samples are shown (and judged) as pictures, and the likelihood is over tokens (bits per token).
 """
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..tokenizer import BSQTokenizer, tokenize
-from .base import PixelModel, image_logits, raster_values
+from ..schedules import image_logits, raster_values
+from .base import GenerativeModel, ModelConfig
 
 
 class CausalSelfAttention(nn.Module):
@@ -111,15 +113,28 @@ class GPT(nn.Module):
         return step
 
 
-class PixelGPT(PixelModel):
-    """ImageGPT-style transformer: causal self-attention over the 784 pixels, KV cache."""
+@dataclass
+class ImageGPTConfig(ModelConfig):
+    dim: int = 128
+    num_heads: int = 4
+    num_layers: int = 3
+    mlp_dim: int = 512
 
-    model_type = "pixel_gpt"
 
-    def __init__(self, levels=256, image_shape=(1, 28, 28), num_classes=10, dim=128, num_heads=4, num_layers=3,
-                 mlp_dim=512):
-        super().__init__(levels, image_shape, num_classes)
-        self.gpt = GPT(levels, self.num_pixels, self.num_classes, dim, num_heads, num_layers, mlp_dim)
+class ImageGPT(GenerativeModel):
+    """ImageGPT-style transformer: causal self-attention over the values, KV cache."""
+
+    model_type = "image-gpt"
+    config_class = ImageGPTConfig
+
+    def __init__(self, config=None, **overrides):
+        super().__init__(config, **overrides)
+        c = self.config
+        self.gpt = GPT(self.levels, self.num_values, self.num_classes, c.dim, c.num_heads, c.num_layers, c.mlp_dim)
+
+    @property
+    def summary(self):
+        return f"ImageGPT-style transformer: causal self-attention over the {self.num_values} {self.codec.units}, KV cache"
 
     def class_tokens(self, y, batch, device):
         return y if y is not None else torch.zeros(batch, dtype=torch.long, device=device)
@@ -128,41 +143,12 @@ class PixelGPT(PixelModel):
         x, y = self.check_input(x, y)
         values = raster_values(x)  # (b, n)
         logits = self.gpt(values[:, :-1], self.class_tokens(y, x.shape[0], x.device))  # (b, n, K)
-        return image_logits(logits, self.image_shape)
+        return image_logits(logits, self.value_shape)
 
     def fast_sampler(self, y, batch):
         step = self.gpt.stepper(self.class_tokens(y, batch, next(self.parameters()).device))
 
-        def pixel_step(x, t):
+        def value_step(x, t):
             return step(raster_values(x)[:, t - 1] if t else None)
 
-        return pixel_step
-
-
-class TokenGPT(PixelGPT):
-    """GPT prior over BSQ tokens: the image as a grid of patches, drawn token by token."""
-
-    model_type = "token_gpt"
-    value_name = "tokens"
-
-    def __init__(self, tokenizer=None, num_classes=10, dim=128, num_heads=4, num_layers=3, mlp_dim=512):
-        tokenizer = BSQTokenizer(**(tokenizer or {}))
-        super().__init__(tokenizer.codebook_size, (1, *tokenizer.grid), num_classes, dim, num_heads, num_layers,
-                         mlp_dim)
-        self.tokenizer = tokenizer.requires_grad_(False)
-        self.patch_size = tokenizer.patch_size
-
-    def train(self, mode=True):
-        super().train(mode)
-        self.tokenizer.eval()  # frozen: trained on its own, used as it was shipped
-        return self
-
-    def from_pixels(self, images):
-        return tokenize(self.tokenizer, images)[:, None]  # (b, 1, h, w)
-
-    def to_pixels(self, values, drawn=None):
-        pictures = (self.tokenizer.decode(values[:, 0]) * 255).round().to(torch.uint8)
-        if drawn is not None:  # patches not drawn yet stay blank
-            p = self.patch_size
-            pictures = pictures * drawn.to(pictures.device).repeat_interleave(p, 2).repeat_interleave(p, 3)
-        return pictures
+        return value_step

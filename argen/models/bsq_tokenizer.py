@@ -1,0 +1,103 @@
+"""The image tokenizer: patch auto-encoder + Binary Spherical Quantization (the course project).
+
+``BSQTokenizer`` turns a picture into a grid of integer tokens (one per p x p patch, 2^bits
+possible values; a 28 x 28 digit with 4 x 4 patches gives 7 x 7) and back: encoder -> BSQ ->
+decoder. The two concepts have their own files (:mod:`.patch_ae`, :mod:`.bsq`). A leaf module: the
+token codec (:class:`argen.models.codecs.Tokens`) composes it into the GPT prior.
+
+    tokenizer = argen.load("bsq-tokenizer")
+    tokens = tokenizer.encode(images)         # uint8 [B, 1, 28, 28] -> long [B, 7, 7]
+    images = tokenizer.decode(tokens)         # -> float [B, 1, 28, 28] in [0, 1]
+"""
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..data import IMAGE_SHAPE, check_images
+from ..configs import Configured
+from .bsq import BSQ
+from .patch_ae import PatchAutoEncoder
+
+
+@dataclass
+class BSQTokenizerConfig:
+    image_shape: tuple = IMAGE_SHAPE
+    patch_size: int = 4
+    hidden_channels: int = 128
+    latent_dim: int = 128
+    num_convs: int = 2
+    bits: int = 10  # 2^bits codes
+    entropy_weight: float = 0.0  # BSQ's entropy loss (off: it did not help here)
+    commitment_weight: float = 0.0  # BSQ's commitment loss
+
+    def __post_init__(self):
+        self.image_shape = tuple(self.image_shape)
+
+
+class BSQTokenizer(Configured, nn.Module):
+    """Patch auto-encoder with a BSQ bottleneck: images <-> grids of integer tokens."""
+
+    model_type = "bsq-tokenizer"
+    config_class = BSQTokenizerConfig
+
+    def __init__(self, config=None, **overrides):
+        super().__init__()
+        self.config = c = self.resolve_config(config, overrides)
+        self.image_shape, self.patch_size = c.image_shape, c.patch_size
+        self.autoencoder = PatchAutoEncoder(c.image_shape, c.patch_size, c.hidden_channels, c.latent_dim, c.num_convs)
+        self.quantizer = BSQ(c.latent_dim, c.bits, entropy_weight=c.entropy_weight,
+                             commitment_weight=c.commitment_weight)
+        self.grid = self.autoencoder.grid
+
+    @property
+    def codebook_size(self):
+        return self.quantizer.codebook_size
+
+    @property
+    def bits_per_image(self):
+        return self.grid[0] * self.grid[1] * self.quantizer.bits
+
+    def forward(self, images):
+        """Float images ``[B, C, H, W]`` in [0, 1] -> (reconstructions, tokens ``[B, h, w]``, aux loss)."""
+        latents = self.autoencoder.encode(images).permute(0, 2, 3, 1)  # (b, h, w, latent)
+        quantized, tokens, aux_loss = self.quantizer(latents)
+        return self.autoencoder.decode(quantized.permute(0, 3, 1, 2)), tokens, aux_loss
+
+    @torch.no_grad()
+    def encode(self, images, batch_size=1000):
+        """uint8 images ``[B, C, H, W]`` (0..255) -> tokens ``[B, h, w]``, in batches."""
+        images = check_images(images, 256, self.image_shape)
+        return torch.cat([self(batch.float() / 255)[1] for batch in images.split(batch_size)])
+
+    @torch.no_grad()
+    def decode(self, tokens):
+        """Tokens ``[B, h, w]`` -> float images ``[B, C, H, W]`` in [0, 1]."""
+        if tokens.dim() != 3 or tuple(tokens.shape[1:]) != self.grid:
+            raise ValueError(f"tokens must have shape [B, {self.grid[0]}, {self.grid[1]}], got {tuple(tokens.shape)}")
+        return self.autoencoder.decode(self.quantizer.decode_indices(tokens).permute(0, 3, 1, 2))
+
+
+def psnr(reconstructions, images):
+    """Peak signal-to-noise ratio in dB per image, for values in [0, 1]."""
+    mse = (reconstructions - images).pow(2).flatten(1).mean(1)
+    return -10 * torch.log10(mse.clamp_min(1e-10))
+
+
+@torch.no_grad()
+def tokenizer_metrics(tokenizer, images, batch_size=500):
+    """On uint8 ``images``: mean PSNR, codes used, code perplexity and compression."""
+    scores, counts = [], torch.zeros(tokenizer.codebook_size)
+    for batch in images.split(batch_size):
+        x = batch.float() / 255
+        reconstructions, tokens, _ = tokenizer(x)
+        scores.append(psnr(reconstructions, x))
+        counts += torch.bincount(tokens.flatten(), minlength=tokenizer.codebook_size).float()
+    p = counts / counts.sum()
+    entropy = -(p[p > 0] * p[p > 0].log()).sum().item()
+    raw_bits = math.prod(tokenizer.image_shape) * 8
+    return {"psnr_db": round(torch.cat(scores).mean().item(), 3), "codes_used": int((counts > 0).sum()),
+            "codebook_size": tokenizer.codebook_size, "code_perplexity": round(math.exp(entropy), 1),
+            "bits_per_image": tokenizer.bits_per_image, "raw_bits_per_image": raw_bits,
+            "compression": round(raw_bits / tokenizer.bits_per_image, 2), "num_images": int(images.shape[0])}

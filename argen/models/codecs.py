@@ -1,0 +1,207 @@
+"""Codecs: between 8-bit pictures and a model's values, one small object per kind of value.
+
+A model never sees pictures. Its codec turns uint8 pictures ``[B, C, H, W]`` into the model's
+values, an integer grid ``[B, c, h, w]`` of levels in ``[0, K)``, and back, and it says what a
+value is:
+
+- :class:`Levels`: each 8-bit channel quantized into K equal bins; grey for C = 1, RGB for C = 3
+  (a value is one colour channel; channels are innermost in raster order: R, G, B of a pixel);
+- :class:`Binary`: black and white, by a fixed threshold or by the literature's dynamic Bernoulli
+  draw (p = intensity / 255). Training takes a fresh draw per batch; scoring takes one fixed-seed
+  draw, so the app scores a picture the way the recorded metrics do;
+- :class:`Tokens`: a frozen BSQ tokenizer (patch auto-encoder + Binary Spherical Quantization),
+  one token per p x p patch.
+
+Each codec is composed into its model (``model.codec``) and its ``spec``, a JSON dict naming its
+``kind``, is saved in the model's config.json; :func:`build_codec` rebuilds it. Nothing outside
+this file asks how many pixels a value covers or how values become pictures.
+"""
+import math
+
+import torch
+from torch import nn
+
+from ..data import (IMAGE_SHAPE, MAX_LEVELS, binarize, binarized_test_set, check_images, check_levels,
+                    check_uint8_images, dequantize, dynamic_binarize, quantize)
+from .bsq_tokenizer import BSQTokenizer, BSQTokenizerConfig
+
+
+class Codec(nn.Module):
+    """What every codec says and does; subclasses set the shapes and the conversions."""
+
+    kind = None  # registry key, saved in the spec
+    unit = "pixel"  # what one value is, for people
+
+    def __init__(self, levels, picture_shape, value_shape, patch_size=1):
+        super().__init__()
+        self.levels = levels
+        self.picture_shape = tuple(int(s) for s in picture_shape)  # (C, H, W) of the 8-bit pictures
+        self.value_shape = tuple(int(s) for s in value_shape)  # (c, h, w) of the model's values
+        self.patch_size = patch_size  # picture pixels along each side of one value position
+
+    @property
+    def num_values(self):
+        return math.prod(self.value_shape)
+
+    @property
+    def pixels_per_value(self):
+        """Picture pixels one value stands for: a patch for a token, a third of a pixel for RGB."""
+        return math.prod(self.picture_shape[1:]) / self.num_values
+
+    @property
+    def units(self):
+        return self.unit + "s"
+
+    @property
+    def spec(self):
+        """The JSON form saved in config.json."""
+        raise NotImplementedError
+
+    def extra_repr(self):
+        return str(self.spec)
+
+    def check_values(self, values):
+        """Validated values: integers in [0, K) of shape [B, *value_shape] (as ``long``)."""
+        return check_images(values, self.levels, self.value_shape)
+
+    def check_pictures(self, pictures):
+        pictures = check_uint8_images(pictures)
+        if tuple(pictures.shape[1:]) != self.picture_shape:
+            raise ValueError(f"pictures must have shape [B, {', '.join(map(str, self.picture_shape))}], "
+                             f"got {tuple(pictures.shape)}")
+        return pictures
+
+    def encode(self, pictures):
+        """uint8 pictures -> values, the same every time (scoring, evaluation, prompts)."""
+        raise NotImplementedError
+
+    def encode_for_training(self, pictures, generator=None):
+        """uint8 pictures -> values for a training batch (where a codec draws, a fresh draw)."""
+        return self.encode(pictures)
+
+    def decode(self, values, drawn=None):
+        """Values -> uint8 pictures. ``drawn`` (bool, like ``values``) marks the values sampled so far;
+        the pixels of the others are black."""
+        raise NotImplementedError
+
+    def bits_8bit(self, bits_per_value):
+        """The 8-bit-equivalent bits/dim of a bits/value figure, where one exists (else None)."""
+        return None
+
+
+def blank_undrawn(pictures, drawn, patch_size):
+    """Set the pixels of values not drawn yet to 0 (black). ``drawn`` is on the value grid."""
+    if drawn is None:
+        return pictures
+    mask = drawn.to(pictures.device)
+    if patch_size > 1:
+        mask = mask.repeat_interleave(patch_size, 2).repeat_interleave(patch_size, 3)
+    return pictures * mask
+
+
+class Levels(Codec):
+    """Each 8-bit channel quantized into K equal-width bins (grey: C = 1; RGB: C = 3)."""
+
+    kind = "levels"
+
+    def __init__(self, levels=MAX_LEVELS, image_shape=IMAGE_SHAPE):
+        check_levels(levels)
+        if len(image_shape) != 3 or min(image_shape) < 1:
+            raise ValueError(f"image_shape must be (C, H, W) with positive sizes, got {image_shape!r}")
+        super().__init__(levels, image_shape, image_shape)
+        self.unit = "pixel" if self.picture_shape[0] == 1 else "colour value"
+
+    @property
+    def spec(self):
+        return {"kind": self.kind, "levels": self.levels, "image_shape": list(self.picture_shape)}
+
+    def encode(self, pictures):
+        return quantize(self.check_pictures(pictures), self.levels)
+
+    def decode(self, values, drawn=None):
+        pictures = (values.long() * 255).to(torch.uint8) if self.levels == 2 else dequantize(values, self.levels)
+        return blank_undrawn(pictures, drawn, 1)
+
+    def bits_8bit(self, bits_per_value):
+        """Each of the K bins spread uniformly over its 256/K grey values: + log2(256 / K)."""
+        return bits_per_value + math.log2(MAX_LEVELS / self.levels)
+
+
+BINARIZATIONS = ("threshold", "dynamic")
+
+
+class Binary(Levels):
+    """Black and white: 1 where the pixel is >= 128 (``threshold``), or a Bernoulli draw with
+    p = intensity / 255 (``dynamic``; Salakhutdinov & Murray 2008)."""
+
+    kind = "binary"
+
+    def __init__(self, binarization="dynamic", image_shape=IMAGE_SHAPE):
+        if binarization not in BINARIZATIONS:
+            raise ValueError(f"binarization must be one of {BINARIZATIONS}, got {binarization!r}")
+        super().__init__(2, image_shape)
+        self.binarization = binarization
+
+    @property
+    def spec(self):
+        return {"kind": self.kind, "binarization": self.binarization, "image_shape": list(self.picture_shape)}
+
+    def encode(self, pictures):
+        """The fixed-seed draw that the binarized test set is scored on (or the threshold)."""
+        pictures = self.check_pictures(pictures)
+        return binarized_test_set(pictures) if self.binarization == "dynamic" else binarize(pictures)
+
+    def encode_for_training(self, pictures, generator=None):
+        if self.binarization == "dynamic":
+            return dynamic_binarize(self.check_pictures(pictures), generator)
+        return self.encode(pictures)
+
+    def bits_8bit(self, bits_per_value):
+        return None  # binarized pictures are another dataset
+
+
+class Tokens(Codec):
+    """A frozen BSQ tokenizer: one token (2^bits values) per p x p patch of the picture."""
+
+    kind = "bsq-tokens"
+    unit = "token"
+
+    def __init__(self, tokenizer=None):
+        config = BSQTokenizerConfig(**(tokenizer or {}))
+        model = BSQTokenizer(config)
+        super().__init__(model.codebook_size, config.image_shape, (1, *model.grid), config.patch_size)
+        self.tokenizer = model.requires_grad_(False)
+
+    @classmethod
+    def of(cls, tokenizer):
+        """The codec of a trained tokenizer, its weights included."""
+        codec = cls(tokenizer.config.__dict__)
+        codec.tokenizer.load_state_dict(tokenizer.state_dict())
+        return codec
+
+    @property
+    def spec(self):
+        return {"kind": self.kind, "tokenizer": {**self.tokenizer.config.__dict__,
+                                                 "image_shape": list(self.picture_shape)}}
+
+    def train(self, mode=True):
+        return super().train(False)  # frozen: trained on its own, used as it was shipped
+
+    def encode(self, pictures):
+        return self.tokenizer.encode(self.check_pictures(pictures))[:, None]  # (b, 1, h, w)
+
+    def decode(self, values, drawn=None):
+        pictures = (self.tokenizer.decode(values[:, 0]) * 255).round().to(torch.uint8)
+        return blank_undrawn(pictures, drawn, self.patch_size)
+
+
+CODECS = {codec.kind: codec for codec in (Levels, Binary, Tokens)}
+
+
+def build_codec(spec):
+    """A codec from its spec (a dict with ``kind``), or the codec itself."""
+    if isinstance(spec, Codec):
+        return spec
+    if not isinstance(spec, dict) or spec.get("kind") not in CODECS:
+        raise ValueError(f"a codec spec is a dict whose 'kind' is one of {sorted(CODECS)}, got {spec!r}")
+    return CODECS[spec["kind"]](**{k: v for k, v in spec.items() if k != "kind"})

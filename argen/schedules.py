@@ -1,0 +1,110 @@
+"""Decoding schedules: which value positions a generation commits at each step (the idea of
+diffusers' schedulers, for decoding orders).
+
+The one sampler (:mod:`argen.sampling`) asks its schedule, at every step, which positions the
+model must predict (``positions``), draws a proposal for each, and lets the schedule choose which
+of them to commit (``commit``). Positions are raster indices over the value grid (row by row,
+channels innermost).
+
+- :class:`Raster`: one value per step in raster order, the schedule of every autoregressive model.
+  Its steps visit the positions in order, which the models' incremental fast paths rely on.
+- :class:`Confidence`: MaskGIT's (Chang et al. 2022): all positions start masked; at each of T
+  steps the model predicts every position, and the most confident masked proposals are kept so
+  that ``n * cos(pi/2 * (t+1)/T)`` stay masked after step t; the confidence carries Gumbel noise
+  whose temperature anneals linearly to zero.
+
+Prompt values (completion) are "forced": the sampler gives them infinite confidence, so a schedule
+commits them first (raster order reaches a kept prefix first by itself).
+"""
+import math
+
+import torch
+
+
+class Schedule:
+    in_raster_order = False  # whether step t commits exactly raster position t (fast paths need it)
+
+    def num_steps(self, num_values):
+        raise NotImplementedError
+
+    def positions(self, step, num_values):
+        """The raster positions (a ``slice``, P of them) whose logits the model gives at ``step``."""
+        raise NotImplementedError
+
+    def commit(self, step, num_values, confidence, drawn, generator):
+        """Which of the step's proposals to commit: bool ``[B, P]`` (None: all of them), from the
+        probability of each proposal ``confidence`` ``[B, P]`` (inf where forced) and ``drawn`` ``[B, P]``."""
+        raise NotImplementedError
+
+
+class Raster(Schedule):
+    """One value per step, in raster order."""
+
+    in_raster_order = True
+
+    def num_steps(self, num_values):
+        return num_values
+
+    def positions(self, step, num_values):
+        return slice(step, step + 1)
+
+    def commit(self, step, num_values, confidence, drawn, generator):
+        return None
+
+    def __repr__(self):
+        return "Raster()"
+
+
+class Confidence(Schedule):
+    """MaskGIT: in each of ``steps`` steps, commit the most confident masked positions (cosine schedule)."""
+
+    def __init__(self, steps=8, choice_temperature=4.5):
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+        self.steps, self.choice_temperature = steps, choice_temperature
+
+    def num_steps(self, num_values):
+        return min(self.steps, num_values)
+
+    def positions(self, step, num_values):
+        return slice(0, num_values)
+
+    def masked_after(self, step, num_values):
+        """How many positions stay masked after ``step`` (0 after the last)."""
+        return math.floor(num_values * math.cos(math.pi / 2 * (step + 1) / self.num_steps(num_values)))
+
+    def commit(self, step, num_values, confidence, drawn, generator):
+        masked = (~drawn).sum(1)  # (b,)
+        count = (masked - self.masked_after(step, num_values)).clamp_min(1)
+        temperature = self.choice_temperature * (1 - (step + 1) / self.num_steps(num_values))
+        u = torch.rand(confidence.shape, generator=generator).clamp(1e-20, 1 - 1e-7)
+        gumbel = -torch.log(-torch.log(u))
+        score = (confidence.clamp_min(1e-30).log() + temperature * gumbel).masked_fill(drawn, -math.inf)
+        rank = score.argsort(1, descending=True).argsort(1)  # (b, P): 0 = the most confident
+        return (rank < count[:, None]) & ~drawn
+
+    def __repr__(self):
+        return f"Confidence(steps={self.steps}, choice_temperature={self.choice_temperature})"
+
+
+def raster_values(x):
+    """``[B, C, H, W]`` -> ``[B, H*W*C]`` in raster order (channels innermost)."""
+    return x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)
+
+
+def from_raster(values, shape):
+    """Inverse of :func:`raster_values`: ``[B, H*W*C] -> [B, C, H, W]`` for ``shape`` (C, H, W)."""
+    c, h, w = shape
+    return values.reshape(values.shape[0], h, w, c).permute(0, 3, 1, 2)
+
+
+def raster_logits(logits):
+    """``[B, K, C, H, W]`` -> ``[B, H*W*C, K]``: the logits in raster order."""
+    b, k = logits.shape[:2]
+    return logits.permute(0, 3, 4, 2, 1).reshape(b, -1, k)
+
+
+def image_logits(logits, shape):
+    """Inverse of :func:`raster_logits`: ``[B, H*W*C, K] -> [B, K, C, H, W]``."""
+    c, h, w = shape
+    return logits.reshape(logits.shape[0], h, w, c, -1).permute(0, 4, 3, 1, 2)
