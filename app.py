@@ -19,14 +19,15 @@ import numpy as np
 import torch
 
 import argen
-from argen import render
-from argen.data import from_drawing, quantize
+from argen import pipelines, render
+from argen.data import IMAGE_SHAPE, MAX_LEVELS, NUM_CLASSES, from_drawing
 from argen.hub import model_dir, read_metrics
-from argen.likelihood import bits_per_dim, class_posterior, surprise_bits
+from argen.schedules import raster_values
 
 FPS = 12  # frames per second sent to the browser; more is wasted
 IMAGE_COUNTS = (1, 4, 10)  # 10 = one per digit
-SPEEDS = (1, 4, 14, 28, 56, 112, 784)  # pixels per frame
+SPEEDS = (1, 4, 14, 28, 56, 112, 784)  # picture pixels per frame
+MAX_COMPLETIONS = 8
 EXPORT_DIR = Path(tempfile.gettempdir()) / "argen-exports"
 EXPORT_MAX_AGE_S = 3600
 GIF_FRAMES = 200
@@ -46,8 +47,7 @@ def model_choices():
     for name in argen.available():
         metrics = read_metrics(name)
         model, test, quality = get_model(name), metrics.get("test", {}), metrics.get("quality", {})
-        unit = "bits/dim" if model.patch_size == 1 else "bits/token"
-        score = f" · {test['bits_per_dim']:.3f} {unit}" if "bits_per_dim" in test else ""
+        score = f" · {test['bits_per_dim']:.3f} bits/{model.codec.unit}" if "bits_per_dim" in test else ""
         if quality.get("accuracy") is not None:
             score += f" · {quality['accuracy']:.0%} of samples read as their digit"
         choices.append((f"{name} — {model.summary}{score}", name))
@@ -74,20 +74,25 @@ def library_errors(fn):
     return wrapper
 
 
-def check_digit(model, digit):
+def whole(value, what, low, high):
+    """A widget's number as an int in ``low..high``, else a clear error."""
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or int(value) != value or not low <= value <= high:
+        raise gr.Error(f"{what} must be a whole number in {low}..{high}, got {value!r}")
+    return int(value)
+
+
+def classes(model, digit, count=1):
+    """The class of each of ``count`` images: ``digit`` for a class-conditional model (all ten for 10)."""
     if not model.num_classes:
-        return None
-    if digit is None or isinstance(digit, bool) or int(digit) != digit or not 0 <= digit < model.num_classes:
-        raise gr.Error(f"digit must be an integer in 0..{model.num_classes - 1}, got {digit!r}")
-    return int(digit)
+        return [0] * count
+    if count == NUM_CLASSES:
+        return list(range(NUM_CLASSES))
+    return [whole(digit, "digit", 0, model.num_classes - 1)] * count
 
 
 def resolve_seed(seed, random_seed):
-    if random_seed:
-        return random.randrange(2**31)
-    if seed is None or not math.isfinite(seed) or int(seed) != seed or seed < 0:
-        raise gr.Error(f"seed must be a whole number >= 0, got {seed!r}")
-    return int(seed)
+    return random.randrange(2**31) if random_seed else whole(seed, "seed", 0, 2**63 - 1)
 
 
 def top_k_arg(top_k):
@@ -95,8 +100,8 @@ def top_k_arg(top_k):
 
 
 def values_per_frame(model, speed):
-    """The sampler's ``every`` for a speed in picture pixels per frame: a token stands for a patch."""
-    return max(1, speed // model.patch_size ** 2)
+    """The sampler's ``every`` for a speed in picture pixels per frame."""
+    return max(1, round(whole(speed, "speed", 1, max(SPEEDS)) / model.codec.pixels_per_value))
 
 
 def export_path(suffix):
@@ -110,16 +115,21 @@ def export_path(suffix):
     return path
 
 
+def value_map(values):
+    """A per-value map ``[B, c, h, w]`` as ``[B, h, w]`` for display (the mean over colour channels)."""
+    return values.nanmean(1) if values.shape[1] > 1 else values[:, 0]
+
+
 def frame_outputs(model, frame):
     """The panels of one frame: canvas, probability map, entropy map, distribution chart, figures."""
-    position = None if frame.done else (frame.row, frame.col)
-    pictures = model.to_pixels(frame.image, drawn=~frame.prob.isnan())
-    canvas = render.canvas(pictures, 256, position, mark=model.patch_size)
-    prob = render.map_panel(frame.prob[:, 0], 0, 1, "viridis", "p")
-    entropy = render.map_panel(frame.entropy[:, 0], 0, math.log(model.levels), "magma", "nats")
-    chosen = int(frame.image[0].permute(1, 2, 0).reshape(-1)[frame.index])
-    chart = render.distribution_chart(frame.dist[0].numpy(), chosen)
-    stats = (f"**{model.value_name}** {frame.pixels_done}/{model.num_pixels} · **NLL so far** "
+    pictures = model.codec.decode(frame.image, frame.drawn)
+    marks = None if frame.done else frame.committed.any(1)
+    canvas = render.canvas(pictures, marks, model.codec.patch_size)
+    prob = render.map_panel(value_map(frame.prob), 0, 1, "viridis", "p")
+    entropy = render.map_panel(value_map(frame.entropy), 0, math.log(model.levels), "magma", "nats")
+    last = raster_values(frame.committed[:1])[0].nonzero()[-1]
+    chart = render.distribution_chart(frame.dist[0].numpy(), int(raster_values(frame.image[:1])[0, last]))
+    stats = (f"**{model.codec.units}** {frame.values_done}/{model.num_values} · **NLL so far** "
              f"{frame.nll_bits.mean():.1f} bits/image · **mean entropy** {np.nanmean(frame.entropy.numpy()):.3f} nats")
     return canvas, prob, entropy, chart, stats
 
@@ -150,21 +160,15 @@ def stream(model, frames, seed):
 
 @library_errors
 def generate(name, digit, temperature, top_k, seed, random_seed, count, speed):
-    """Sample ``count`` images (10 = one per digit) and stream them pixel by pixel."""
+    """Sample ``count`` images (10 = one per digit) and stream them value by value."""
     model = get_model(name)
     if count not in IMAGE_COUNTS:
         raise gr.Error(f"number of images must be one of {IMAGE_COUNTS}, got {count!r}")
     if speed not in SPEEDS:
         raise gr.Error(f"speed must be one of {SPEEDS} pixels per frame, got {speed!r}")
-    digit = check_digit(model, digit)
     seed = resolve_seed(seed, random_seed)
-    if model.num_classes:
-        labels = list(range(10)) if count == 10 else [digit] * count
-        batch = {"labels": labels}
-    else:
-        batch = {"num_images": count}
-    frames = argen.sample_stream(model, temperature=temperature, top_k=top_k_arg(top_k), seed=seed,
-                                 every=values_per_frame(model, speed), **batch)
+    frames = pipelines.generate(model, classes(model, digit, count), temperature=temperature, top_k=top_k_arg(top_k),
+                                seed=seed, every=values_per_frame(model, speed))
     yield from stream(model, frames, seed)
 
 
@@ -174,9 +178,7 @@ def source_image(source, index, drawing):
         if drawing is None or drawing.get("composite") is None:
             raise gr.Error("the drawing is empty: draw a digit first")
         return from_drawing(drawing["composite"]), None
-    if index is None or int(index) != index or not 0 <= index < len(DIGITS["labels"]):
-        raise gr.Error(f"test digit index must be in 0..{len(DIGITS['labels']) - 1}, got {index!r}")
-    index = int(index)
+    index = whole(index, "test digit index", 0, len(DIGITS["labels"]) - 1)
     return torch.from_numpy(DIGITS["images"][index:index + 1]), int(DIGITS["labels"][index])
 
 
@@ -185,7 +187,7 @@ def show_source(source, index, drawing):
         image, label = source_image(source, index, drawing)
     except (gr.Error, ValueError):
         return None
-    return render.grid(quantize(image, 256), 256, nrow=1, scale=6)
+    return render.grid(image, nrow=1, scale=6)
 
 
 @library_errors
@@ -193,41 +195,29 @@ def complete(name, source, index, drawing, digit, rows, count, temperature, seed
     """Keep the top ``rows`` rows of a digit and stream ``count`` completions side by side."""
     model = get_model(name)
     image, label = source_image(source, index, drawing)
-    digit = check_digit(model, label if label is not None and digit is None else digit)
-    height = model.image_shape[1] * model.patch_size  # picture rows
-    if rows is None or int(rows) != rows or not 0 <= rows <= height:
-        raise gr.Error(f"rows to keep must be in 0..{height}, got {rows!r}")
-    if count is None or int(count) != count or not 1 <= count <= 8:
-        raise gr.Error(f"number of completions must be in 1..8, got {count!r}")
-    count, seed = int(count), resolve_seed(seed, False)
-    prompt = model.from_pixels(image).repeat(count, 1, 1, 1)
-    kept = int(rows) // model.patch_size  # a token model keeps the patch rows wholly inside
-    batch = {"labels": [digit] * count} if model.num_classes else {"num_images": count}
-    frames = argen.sample_stream(model, temperature=temperature, seed=seed, every=values_per_frame(model, speed),
-                                 prompt=prompt, prompt_pixels=kept * model.image_shape[2] * model.image_shape[0],
-                                 **batch)
+    count = whole(count, "number of completions", 1, MAX_COMPLETIONS)
+    wanted = classes(model, label if label is not None and digit is None else digit, count)
+    seed = resolve_seed(seed, False)
+    frames = pipelines.complete(model, image, wanted, whole(rows, "rows to keep", 0, image.shape[2]),
+                                temperature=temperature, seed=seed, every=values_per_frame(model, speed))
     yield from stream(model, frames, seed)
 
 
 @library_errors
 def likelihood(name, source, index, drawing, digit):
-    """Per-pixel surprise, bits/dim and p(class | image) of one digit under a model."""
+    """Per-value surprise, bits per value and p(class | image) of one digit under a model."""
     model = get_model(name)
     image, label = source_image(source, index, drawing)
-    x = model.from_pixels(image)
-    posterior = {}
-    if model.num_classes:
-        probs = class_posterior(model, x)[0]
-        posterior = {str(c): float(p) for c, p in enumerate(probs)}
-        digit = check_digit(model, label if label is not None and digit is None else digit)
-    y = torch.tensor([digit]) if model.num_classes else None
-    surprise = surprise_bits(model, x, y)[0, 0]
-    bits = float(surprise.sum())
-    panel = render.map_panel(surprise[None].numpy(), 0, max(math.log2(model.levels), float(surprise.max())),
-                             "inferno", "bits")
-    per_value = "bits/dim" if model.patch_size == 1 else f"bits per {model.value_name[:-1]}"
-    summary = (f"**{bits:.1f} bits** for this image · **{bits_per_dim(bits * math.log(2), model.num_pixels):.4f} "
-               f"{per_value}** (K = {model.levels})" + (f" · scored as a {digit}" if model.num_classes else ""))
+    label = label if digit is None else whole(digit, "class", 0, NUM_CLASSES - 1)
+    result = pipelines.score(model, image, label if model.num_classes else None)
+    surprise = value_map(result.surprise)
+    panel = render.map_panel(surprise.numpy(), 0, max(math.log2(model.levels), float(surprise.max())), "inferno",
+                             "bits")
+    posterior = {} if result.posterior is None else {str(c): float(p) for c, p in enumerate(result.posterior[0])}
+    scored = "" if result.label is None else f" · scored as a {int(result.label[0])}" + (
+        " (its most probable class)" if label is None else "")
+    summary = (f"**{result.bits[0]:.1f} bits** for this image · **{result.bits_per_value[0]:.4f} bits per "
+               f"{model.codec.unit}** (K = {model.levels}){scored}")
     return panel, summary, posterior
 
 
@@ -236,19 +226,11 @@ def compare(names, digit, temperature, seed):
     """The same digit and random numbers through several models: (image, caption) pairs."""
     if not names:
         raise gr.Error("pick at least one model to compare")
-    seed = resolve_seed(seed, False)
-    results = []
-    for name in names:
-        model = get_model(name)
-        batch = {"labels": [check_digit(model, digit)]} if model.num_classes else {"num_images": 1}
-        started = time.perf_counter()
-        frame = None
-        for frame in argen.sample_stream(model, temperature=temperature, seed=seed, every=model.num_pixels, **batch):
-            pass
-        seconds = time.perf_counter() - started
-        picture = render.canvas(model.to_pixels(frame.image), 256)
-        results.append((picture, f"{name}: {frame.nll_bits[0]:.0f} bits, {seconds:.2f} s"))
-    return results
+    models = [get_model(name) for name in names]
+    wanted = [whole(digit, "digit", 0, NUM_CLASSES - 1)]
+    results = pipelines.compare(models, wanted, temperature=temperature, seed=resolve_seed(seed, False))
+    return [(render.canvas(r.model.codec.decode(r.values)), f"{name}: {r.nll_bits[0]:.0f} bits, {r.seconds:.2f} s")
+            for name, r in zip(names, results)]
 
 
 def about(name):
@@ -257,11 +239,10 @@ def about(name):
         raise gr.Error(f"unknown model {name!r}")
     model, metrics = get_model(name), read_metrics(name)
     test, quality, speed, train = (metrics.get(k, {}) for k in ("test", "quality", "speed", "train"))
-    token = model.patch_size > 1
-    tokenizer = metrics.get("tokenizer", {})
-    rows = [("parameters", f"{model.num_parameters:,}"), ("tokens K" if token else "levels K", model.levels),
-            ("test NLL (nats/image)", test.get("nats_per_image")),
-            ("test bits/token" if token else "test bits/dim", test.get("bits_per_dim")),
+    tokenizer, unit = metrics.get("tokenizer", {}), model.codec.unit
+    rows = [("parameters", f"{model.num_parameters:,}"), (f"values K (one per {unit})", model.levels),
+            ("codec", f"`{model.codec.spec['kind']}`"),
+            ("test NLL (nats/image)", test.get("nats_per_image")), (f"test bits/{unit}", test.get("bits_per_dim")),
             ("tokenizer PSNR (dB) on the test set", tokenizer.get("psnr_db")),
             ("8-bit-equivalent bits/dim", test.get("bits_per_dim_8bit")),
             ("classifier accuracy on samples", quality.get("accuracy")),
@@ -282,7 +263,7 @@ def on_model_change(name):
     """Enable the digit picker for class-conditional models, fit top-k to the model's K."""
     model = get_model(name)
     return (gr.Radio(interactive=bool(model.num_classes)),
-            gr.Slider(maximum=model.levels, value=0, label=f"top-k (0 = all {model.levels} levels)"))
+            gr.Slider(maximum=model.levels, value=0, label=f"top-k (0 = all {model.levels} values)"))
 
 
 def temperature_slider():
@@ -333,7 +314,7 @@ def build():
                     model = gr.Dropdown(choices, value=default, label="model")
                     digit = digit_picker()
                     temperature = temperature_slider()
-                    top_k = gr.Slider(0, 256, value=0, step=1, label="top-k (0 = all levels)")
+                    top_k = gr.Slider(0, MAX_LEVELS, value=0, step=1, label="top-k (0 = all values)")
                     with gr.Row():
                         seed = gr.Number(0, precision=0, label="seed", minimum=0)
                         random_seed = gr.Checkbox(False, label="random seed")
@@ -348,6 +329,7 @@ def build():
                              outputs, api_name="generate", show_progress="hidden")
             stop.click(None, cancels=[event])
             model.change(on_model_change, model, [digit, top_k], api_visibility="private")
+            demo.load(on_model_change, model, [digit, top_k], api_visibility="private")
 
         with gr.Tab("Complete"):
             with gr.Row():
@@ -356,8 +338,8 @@ def build():
                     c_source, c_index, c_drawing = source_pickers()
                     c_preview = gr.Image(label="the digit", type="pil", height=180)
                     c_digit = gr.Radio(list(range(10)), value=None, label="class (default: the test digit's)")
-                    c_rows = gr.Slider(0, 28, value=14, step=1, label="rows to keep")
-                    c_count = gr.Slider(1, 8, value=4, step=1, label="completions")
+                    c_rows = gr.Slider(0, IMAGE_SHAPE[1], value=IMAGE_SHAPE[1] // 2, step=1, label="rows to keep")
+                    c_count = gr.Slider(1, MAX_COMPLETIONS, value=4, step=1, label="completions")
                     c_temperature = temperature_slider()
                     c_seed = gr.Number(0, precision=0, label="seed", minimum=0)
                     c_speed = speed_picker()

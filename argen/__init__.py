@@ -2,11 +2,15 @@
 
     import argen
     model = argen.load("mlp-v3")
-    for frame in argen.sample_stream(model, labels=[7], seed=0, every=28):
-        ...  # frame.image, frame.prob, frame.entropy, frame.dist
+    for frame in argen.generate(model, classes=[7], seed=0, every=28):
+        ...  # frame.image, frame.drawn, frame.prob, frame.entropy, frame.dist
+    pictures = model.codec.decode(frame.image)
 """
 from .hub import available, load
 from .likelihood import bits_per_dim, nll
+from .pipelines import compare, complete, generate, score
 from .sampling import Frame, sample, sample_stream
+from .schedules import Confidence, Raster
 
-__all__ = ["Frame", "available", "bits_per_dim", "load", "nll", "sample", "sample_stream"]
+__all__ = ["Confidence", "Frame", "Raster", "available", "bits_per_dim", "compare", "complete", "generate", "load",
+           "nll", "sample", "sample_stream", "score"]

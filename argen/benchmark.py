@@ -13,15 +13,14 @@ import time
 import torch
 
 from .hub import available, load
-from .sampling import sample_stream
+from .pipelines import generate
 
 
 def time_stream(model, batch, fast, every):
-    """(seconds to the first frame, seconds to the whole image)."""
-    kwargs = {"labels": list(range(batch))} if model.num_classes else {"num_images": batch}
+    """(seconds to the first frame, seconds to the whole image), one image per class up to ``batch``."""
     started = time.perf_counter()
     first = None
-    for _ in sample_stream(model, seed=0, every=every, fast=fast, **kwargs):
+    for _ in generate(model, [i % 10 for i in range(batch)], seed=0, every=every, fast=fast):
         first = first or time.perf_counter() - started
     return first, time.perf_counter() - started
 
@@ -39,15 +38,15 @@ def main(argv=None):
           f"{'speed-up 1':>11} {'speed-up 10':>12}")
     for name in names:
         model = load(name)
-        width = model.image_shape[0] * model.image_shape[2]
+        width = model.value_shape[0] * model.value_shape[2]  # one row of values per frame
         time_stream(model, 1, True, width)  # warm-up
         fast_first, fast_one = time_stream(model, 1, True, width)
-        fast_ten = time_stream(model, 10, True, model.num_pixels)[1]
+        fast_ten = time_stream(model, 10, True, model.num_values)[1]
         label = "fast" if model.has_fast_path else "naive"
         print(f"{name:<{w}} {label:<6} {fast_first:>13.3f} {fast_one:>10.2f} {fast_ten:>12.2f}")
         if args.naive and model.has_fast_path:
             naive_first, naive_one = time_stream(model, 1, False, width)
-            naive_ten = time_stream(model, 10, False, model.num_pixels)[1]
+            naive_ten = time_stream(model, 10, False, model.num_values)[1]
             print(f"{name:<{w}} {'naive':<6} {naive_first:>13.3f} {naive_one:>10.2f} {naive_ten:>12.2f} "
                   f"{naive_one / fast_one:>10.1f}x {naive_ten / fast_ten:>11.1f}x")
 

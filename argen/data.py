@@ -1,9 +1,9 @@
 """MNIST as integer pixel levels.
 
-Every model in argen reads and writes images as integer tensors of *levels*: an 8-bit pixel
-quantized into K bins (2 <= K <= 256) is a ``long`` in ``[0, K)``. This module loads MNIST through
-torchvision, quantizes and dequantizes, binarizes (fixed threshold, or the literature's dynamic
-Bernoulli binarization), and validates what users hand to the models.
+This module loads MNIST through torchvision as 8-bit pictures, and holds the conversions the codecs
+(:mod:`argen.models.codecs`) are built from: quantization of an 8-bit pixel into K bins
+(2 <= K <= 256; a ``long`` level in ``[0, K)``) and back, binarization (fixed threshold, or the
+literature's dynamic Bernoulli binarization), and the checks of what users hand to the models.
 """
 import os
 
@@ -60,11 +60,6 @@ def dequantize(x, levels):
     return ((x.long().float() + 0.5) * (256 / levels)).floor().clamp(0, 255).to(torch.uint8)
 
 
-def to_pixels(x, levels):
-    """Levels -> uint8 pixels for display and for the classifier: bin centres, or 0/255 for K = 2."""
-    return (x.long() * 255).to(torch.uint8) if levels == 2 else dequantize(x, levels)
-
-
 def binarize(images, threshold=128):
     """Fixed-threshold binarization: 1 where the pixel is >= threshold."""
     return (check_uint8_images(images) >= threshold).long()
@@ -112,32 +107,6 @@ def check_labels(y, num_classes, batch):
     if bad.numel():
         raise ValueError(f"labels must be in [0, {num_classes}), got {int(bad[0])}")
     return y
-
-
-BINARIZATIONS = (None, "threshold", "dynamic")
-
-
-def to_levels(images, levels, binarization=None, generator=None):
-    """8-bit images -> model input: quantized to ``levels``, or binarized (levels must be 2).
-
-    ``binarization`` is None (quantize), ``"threshold"`` (fixed, at 128) or ``"dynamic"``
-    (a fresh Bernoulli draw from ``generator``: training data augmentation of the benchmark).
-    """
-    if binarization not in BINARIZATIONS:
-        raise ValueError(f"binarization must be one of {BINARIZATIONS}, got {binarization!r}")
-    if binarization is None:
-        return quantize(images, levels)
-    if levels != 2:
-        raise ValueError(f"binarization {binarization!r} needs levels=2, got levels={levels!r}")
-    return binarize(images) if binarization == "threshold" else dynamic_binarize(images, generator)
-
-
-def test_levels(images, levels, binarization=None):
-    """The fixed evaluation form of test images: like :func:`to_levels`, with the seeded
-    Bernoulli draw for ``"dynamic"`` so every evaluation scores the same binary images."""
-    if binarization == "dynamic":
-        return binarized_test_set(images)
-    return to_levels(images, levels, binarization)
 
 
 def from_drawing(array, size=28, box=20):

@@ -11,62 +11,71 @@ classifier labels 100 samples per digit drawn at temperature 1 (does a requested
 7?) and a Fréchet distance between its penultimate features of the samples and of the test set,
 beside the real-data floor (as many training images vs the test set). Speed: seconds per image
 and per batch of ten on this machine, fast and naive paths. The figures go into each
-metrics.json, the results table of README.md and ``weights/report.png``.
+metrics.json (and ``weights/report.png``); ``python -m train.readme`` copies them into the
+front page's results table.
 """
 import argparse
-import math
-from pathlib import Path
 
-import numpy as np
 import torch
 
-from .data import load_mnist, test_levels
-from .hub import available, load, model_dir, read_metrics, weights_dir, write_metrics
+from .data import NUM_CLASSES, load_mnist
+from .hub import available, load, model_dir, read_metrics, weights_dir, write_report
 from .likelihood import bits_per_dim, dataset_nll
+from .models import BSQTokenizer, GenerativeModel
+from .models.bsq_tokenizer import tokenizer_metrics
 
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURE = ROOT / "tests" / "fixtures" / "mnist_test_1000.npz"
-README = ROOT / "README.md"
-TABLE_START, TABLE_END = "<!-- results:start -->", "<!-- results:end -->"
-
-
-def load_fixture():
-    """The first 1,000 MNIST test images and labels, kept in the repo for tests."""
-    data = np.load(FIXTURE)
-    return torch.from_numpy(data["images"]), torch.from_numpy(data["labels"]).long()
+FIXTURE_IMAGES = 100  # "fixture" figures: the first test images (tests/fixtures holds the first 1,000)
+SAMPLES_PER_CLASS = 100
 
 
-def test_values(model, images, binarization=None):
-    """The model's values of uint8 test ``images``: its levels (the fixed Bernoulli draw for
-    binarized data) or, for a token model, its tokens."""
-    return test_levels(images, model.levels, binarization) if binarization else model.from_pixels(images)
-
-
-def likelihood_metrics(model, images, labels, binarization=None, progress=False):
+def likelihood_metrics(model, images, labels, progress=False):
     """NLL of uint8 ``images`` under ``model``: nats/image, bits/dim (per value: per token for a
-    token model) and 8-bit-equivalent bits/dim."""
-    nats = dataset_nll(model, test_values(model, images, binarization), labels if model.num_classes else None,
-                       progress=progress)
-    bpd = bits_per_dim(nats, model.num_pixels)
-    # binarized data is a different dataset, and tokens are not pixels: neither has an 8-bit equivalent
-    comparable = not binarization and model.patch_size == 1
+    token model) and the 8-bit-equivalent bits/dim where the codec has one."""
+    nats = dataset_nll(model, model.codec.encode(images), labels if model.num_classes else None, progress=progress)
+    bpd = bits_per_dim(nats, model.num_values)
+    eight_bit = model.codec.bits_8bit(bpd)
     return {"num_images": int(images.shape[0]), "nats_per_image": round(nats, 4), "bits_per_dim": round(bpd, 5),
-            "bits_per_dim_8bit": round(bpd + math.log2(256 / model.levels), 5) if comparable else None}
+            "bits_per_dim_8bit": None if eight_bit is None else round(eight_bit, 5)}
+
+
+def classifier_accuracy(classifier, images, labels):
+    from .classifier import predict
+
+    return round((predict(classifier, images)[0] == labels).float().mean().item(), 5)
+
+
+def final_metrics(module, images, labels, progress=True):
+    """What a finished module's metrics.json records about it on the test set (and on its first
+    FIXTURE_IMAGES, which the tests re-measure): likelihood for a generative model, fidelity for
+    the tokenizer, accuracy for the classifier."""
+    fixture = images[:FIXTURE_IMAGES], labels[:FIXTURE_IMAGES]
+    metrics = {"parameters": module.num_parameters}
+    if isinstance(module, GenerativeModel):
+        return {**metrics, "data": {"levels": module.levels, "codec": module.codec.kind},
+                "test": likelihood_metrics(module, images, labels, progress),
+                "fixture": likelihood_metrics(module, *fixture), **module.codec.report(images)}
+    if isinstance(module, BSQTokenizer):
+        return {**metrics, "test": tokenizer_metrics(module, images), "fixture": tokenizer_metrics(module, fixture[0])}
+    return {**metrics, "test": {"accuracy": classifier_accuracy(module, images, labels), "num_images": int(images.shape[0])},
+            "fixture": {"accuracy": classifier_accuracy(module, *fixture)}}
 
 
 def draw_samples(model, per_class, seed, batch_size=100):
-    """``per_class`` samples of each digit (or 10 * per_class unconditional ones) at temperature 1:
-    (levels [N, C, H, W], requested labels [N] or None)."""
-    from .sampling import sample
+    """``per_class`` samples of each class (or 10 * per_class unconditional ones) at temperature 1:
+    (values [N, c, h, w], requested labels [N] or None)."""
+    from .sampling import requests, sample
 
-    total = 10 * per_class
-    labels = torch.arange(10).repeat_interleave(per_class) if model.num_classes else None
-    images = []
-    for i in range(0, total, batch_size):
-        n = min(batch_size, total - i)
-        kwargs = {"labels": labels[i:i + n]} if model.num_classes else {"num_images": n}
-        images.append(sample(model, seed=seed + i, **kwargs))
-    return torch.cat(images), labels
+    wanted = torch.arange(NUM_CLASSES).repeat_interleave(per_class)
+    images = [sample(model, seed=seed + i, **requests(model, wanted[i:i + batch_size]))
+              for i in range(0, len(wanted), batch_size)]
+    return torch.cat(images), wanted if model.num_classes else None
+
+
+def samples_picture(model, values):
+    """The sample grid of a model folder: ten pictures per row, one row per class."""
+    from .render import grid
+
+    return grid(model.codec.decode(values), nrow=10, scale=2)
 
 
 def quality_metrics(model, classifier, reference, per_class, seed):
@@ -74,7 +83,7 @@ def quality_metrics(model, classifier, reference, per_class, seed):
     from .classifier import frechet_distance, predict
 
     images, labels = draw_samples(model, per_class, seed)
-    predicted, features = predict(classifier, model.to_pixels(images))
+    predicted, features = predict(classifier, model.codec.decode(images))
     accuracy = None if labels is None else round((predicted == labels).float().mean().item(), 4)
     return {"samples": int(images.shape[0]), "temperature": 1.0, "seed": seed, "accuracy": accuracy,
             "fid": round(frechet_distance(features, reference["test_features"]), 3),
@@ -82,48 +91,49 @@ def quality_metrics(model, classifier, reference, per_class, seed):
 
 
 def speed_metrics(model):
-    """Seconds per image and per batch of ten (one per digit), fast and naive paths."""
+    """Seconds per image and per batch of ten (one per class), fast and naive paths."""
     from .benchmark import time_stream
 
-    time_stream(model, 1, True, model.num_pixels)  # warm-up
+    whole = model.num_values
+    time_stream(model, 1, True, whole)  # warm-up
     speed = {"threads": torch.get_num_threads(), "fast_path": model.has_fast_path,
-             "seconds_per_image": round(time_stream(model, 1, True, model.num_pixels)[1], 3),
-             "seconds_per_10": round(time_stream(model, 10, True, model.num_pixels)[1], 3)}
+             "seconds_per_image": round(time_stream(model, 1, True, whole)[1], 3),
+             "seconds_per_10": round(time_stream(model, 10, True, whole)[1], 3)}
     if model.has_fast_path:
-        speed["naive_seconds_per_image"] = round(time_stream(model, 1, False, model.num_pixels)[1], 3)
+        speed["naive_seconds_per_image"] = round(time_stream(model, 1, False, whole)[1], 3)
     return speed
 
 
 def reference_features(test_images, real_images):
     """The classifier, its features of the test set and the real-data floor of the Fréchet
     distance (``real_images``, as many as the samples, against the test set)."""
-    from .classifier import frechet_distance, load_classifier, predict
+    from .classifier import NAME, frechet_distance, predict
 
-    classifier = load_classifier()
+    classifier = load(NAME)
     test_features = predict(classifier, test_images)[1]
     real = predict(classifier, real_images)[1]
     return classifier, {"test_features": test_features, "fid_floor": round(frechet_distance(real, test_features), 3)}
-
-
-def format_table(rows):
-    header = (f"{'model':<16} {'K':>4} {'params':>10} {'nats/image':>11} {'bits/dim':>9} {'8-bit bpd':>10} "
-              f"{'accuracy':>9} {'FID':>8} {'s/image':>8}")
-    lines = [header, "-" * len(header)]
-    for name, m in rows:
-        t, q, s = m["test"], m.get("quality", {}), m.get("speed", {})
-        lines.append(f"{name:<16} {m['data']['levels']:>4} {m['parameters']:>10,} {t['nats_per_image']:>11.2f} "
-                     f"{t['bits_per_dim']:>9.4f} {fmt(t['bits_per_dim_8bit'], '.4f'):>10} "
-                     f"{fmt(q.get('accuracy'), '.1%'):>9} {fmt(q.get('fid'), '.2f'):>8} "
-                     f"{fmt(s.get('seconds_per_image'), '.2f'):>8}")
-    return "\n".join(lines)
 
 
 def fmt(value, spec):
     return "—" if value is None else format(value, spec)
 
 
+def format_table(rows):
+    header = (f"{'model':<22} {'K':>5} {'params':>10} {'nats/image':>11} {'bits/value':>10} {'8-bit bpd':>10} "
+              f"{'accuracy':>9} {'FID':>8} {'s/image':>8}")
+    lines = [header, "-" * len(header)]
+    for name, m in rows:
+        t, q, s = m["test"], m.get("quality", {}), m.get("speed", {})
+        lines.append(f"{name:<22} {m['data']['levels']:>5} {m['parameters']:>10,} {t['nats_per_image']:>11.2f} "
+                     f"{t['bits_per_dim']:>10.4f} {fmt(t['bits_per_dim_8bit'], '.4f'):>10} "
+                     f"{fmt(q.get('accuracy'), '.1%'):>9} {fmt(q.get('fid'), '.2f'):>8} "
+                     f"{fmt(s.get('seconds_per_image'), '.2f'):>8}")
+    return "\n".join(lines)
+
+
 def markdown_table(names):
-    """The README's results table, from each model's metrics.json."""
+    """The results table of the front page, from each model's metrics.json."""
     rows = ["| model | K | parameters | test nats/image | test bits/dim | 8-bit-equiv. bits/dim | sample accuracy "
             "| FID (real floor) | s/image fast (naive) | s/10 images | training | hardware |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -144,13 +154,6 @@ def markdown_table(names):
                     f"| {fmt(s.get('seconds_per_10'), '.2f')} | {tr.get('wall_minutes', '?')} min, "
                     f"{tr.get('epochs', '?')} epochs | {tr.get('hardware', '?')} |")
     return "\n".join(rows)
-
-
-def update_readme(names, readme=README):
-    """Replace the table between the results markers of README.md."""
-    text = readme.read_text()
-    start, end = text.index(TABLE_START) + len(TABLE_START), text.index(TABLE_END)
-    readme.write_text(text[:start] + "\n" + markdown_table(names) + "\n" + text[end:])
 
 
 def comparison_plot(rows, path):
@@ -183,49 +186,38 @@ def main(argv=None):
     parser.add_argument("--data-dir", default=None, help="MNIST root (default: $ARGEN_DATA or ./data)")
     parser.add_argument("--all", action="store_true", help="also sample quality and speed")
     parser.add_argument("--quick", action="store_true",
-                        help="1,000 test images and 10 samples per digit; prints, writes nothing")
+                        help=f"the first {FIXTURE_IMAGES:,} test images and 10 samples per class; prints, writes nothing")
     parser.add_argument("--seed", type=int, default=0, help="seed of the samples")
     args = parser.parse_args(argv)
     names = args.names or available()
     for name in names:
         model_dir(name)  # fail early on an unknown name
-    from .render import grid
-
-    images, labels = load_fixture() if args.quick else load_mnist("test", args.data_dir)
-    per_class = 10 if args.quick else 100
-    if args.all:  # quick: the fixture's second half stands in for the training images
-        real = images[-100:] if args.quick else load_mnist("train", args.data_dir)[0][-10 * per_class:]
-        classifier, reference = reference_features(images[:-100] if args.quick else images, real)
+    images, labels = load_mnist("test", args.data_dir)
+    if args.quick:
+        images, labels = images[:FIXTURE_IMAGES], labels[:FIXTURE_IMAGES]
+    per_class = 10 if args.quick else SAMPLES_PER_CLASS
+    if args.all:  # the real-data floor: as many training images as samples
+        real = load_mnist("train", args.data_dir)[0][-NUM_CLASSES * per_class:]
+        classifier, reference = reference_features(images, real)
     rows = []
     for name in names:
-        model, metrics = load(name), read_metrics(name)
-        binarization = metrics.get("data", {}).get("binarization")
-        metrics["data"] = {"levels": model.levels, "binarization": binarization}
-        metrics["parameters"] = model.num_parameters
-        metrics["test"] = likelihood_metrics(model, images, labels, binarization, progress=True)
-        if model.patch_size > 1:  # a token model: its likelihood is over tokens; how faithful are they?
-            from .tokenizer import tokenizer_metrics
-
-            metrics["tokenizer"] = tokenizer_metrics(model.tokenizer, images)
-        if not args.quick:
-            metrics["fixture"] = likelihood_metrics(model, *load_fixture(), binarization)
+        model = load(name)
+        metrics = {**read_metrics(name), **final_metrics(model, images, labels)}
+        samples = None
         if args.all:
             metrics["quality"], samples = quality_metrics(model, classifier, reference, per_class, args.seed)
             metrics["speed"] = speed_metrics(model)
-            if not args.quick:
-                grid(model.to_pixels(samples[::10] if per_class == 100 else samples), 256, nrow=10, scale=2).save(
-                    model_dir(name) / "samples.png")
+            samples = samples_picture(model, samples[::per_class // 10])
         if not args.quick:
-            write_metrics(model_dir(name), metrics)
+            write_report(model_dir(name), metrics, samples)
         rows.append((name, metrics))
     print(format_table(rows))
     if args.all:
-        print(f"FID floor (real images vs test set, {10 * per_class} images): {reference['fid_floor']}")
+        print(f"FID floor (real images vs test set, {NUM_CLASSES * per_class} images): {reference['fid_floor']}")
+    if args.all and not args.quick:
+        comparison_plot([(n, read_metrics(n)) for n in available()], weights_dir() / "report.png")
     if not args.quick:
-        update_readme(available())
-        if args.all:
-            comparison_plot([(n, read_metrics(n)) for n in available()], weights_dir() / "report.png")
-        print(f"updated {README.name}'s results table")
+        print("wrote metrics.json; `python -m train.readme` puts them into README.md's results table")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """How much gradient reaches earlier pixels in the sequence LSTM: the note's diagnosis, measured.
 
-    python -m argen.gradients [name] [--images 64] [--init]
+    python -m argen.gradients [name] [--images 64] [--init] [--data-dir DIR]
 
 For target pixels in the lower half of the image, the loss of that one pixel is backpropagated to
 the LSTM input at every earlier step. The input at step s carries pixel s - 1, so the gradient
@@ -13,10 +13,10 @@ import argparse
 import torch
 import torch.nn.functional as F
 
-from .evaluate import load_fixture
+from .data import load_mnist
 from .hub import load
 from .models import PixelLSTM
-from .models.base import raster_values
+from .schedules import raster_values
 
 DISTANCES = (1, 2, 3, 27, 28, 29, 56, 84, 140, 280, 420)
 
@@ -52,19 +52,20 @@ def main(argv=None):
     parser.add_argument("name", nargs="?", default="lstm", help="a shipped sequence LSTM (default: lstm)")
     parser.add_argument("--images", type=int, default=64, help="test images to average over")
     parser.add_argument("--init", action="store_true", help="also measure a freshly initialised model")
+    parser.add_argument("--data-dir", default=None, help="MNIST root (default: $ARGEN_DATA or ./data)")
     args = parser.parse_args(argv)
     trained = load(args.name)
     if not isinstance(trained, PixelLSTM):
         raise SystemExit(f"{args.name!r} is a {type(trained).__name__}, not a sequence LSTM (PixelLSTM)")
-    images, labels = load_fixture()
-    x = trained.from_pixels(images[:args.images])
+    images, labels = load_mnist("test", args.data_dir)
+    x = trained.codec.encode(images[:args.images])
     y = labels[:args.images] if trained.num_classes else None
-    _, height, width = trained.image_shape
+    _, height, width = trained.value_shape
     targets = [row * width + col for row in range(height // 2, height - 4, 2) for col in (width // 3, width // 2)]
     models = {"trained": trained}
     if args.init:
         torch.manual_seed(0)
-        models["init"] = type(trained)(**trained._hub_mixin_config).eval()
+        models["init"] = type(trained)(trained.config).eval()
     curves = {label: gradient_by_distance(model, x, y, targets) for label, model in models.items()}
     print(f"mean |d loss(pixel t) / d input carrying pixel t - d| over {len(targets)} targets "
           f"(rows {height // 2}..{height - 5}) and {x.shape[0]} test images")

@@ -99,13 +99,13 @@ def load(name_or_dir):
     """Load a shipped module (a generative model, the tokenizer or the classifier) in eval mode on
     the CPU, from local files only (no network)."""
     directory = model_dir(name_or_dir)
+    if not (directory / WEIGHTS).is_file():
+        raise FileNotFoundError(f"model folder {directory} has no {WEIGHTS}")
     config = upgrade_config(read_config(directory), read_metrics(directory))
     if config["model_type"] not in MODULES:
         raise ValueError(f"{directory / CONFIG}: unknown model_type {config['model_type']!r}, expected one of "
                          f"{sorted(MODULES)}")
     module = build(MODULES[config["model_type"]], config)
-    if not (directory / WEIGHTS).is_file():
-        raise FileNotFoundError(f"model folder {directory} has no {WEIGHTS}")
     module.load_state_dict(upgrade_weights(load_file(directory / WEIGHTS)))
     return module.eval()
 

@@ -1,4 +1,4 @@
-"""Exact likelihood of images under a model (one teacher-forced pass, no sampling)."""
+"""Exact likelihood of values under an autoregressive model (one teacher-forced pass, no sampling)."""
 import math
 
 import torch
@@ -6,20 +6,27 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 
+def check_exact(model):
+    if not model.exact_likelihood:
+        raise ValueError(f"{type(model).__name__} has no exact likelihood: its logits are not conditionals in one "
+                         f"fixed order, so their log-probabilities do not sum to log p(x)")
+
+
 def nll(model, x, y=None):
     """Negative log-likelihood of each image in nats: ``[B]`` (differentiable; used for training)."""
+    check_exact(model)
     logits = model(x, y)  # (b, K, c, h, w)
     return F.cross_entropy(logits, x.long(), reduction="none").flatten(1).sum(1)
 
 
-def bits_per_dim(nats, num_pixels):
-    """Nats per image -> bits per sampled value."""
-    return nats / (num_pixels * math.log(2))
+def bits_per_dim(nats, num_values):
+    """Nats per image -> bits per value."""
+    return nats / (num_values * math.log(2))
 
 
 @torch.no_grad()
 def dataset_nll(model, x, y=None, batch_size=250, progress=False, desc="nll"):
-    """Mean NLL in nats/image over a whole set of images, in batches (eval mode, no gradients)."""
+    """Mean NLL in nats/image over a whole set of values, in batches (no gradients)."""
     device = next(model.parameters()).device
     total = 0.0
     batches = range(0, x.shape[0], batch_size)
@@ -31,7 +38,8 @@ def dataset_nll(model, x, y=None, batch_size=250, progress=False, desc="nll"):
 
 @torch.no_grad()
 def surprise_bits(model, x, y=None):
-    """Per-pixel surprise ``-log2 p(x_i | x_<i, y)`` in bits: ``[B, C, H, W]``."""
+    """Per-value surprise ``-log2 p(x_i | x_<i, y)`` in bits: ``[B, c, h, w]``."""
+    check_exact(model)
     logits = model(x, y)
     return F.cross_entropy(logits, x.long(), reduction="none") / math.log(2)
 

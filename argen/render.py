@@ -1,20 +1,19 @@
-"""Images of levels and of per-pixel maps, for sample grids and the app."""
+"""Pictures and per-value maps as PIL images, for sample grids and the app. Pictures come in as
+uint8 ``[B, C, H, W]`` (a codec's ``decode``)."""
 import math
 
 import numpy as np
 from PIL import Image
 
-from .data import to_pixels
+
+def to_numpy(pictures):
+    """uint8 pictures ``[B, C, H, W]`` -> a ``[B, H, W, C]`` numpy array."""
+    return pictures.permute(0, 2, 3, 1).cpu().numpy()
 
 
-def to_uint8(x, levels):
-    """Levels ``[B, C, H, W]`` -> uint8 ``[B, H, W, C]`` numpy array; K=2 shows as black/white."""
-    return to_pixels(x, levels).permute(0, 2, 3, 1).cpu().numpy()
-
-
-def grid(x, levels, nrow=10, padding=2, scale=1):
-    """A PIL grid of images of levels ``[B, C, H, W]``, ``nrow`` images per row."""
-    images = to_uint8(x, levels)
+def grid(pictures, nrow=10, padding=2, scale=1):
+    """A PIL grid of uint8 pictures ``[B, C, H, W]``, ``nrow`` pictures per row."""
+    images = to_numpy(pictures)
     b, h, w, c = images.shape
     rows = math.ceil(b / nrow)
     canvas = np.full((rows * (h + padding) + padding, nrow * (w + padding) + padding, c), 128, np.uint8)
@@ -63,20 +62,20 @@ def layout(batch):
     return nrow, {1: 10, 2: 8}.get(nrow, 6 if nrow <= 4 else 4)
 
 
-def canvas(x, levels, position=None, padding=1, mark=1):
-    """The partial images ``[B, C, H, W]`` upscaled, with the value ``(row, col)`` being drawn marked:
-    a ``mark`` x ``mark`` square of pixels (a token's patch; one pixel for a pixel model)."""
-    images = to_uint8(x, levels)
+def canvas(pictures, marks=None, cell=1, padding=1):
+    """The pictures ``[B, C, H, W]`` upscaled, with the values just drawn outlined: ``marks`` is a bool
+    mask ``[B, h, w]`` on the value grid, where one position covers ``cell`` x ``cell`` pixels."""
+    images = to_numpy(pictures)
     rgb = [np.repeat(image, 3, -1) if image.shape[-1] == 1 else image for image in images]
     nrow, scale = layout(len(rgb))
     picture = tile(rgb, nrow, scale, padding)
-    if position is not None:
+    if marks is not None:
         h, w = rgb[0].shape[:2]
-        for i in range(len(rgb)):
+        for i, row, col in marks.nonzero().tolist():
             r, c = divmod(i, nrow)
-            top = (r * (h + padding) + position[0] * mark) * scale
-            left = (c * (w + padding) + position[1] * mark) * scale
-            mark_pixel(picture, (left, top, left + mark * scale - 1, top + mark * scale - 1))
+            top = (r * (h + padding) + row * cell) * scale
+            left = (c * (w + padding) + col * cell) * scale
+            mark_pixel(picture, (left, top, left + cell * scale - 1, top + cell * scale - 1))
     return picture
 
 

@@ -43,8 +43,8 @@ def check_sampling_args(model, temperature, top_k, every):
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) \
             or not math.isfinite(temperature) or temperature <= 0:
         raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
-    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-        raise ValueError(f"every must be an integer >= 1 (steps per frame), got {every!r}")
+    if every is not None and (isinstance(every, bool) or not isinstance(every, int) or every < 1):
+        raise ValueError(f"every must be an integer >= 1 (steps per frame) or None (the last frame only), got {every!r}")
     if top_k is None:
         return model.levels
     if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= model.levels:
@@ -56,6 +56,12 @@ def check_seed(seed):
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
         raise ValueError(f"seed must be an integer in [0, 2^63), got {seed!r}")
     return seed
+
+
+def requests(model, classes):
+    """Sampler arguments for one image per entry of ``classes``: those labels for a class-conditional
+    model, as many images for an unconditional one."""
+    return {"labels": torch.as_tensor(classes).reshape(-1)} if model.num_classes else {"num_images": len(classes)}
 
 
 def batch_labels(model, labels=None, num_images=None):
@@ -130,7 +136,8 @@ def predictor(model, y, batch, schedule, fast):
 @torch.no_grad()
 def sample_stream(model, labels=None, temperature=1.0, top_k=None, seed=0, every=1, *, num_images=None,
                   prompt=None, keep=0, schedule=None, fast=True):
-    """Generate images along a decoding schedule, yielding a :class:`Frame` every ``every`` steps and at the end.
+    """Generate images along a decoding schedule, yielding a :class:`Frame` every ``every`` steps
+    (None: none before the last) and at the end.
 
     ``labels``: one class per image for a class-conditional model (a batch in one pass); an
     unconditional model takes ``num_images`` instead. ``prompt`` (values ``[B, c, h, w]``) with
@@ -167,6 +174,8 @@ def sample_stream(model, labels=None, temperature=1.0, top_k=None, seed=0, every
         chosen_prob = dist.gather(-1, chosen[..., None])[..., 0]  # gather: several times cheaper than indexing
         confidence = chosen_prob if confidence is None else chosen_prob.masked_fill(confidence, math.inf)
         commit = schedule.commit(step, n, confidence, drawn[:, at], generator)  # (b, p) bool, or None: all
+        if commit is not None and prompt is not None:
+            commit = commit | (forced[at] & ~drawn[:, at])  # kept values are committed first, all at once
 
         def merge(new, old):
             return new if commit is None else torch.where(commit, new, old)
@@ -178,7 +187,7 @@ def sample_stream(model, labels=None, temperature=1.0, top_k=None, seed=0, every
         nll_nats -= merge(log_p, torch.zeros_like(log_p)).sum(1)
         drawn[:, at] = merge(True, drawn[:, at])
         done = step == num_steps - 1
-        if (step + 1) % every == 0 or done:
+        if done or (every and (step + 1) % every == 0):
             now = torch.zeros(batch, n, dtype=torch.bool)
             now[:, at] = True if commit is None else commit
             last = now[:, at].long().cumsum(1).argmax(1)  # the last committed proposal of each image
@@ -191,6 +200,6 @@ def sample_stream(model, labels=None, temperature=1.0, top_k=None, seed=0, every
 def sample(model, labels=None, temperature=1.0, top_k=None, seed=0, **kwargs):
     """The finished values of :func:`sample_stream`: long ``[B, c, h, w]``."""
     frame = None
-    for frame in sample_stream(model, labels, temperature, top_k, seed, every=10**9, **kwargs):
+    for frame in sample_stream(model, labels, temperature, top_k, seed, every=None, **kwargs):
         pass
     return frame.image

@@ -3,42 +3,45 @@ import struct
 import pytest
 import torch
 
-from argen.models import (MODEL_TYPES, DiagonalBiLSTM, GatedPixelCNN, PixelCNN, PixelGPT, PixelLSTM, PixelMLP,
-                          RowLSTM, TokenGPT)
+from argen.models import (FAMILIES, Binary, DiagonalBiLSTM, GatedPixelCNN, ImageGPT, Levels, PixelCNN, PixelLSTM,
+                          PixelMLP, RowLSTM, Tokens)
 
 # Tests run many tiny tensor operations, for which one thread is fastest; it also keeps them from
 # competing with the app server's threads (and any training running beside them) for the cores.
 torch.set_num_threads(1)
 
+
+def grey(levels, shape=(1, 6, 5)):
+    return Levels(levels, shape)
+
+
 # A tiny configuration of every registered model family (fast on CPU). Every family must have one.
 TINY_MODELS = {
-    "mlp-v1": lambda: PixelMLP(variant="v1", levels=4, hidden_dim=16, context_length=5, image_shape=(1, 6, 5)),
-    "mlp-v2": lambda: PixelMLP(variant="v2", levels=4, hidden_dim=16, context_length=5, image_shape=(1, 6, 5)),
-    "mlp-v3": lambda: PixelMLP(variant="v3", levels=4, hidden_dim=16, embed_dim=4, context_length=5,
-                               image_shape=(1, 6, 5)),
-    "lstm": lambda: PixelLSTM(levels=5, image_shape=(1, 6, 5), embed_dim=4, position_dim=8, hidden_dim=8),
-    "lstm-unconditional": lambda: PixelLSTM(levels=3, image_shape=(1, 4, 5), num_classes=0, embed_dim=4,
-                                            position_dim=4, hidden_dim=8, num_layers=1),
-    "pixel-gpt": lambda: PixelGPT(levels=5, image_shape=(1, 6, 5), dim=16, num_heads=2, num_layers=2, mlp_dim=32),
-    "pixel-gpt-unconditional": lambda: PixelGPT(levels=3, image_shape=(1, 4, 5), num_classes=0, dim=8,
-                                                num_heads=2, num_layers=1, mlp_dim=16),
-    "token-gpt": lambda: TokenGPT(tokenizer={"image_shape": (1, 16, 12), "hidden_channels": 8, "latent_dim": 8,
-                                             "bits": 3}, dim=16, num_heads=2, num_layers=2, mlp_dim=32),
-    "pixelcnn": lambda: PixelCNN(levels=5, image_shape=(1, 6, 5), hidden_channels=8, num_blocks=2),
-    "pixelcnn-rgb": lambda: PixelCNN(levels=4, image_shape=(3, 5, 4), num_classes=0, hidden_channels=24,
-                                     num_blocks=2),
-    "gated-pixelcnn": lambda: GatedPixelCNN(levels=5, image_shape=(1, 6, 5), hidden_channels=8, num_layers=4,
-                                            output_channels=8),
-    "gated-pixelcnn-binary": lambda: GatedPixelCNN(levels=2, image_shape=(1, 6, 5), num_classes=0,
+    "mlp-v1": lambda: PixelMLP(variant="v1", codec=grey(4), hidden_dim=16, context_length=5),
+    "mlp-v2": lambda: PixelMLP(variant="v2", codec=grey(4), hidden_dim=16, context_length=5),
+    "mlp-v3": lambda: PixelMLP(variant="v3", codec=grey(4), hidden_dim=16, embed_dim=4, context_length=5),
+    "lstm": lambda: PixelLSTM(codec=grey(5), embed_dim=4, position_dim=8, hidden_dim=8),
+    "lstm-unconditional": lambda: PixelLSTM(codec=grey(3, (1, 4, 5)), num_classes=0, embed_dim=4, position_dim=4,
+                                            hidden_dim=8, num_layers=1),
+    "pixel-gpt": lambda: ImageGPT(codec=grey(5), dim=16, num_heads=2, num_layers=2, mlp_dim=32),
+    "pixel-gpt-unconditional": lambda: ImageGPT(codec=grey(3, (1, 4, 5)), num_classes=0, dim=8, num_heads=2,
+                                                num_layers=1, mlp_dim=16),
+    "pixel-gpt-rgb": lambda: ImageGPT(codec=Levels(4, (3, 3, 4)), num_classes=0, dim=8, num_heads=2, num_layers=1,
+                                      mlp_dim=16),
+    "bsq-gpt": lambda: ImageGPT(codec=Tokens({"image_shape": (1, 16, 12), "hidden_channels": 8, "latent_dim": 8,
+                                              "bits": 3}), dim=16, num_heads=2, num_layers=2, mlp_dim=32),
+    "pixelcnn": lambda: PixelCNN(codec=grey(5), hidden_channels=8, num_blocks=2),
+    "pixelcnn-rgb": lambda: PixelCNN(codec=Levels(4, (3, 5, 4)), num_classes=0, hidden_channels=24, num_blocks=2),
+    "gated-pixelcnn": lambda: GatedPixelCNN(codec=grey(5), hidden_channels=8, num_layers=4, output_channels=8),
+    "gated-pixelcnn-binary": lambda: GatedPixelCNN(codec=Binary("dynamic", (1, 6, 5)), num_classes=0,
                                                    hidden_channels=8, num_layers=4, output_channels=8),
-    "row-lstm": lambda: RowLSTM(levels=5, image_shape=(1, 7, 6), hidden_channels=4, num_layers=2,
-                                input_kernel_size=3, output_channels=8),
-    "diagonal-bilstm": lambda: DiagonalBiLSTM(levels=5, image_shape=(1, 6, 5), hidden_channels=4, num_layers=2,
-                                              output_channels=8),
+    "row-lstm": lambda: RowLSTM(codec=grey(5, (1, 7, 6)), hidden_channels=4, num_layers=2, input_kernel_size=3,
+                                output_channels=8),
+    "diagonal-bilstm": lambda: DiagonalBiLSTM(codec=grey(5), hidden_channels=4, num_layers=2, output_channels=8),
 }
 # models whose receptive field is the whole causal past (no blind spot) at their tiny size
 FULL_FIELD = {"gated-pixelcnn", "gated-pixelcnn-binary", "diagonal-bilstm", "lstm", "lstm-unconditional",
-              "pixel-gpt", "pixel-gpt-unconditional", "token-gpt"}
+              "pixel-gpt", "pixel-gpt-unconditional", "pixel-gpt-rgb", "bsq-gpt"}
 
 
 def make_tiny(name):
@@ -55,21 +58,21 @@ def tiny(request):
 
 def random_batch(model, batch=2, seed=0):
     g = torch.Generator().manual_seed(seed)
-    x = torch.randint(0, model.levels, (batch, *model.image_shape), generator=g)
+    x = torch.randint(0, model.levels, (batch, *model.value_shape), generator=g)
     y = torch.randint(0, model.num_classes, (batch,), generator=g) if model.num_classes else None
     return x, y
 
 
 def labels_kwargs(model, batch):
-    """Sampler arguments for a batch: labels for a conditional model, num_images otherwise."""
-    if model.num_classes:
-        return {"labels": list(range(batch))}
-    return {"num_images": batch}
+    """Sampler arguments for a batch of one image per class."""
+    from argen.sampling import requests
+
+    return requests(model, list(range(batch)))
 
 
 def test_every_family_has_a_tiny_config():
     covered = {factory().model_type for factory in TINY_MODELS.values()}
-    assert covered == set(MODEL_TYPES)
+    assert covered == set(FAMILIES)
 
 
 def write_idx(path, array):
@@ -79,10 +82,17 @@ def write_idx(path, array):
                      + array.numpy().astype("uint8").tobytes())
 
 
-def fake_mnist(tmp_path, train=96, test=64):
-    """A tiny MNIST root (raw idx files from the fixture images) for the train command."""
-    from argen.evaluate import load_fixture
+def load_fixture():
+    """The first 1,000 MNIST test images and labels, kept in the repo for tests."""
+    import numpy as np
+    from pathlib import Path
 
+    data = np.load(Path(__file__).parent / "fixtures" / "mnist_test_1000.npz")
+    return torch.from_numpy(data["images"]), torch.from_numpy(data["labels"]).long()
+
+
+def fake_mnist(tmp_path, train=96, test=64):
+    """A tiny MNIST root (raw idx files from the fixture images) for the commands that read MNIST."""
     images, labels = load_fixture()
     raw = tmp_path / "data" / "MNIST" / "raw"
     raw.mkdir(parents=True)

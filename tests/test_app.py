@@ -39,7 +39,7 @@ def test_generate_is_deterministic_and_matches_the_library():
     a, b = final_array(run_generate(seed=5)), final_array(run_generate(seed=5))
     assert np.array_equal(a, b)
     model = argen.load(MODEL)
-    expected = app.render.canvas(argen.sample(model, [7], seed=5), model.levels)
+    expected = app.render.canvas(model.codec.decode(argen.sample(model, [7], seed=5)))
     assert np.array_equal(a, np.asarray(expected))
 
 
@@ -52,7 +52,7 @@ def test_ten_images_one_per_digit():
     ({"temperature": 0}, "temperature"), ({"temperature": -1}, "temperature"),
     ({"temperature": float("nan")}, "temperature"), ({"top_k": 300}, "top_k"),
     ({"digit": 11}, "digit"), ({"count": 1000}, "number of images"), ({"name": "nope"}, "unknown model"),
-    ({"seed": -3}, "seed"), ({"speed": 0}, "speed"),
+    ({"seed": -3}, "seed"), ({"seed": 2**64}, "seed"), ({"seed": 1.5}, "seed"), ({"speed": 0}, "speed"),
 ])
 def test_generate_bad_input(overrides, message):
     with pytest.raises(gr.Error, match=message):
@@ -65,7 +65,7 @@ def test_complete_keeps_the_top_rows():
     image, label = app.source_image("test digit", 70, None)
     assert label == 7
     model = argen.load(MODEL)
-    prompts = app.render.canvas(argen.data.quantize(image, model.levels).repeat(3, 1, 1, 1), model.levels)
+    prompts = app.render.canvas(model.codec.decode(model.codec.encode(image)).repeat(3, 1, 1, 1))
     rows = 14 * app.render.layout(3)[1]
     assert np.array_equal(canvas[:rows], np.asarray(prompts)[:rows])
     assert not np.array_equal(canvas, np.asarray(prompts))
@@ -73,9 +73,13 @@ def test_complete_keeps_the_top_rows():
 
 def test_likelihood_scores_and_classifies():
     panel, summary, posterior = app.likelihood(MODEL, "test digit", 70, None, None)
-    assert "bits/dim" in summary and panel.size[0] > 28
+    assert "bits per pixel" in summary and "scored as a 7" in summary and panel.size[0] > 28
     assert sum(posterior.values()) == pytest.approx(1.0, abs=1e-4)
     assert max(posterior, key=posterior.get) == "7"
+    model = argen.load(MODEL)
+    image, _ = app.source_image("test digit", 70, None)
+    bits = float(argen.nll(model, model.codec.encode(image), torch.tensor([7]))) / np.log(2)
+    assert f"**{bits:.1f} bits**" in summary
 
 
 def test_drawing_input():
@@ -83,6 +87,8 @@ def test_drawing_input():
     drawing[50:250, 100:115] = 0  # a dark vertical stroke: a "1"
     image = from_drawing(drawing)
     assert image.shape == (1, 1, 28, 28) and image.dtype == torch.uint8 and image.max() > 200
+    panel, summary, posterior = app.likelihood(MODEL, "my drawing", 0, {"composite": drawing}, None)
+    assert "(its most probable class)" in summary and max(posterior, key=posterior.get) == "1"
     with pytest.raises(gr.Error, match="empty"):
         app.likelihood(MODEL, "my drawing", 0, {"composite": np.full((50, 50, 3), 255, np.uint8)}, 1)
     with pytest.raises(gr.Error, match="empty"):
@@ -93,9 +99,13 @@ def test_drawing_input():
 
 def test_compare_and_about():
     results = app.compare(argen.available(), 3, 1.0, 0)
-    assert len(results) == len(argen.available())
+    assert [caption.split(":")[0] for _, caption in results] == argen.available()
+    model = argen.load(MODEL)
+    picture = dict(zip(argen.available(), (p for p, _ in results)))[MODEL]
+    assert np.array_equal(np.asarray(picture), np.asarray(app.render.canvas(model.codec.decode(
+        argen.sample(model, [3], seed=0)))))
     text, grid = app.about(MODEL)
-    assert "bits/dim" in text and grid.endswith("samples.png")
+    assert "test bits/pixel | 0.4741" in text and grid.endswith("samples.png")
 
 
 def test_token_model_streams_token_by_token():
@@ -106,7 +116,7 @@ def test_token_model_streams_token_by_token():
     first_row = np.asarray(canvas)[:, :, 1]  # green: the red mark of the token being drawn aside
     assert first_row[4 * 10:].max() == 0  # patches below the first row of tokens are still blank
     model = argen.load("bsq-gpt")
-    expected = app.render.canvas(model.to_pixels(argen.sample(model, [7], seed=0)), 256)
+    expected = app.render.canvas(model.codec.decode(argen.sample(model, [7], seed=0)))
     assert np.array_equal(np.asarray(Image.open(outputs[-1][5])), np.asarray(expected))
     completed = list(app.complete("bsq-gpt", "test digit", 70, None, None, 14, 2, 1.0, 0, 784))
     assert len(completed) == 1
@@ -158,7 +168,7 @@ def test_concurrent_clients_get_their_own_images(server):
         results = dict(pool.map(one, range(6)))
     model = argen.load(MODEL)
     for seed, picture in results.items():
-        expected = app.render.canvas(argen.sample(model, [seed % 10], seed=seed), model.levels)
+        expected = app.render.canvas(model.codec.decode(argen.sample(model, [seed % 10], seed=seed)))
         assert np.array_equal(picture[..., :3], np.asarray(expected)), f"client {seed} got another's image"
 
 

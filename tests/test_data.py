@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from argen.data import (binarized_test_set, check_images, check_labels, dequantize, dynamic_binarize, quantize,
-                        to_levels)
-from argen.evaluate import load_fixture
+from argen.data import binarized_test_set, check_images, check_labels, dequantize, dynamic_binarize, quantize
+from argen.models import Binary, Levels, Tokens, build_codec
+from conftest import load_fixture
 
 
 def test_fixture_is_real_mnist():
@@ -52,13 +52,6 @@ def test_bad_image_dtype_and_shape():
         quantize(torch.zeros(2, 2, dtype=torch.uint8), 16)
 
 
-def test_binarization_needs_two_levels():
-    with pytest.raises(ValueError, match="needs levels=2"):
-        to_levels(torch.zeros(1, 1, 2, 2, dtype=torch.uint8), 16, "dynamic")
-    with pytest.raises(ValueError, match="binarization must be one of"):
-        to_levels(torch.zeros(1, 1, 2, 2, dtype=torch.uint8), 2, "otsu")
-
-
 @pytest.mark.parametrize("labels, message", [([10], "got 10"), ([-1], "got -1"), ([1.5], "integers"),
                                              ([1, 2], "expected 1 labels")])
 def test_bad_labels(labels, message):
@@ -71,3 +64,50 @@ def test_uint8_images_are_valid_256_level_input():
     assert torch.equal(check_images(images, 256, (1, 28, 28)), images.long())
     with pytest.raises(ValueError, match=r"levels in \[0, 16\)"):
         check_images(images, 16, (1, 28, 28))
+
+
+TINY_TOKENS = {"image_shape": (1, 8, 12), "hidden_channels": 4, "latent_dim": 4, "bits": 3}
+
+
+@pytest.mark.parametrize("codec", [Levels(16), Levels(4, (3, 5, 4)), Binary("threshold"), Binary("dynamic"),
+                                   Tokens(TINY_TOKENS)], ids=lambda c: c.kind + str(c.value_shape))
+def test_codec_round_trip_and_spec(codec):
+    g = torch.Generator().manual_seed(0)
+    pictures = torch.randint(0, 256, (3, *codec.picture_shape), generator=g, dtype=torch.uint8)
+    values = codec.encode(pictures)
+    assert values.shape == (3, *codec.value_shape) and values.dtype == torch.long
+    assert values.min() >= 0 and values.max() < codec.levels
+    decoded = codec.decode(values)
+    assert decoded.shape == pictures.shape and decoded.dtype == torch.uint8
+    assert torch.equal(codec.encode(decoded), values) or codec.kind in ("binary", "bsq-tokens")
+    assert codec.pixels_per_value * codec.num_values == codec.picture_shape[1] * codec.picture_shape[2]
+    assert build_codec(codec.spec).spec == codec.spec
+    blank = torch.zeros(3, *codec.value_shape, dtype=torch.bool)
+    assert (codec.decode(values, blank) == 0).all()
+
+
+def test_rgb_levels_are_channels_innermost():
+    codec = Levels(4, (3, 2, 2))
+    assert codec.unit == "colour value" and codec.pixels_per_value == pytest.approx(1 / 3)
+    assert Levels(16).unit == "pixel" and Tokens(TINY_TOKENS).units == "tokens"
+
+
+def test_binary_codec_draws_fresh_for_training_and_fixed_for_scoring():
+    images = load_fixture()[0][:50]
+    codec = Binary("dynamic")
+    assert torch.equal(codec.encode(images), binarized_test_set(images))
+    g = torch.Generator().manual_seed(1)
+    assert not torch.equal(codec.encode_for_training(images, g), codec.encode(images))
+    threshold = Binary("threshold")
+    assert torch.equal(threshold.encode(images), (images >= 128).long())
+    assert codec.bits_8bit(0.16) is None and Levels(16).bits_8bit(0.5) == pytest.approx(4.5)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: Binary("otsu"), "binarization must be one of"), (lambda: Levels(300), "levels must be an integer"),
+    (lambda: Levels(4, (3, 5)), "image_shape must be"), (lambda: build_codec({"kind": "jpeg"}), "'kind' is one of"),
+    (lambda: Levels(16).encode(torch.zeros(1, 1, 5, 5, dtype=torch.uint8)), "pictures must have shape"),
+])
+def test_bad_codecs(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()

@@ -5,24 +5,24 @@ import torch
 import argen
 from argen.gradients import gradient_by_distance
 from argen.gradients import main as gradients_main
-from argen.models.base import raster_logits, raster_values
+from argen.schedules import raster_logits, raster_values
 from conftest import FULL_FIELD, make_tiny, random_batch
 
 
 def test_forward_shapes(tiny):
     x, y = random_batch(tiny, batch=3)
     logits = tiny(x, y)
-    assert logits.shape == (3, tiny.levels, *tiny.image_shape)
+    assert logits.shape == (3, tiny.levels, *tiny.value_shape)
     assert torch.isfinite(logits).all()
 
 
 def influence(model, x, y, threshold=1e-6):
     """``[n, n]`` bools: changing raster value j of image x moves the logits of value i."""
-    n = model.num_pixels
+    n = model.num_values
     base = raster_logits(model(x, y))[0]  # (n, K)
     perturbed = raster_values(x).repeat(n, 1)  # row j changes value j
     perturbed[torch.arange(n), torch.arange(n)] = (perturbed.diagonal() + 1) % model.levels
-    c, h, w = model.image_shape
+    c, h, w = model.value_shape
     images = perturbed.reshape(n, h, w, c).permute(0, 3, 1, 2)
     logits = raster_logits(model(images, None if y is None else y.repeat(n)))  # (n, n, K)
     return (logits - base).abs().amax(-1) > threshold
@@ -30,7 +30,7 @@ def influence(model, x, y, threshold=1e-6):
 
 def receptive_fields(model, threshold=1e-6):
     """``influence`` over several contexts, so a unit that is dead in one does not hide a path."""
-    n = model.num_pixels
+    n = model.num_values
     changed = torch.zeros(n, n, dtype=torch.bool)
     for seed in range(3):
         changed |= influence(model, *random_batch(model, batch=1, seed=seed), threshold)
@@ -40,7 +40,7 @@ def receptive_fields(model, threshold=1e-6):
 def test_causality(tiny):
     """Changing raster value j changes no logits at positions <= j, and every value depends on
     earlier ones (with no blind spot where the model promises none)."""
-    n, c = tiny.num_pixels, tiny.image_shape[0]
+    n, c = tiny.num_values, tiny.value_shape[0]
     changed = receptive_fields(tiny)
     assert not changed.tril().any(), "a pixel's logits depend on itself or a later pixel"
     assert changed[:, 1:].any(0).all(), "some pixel's logits ignore all earlier pixels"
@@ -62,7 +62,7 @@ def test_row_lstm_field_is_a_triangle():
         seen = receptive_fields(model, threshold=1e-13)
     finally:
         torch.set_default_dtype(torch.float32)
-    _, height, width = model.image_shape
+    _, height, width = model.value_shape
     reach = model.input.kernel_size[0] // 2
     seen = seen.reshape(height, width, height, width)  # [r, c, i, j]
     r, c, i, j = torch.meshgrid(*(torch.arange(s) for s in seen.shape), indexing="ij")
@@ -98,9 +98,9 @@ def test_nll_matches_sum_of_log_probs(tiny):
 
 
 @pytest.mark.parametrize("bad, message", [
-    (lambda m: torch.zeros(1, *m.image_shape), "integer tensor"),
+    (lambda m: torch.zeros(1, *m.value_shape), "integer tensor"),
     (lambda m: torch.zeros(1, 1, 3, 3, dtype=torch.long), "shape"),
-    (lambda m: torch.full((1, *m.image_shape), m.levels), "levels in"),
+    (lambda m: torch.full((1, *m.value_shape), m.levels), "levels in"),
 ])
 def test_bad_images(tiny, bad, message):
     y = torch.tensor([0]) if tiny.num_classes else None
@@ -136,3 +136,66 @@ def test_gradient_diagnostic_measures_every_earlier_pixel(tmp_path):
     make_tiny("pixelcnn").save(tmp_path / "cnn")
     with pytest.raises(SystemExit, match="not a sequence LSTM"):
         gradients_main([str(tmp_path / "cnn")])
+
+
+def test_config_is_the_single_source_of_defaults(tiny, tmp_path):
+    """config.json holds exactly the config dataclass's fields (and model_type), codec included."""
+    import dataclasses
+    import json
+
+    tiny.save(tmp_path / "m")
+    saved = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert saved == {"model_type": tiny.model_type, **json.loads(json.dumps(dataclasses.asdict(tiny.config)))}
+    assert saved["codec"] == tiny.codec.spec and saved["codec"]["kind"] == tiny.codec.kind
+    assert type(tiny)(**{k: v for k, v in saved.items() if k != "model_type"}).config == tiny.config
+
+
+def test_bad_configs():
+    from argen.configs import build
+
+    with pytest.raises(ValueError, match="unknown config fields \\['hiden_dim'\\]"):
+        build(argen.models.PixelLSTM, {"hiden_dim": 3})
+    with pytest.raises(ValueError, match="codec spec is a dict whose 'kind' is one of"):
+        argen.models.PixelLSTM(codec={"kind": "jpeg"})
+    with pytest.raises(ValueError, match="num_classes must be an integer >= 0"):
+        argen.models.PixelCNN(num_classes=-1)
+    with pytest.raises(ValueError, match="models one channel"):
+        argen.models.GatedPixelCNN(codec=argen.models.Levels(4, (3, 5, 5)))
+
+
+def test_first_wave_folders_still_load(tmp_path):
+    """A config.json of the first wave (levels and image_shape at the top, binarization in
+    metrics.json, the token prior's tokenizer weights at the top level) loads as today's model."""
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    binary = make_tiny("gated-pixelcnn-binary")
+    binary.save(tmp_path / "binary")
+    config = {k: v for k, v in binary.config_dict().items() if k != "codec"}
+    config.update(model_type="gated_pixelcnn", levels=2, image_shape=[1, 6, 5])
+    (tmp_path / "binary" / "config.json").write_text(json.dumps(config))
+    (tmp_path / "binary" / "metrics.json").write_text(json.dumps({"data": {"binarization": "dynamic"}}))
+    loaded = argen.load(tmp_path / "binary")
+    assert loaded.codec.spec == binary.codec.spec
+    x, y = random_batch(binary)
+    assert torch.equal(loaded(x, y), binary(x, y))
+
+    tokens = make_tiny("bsq-gpt")
+    tokens.save(tmp_path / "tokens")
+    config = {k: v for k, v in tokens.config_dict().items() if k != "codec"}
+    config.update(model_type="token_gpt", tokenizer=tokens.codec.spec["tokenizer"])
+    (tmp_path / "tokens" / "config.json").write_text(json.dumps(config))
+    weights = tmp_path / "tokens" / "model.safetensors"
+    save_file({k.removeprefix("codec."): v for k, v in load_file(weights).items()}, weights)
+    loaded = argen.load(tmp_path / "tokens")
+    x, y = random_batch(tokens)
+    assert torch.equal(loaded(x, y), tokens(x, y))
+
+
+def test_nll_refuses_a_model_without_exact_likelihood(monkeypatch):
+    model = make_tiny("pixel-gpt")
+    monkeypatch.setattr(type(model), "exact_likelihood", False)
+    x, y = random_batch(model)
+    with pytest.raises(ValueError, match="has no exact likelihood"):
+        argen.nll(model, x, y)

@@ -4,6 +4,8 @@ import pytest
 import torch
 
 import argen
+from argen.sampling import draw
+from argen.schedules import raster_logits, raster_values
 from conftest import labels_kwargs, make_tiny
 
 
@@ -13,21 +15,21 @@ def run(model, **kwargs):
 
 def test_stream_frames(tiny):
     frames = run(tiny, every=4, seed=1)
-    n = tiny.num_pixels
+    n = tiny.num_values
     assert len(frames) == math.ceil(n / 4) and frames[-1].done and not frames[0].done
-    assert [f.pixels_done for f in frames[:2]] == [4, 8]
+    assert [f.values_done for f in frames[:2]] == [4, 8] and frames[-1].num_steps == n
     for frame in frames:
         sampled = ~torch.isnan(frame.prob)
-        assert sampled.sum().item() == 3 * frame.pixels_done
+        assert torch.equal(sampled, frame.drawn) and sampled.sum().item() == 3 * frame.values_done
+        assert (frame.image[~frame.drawn] == 0).all()
+        assert frame.committed.sum().item() == 3 and (frame.committed <= frame.drawn).all()
         assert ((frame.prob[sampled] > 0) & (frame.prob[sampled] <= 1)).all()
         ent = frame.entropy[sampled]
         assert ((ent >= -1e-6) & (ent <= math.log(tiny.levels) + 1e-5)).all()
         assert torch.allclose(frame.dist.sum(-1), torch.ones(3))
-        assert frame.image.shape == (3, *tiny.image_shape)
+        assert frame.image.shape == (3, *tiny.value_shape)
         assert (frame.nll_bits > 0).all()
-    last = frames[-1]
-    c, h, w = tiny.image_shape
-    assert (last.row, last.col, last.channel) == (h - 1, w - 1, c - 1)
+    assert frames[-1].committed[:, -1, -1, -1].all()  # raster order: the last value comes last
 
 
 def test_seeded_determinism(tiny):
@@ -50,7 +52,7 @@ def test_fast_path_equals_naive_path(tiny):
 @pytest.mark.parametrize("kernel_size, input_kernel_size", [(5, 3), (3, 5), (5, 7)])
 def test_gated_fast_path_for_other_kernels(kernel_size, input_kernel_size):
     """The gated fast path's caches are sized by the kernels: other widths give the naive samples too."""
-    model = argen.models.GatedPixelCNN(levels=4, image_shape=(1, 7, 6), hidden_channels=6, num_layers=3,
+    model = argen.models.GatedPixelCNN(codec=argen.models.Levels(4, (1, 7, 6)), hidden_channels=6, num_layers=3,
                                        kernel_size=kernel_size, input_kernel_size=input_kernel_size,
                                        output_channels=8).eval()
     fast, naive = (run(model, seed=1, every=5, fast=fast) for fast in (True, False))
@@ -62,7 +64,7 @@ def test_gated_fast_path_for_other_kernels(kernel_size, input_kernel_size):
 def test_nll_of_sample_matches_likelihood(tiny):
     last = run(tiny, seed=2)[-1]
     kwargs = labels_kwargs(tiny, 3)
-    y = torch.tensor(kwargs["labels"]) if "labels" in kwargs else None
+    y = torch.as_tensor(kwargs["labels"]) if "labels" in kwargs else None
     expected = argen.nll(tiny, last.image, y) / math.log(2)
     assert torch.allclose(last.nll_bits, expected, rtol=1e-4)
 
@@ -75,16 +77,19 @@ def test_top_k_one_is_greedy(tiny):
 
 def test_prompt_is_kept(tiny):
     prompt = argen.sample(tiny, seed=9, **labels_kwargs(tiny, 3))
-    keep = tiny.num_pixels // 2
-    completed = run(tiny, seed=1, prompt=prompt, prompt_pixels=keep)[-1].image
+    keep = tiny.num_values // 2
+    last = run(tiny, seed=1, prompt=prompt, keep=keep)[-1]
     flat = lambda x: x.permute(0, 2, 3, 1).reshape(3, -1)  # noqa: E731
-    assert torch.equal(flat(completed)[:, :keep], flat(prompt)[:, :keep])
+    assert torch.equal(flat(last.image)[:, :keep], flat(prompt)[:, :keep])
+    assert not torch.equal(last.image, prompt)
+    assert torch.equal(last.image, run(tiny, seed=1, prompt=prompt, keep=keep, fast=False)[-1].image)
 
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"temperature": 0}, "temperature"), ({"temperature": -1.0}, "temperature"),
     ({"temperature": float("nan")}, "temperature"), ({"temperature": float("inf")}, "temperature"),
     ({"top_k": 0}, "top_k"), ({"top_k": 99}, "top_k"), ({"top_k": 2.5}, "top_k"), ({"every": 0}, "every"),
+    ({"seed": -1}, "seed"), ({"seed": 2**64}, "seed"), ({"seed": 1.5}, "seed"), ({"keep": 3}, "needs a prompt"),
 ])
 def test_bad_sampling_arguments(tiny, kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -99,6 +104,38 @@ def test_bad_batches(tiny):
     if tiny.num_classes:
         with pytest.raises(ValueError, match="labels must be in"):
             next(argen.sample_stream(tiny, labels=[tiny.num_classes]))
+
+
+def test_confidence_schedule_commits_the_most_confident(tiny):
+    """MaskGIT's schedule through the same sampler: a cosine number of values per step, each step's
+    commits among the most probable proposals when the Gumbel temperature is 0, and all drawn at the end."""
+    schedule = argen.Confidence(steps=4, choice_temperature=0.0)
+    n = tiny.num_values
+    frames = run(tiny, seed=3, schedule=schedule)
+    assert len(frames) == 4 and frames[-1].done and frames[-1].drawn.all()
+    drawn = [f.drawn.flatten(1).sum(1) for f in frames]
+    expected = [n - schedule.masked_after(step, n) for step in range(4)]
+    assert all((d == e).all() for d, e in zip(drawn, expected))
+    # step 1 by hand: the model's proposals from the seeded uniforms, ranked by their probability
+    kwargs = labels_kwargs(tiny, 3)
+    y = torch.as_tensor(kwargs["labels"]) if "labels" in kwargs else None
+    u = torch.rand(3, n, generator=torch.Generator().manual_seed(3))
+    dist = raster_logits(tiny(frames[0].image, y)).softmax(-1)
+    proposal_prob = dist.gather(-1, draw(dist, u)[..., None])[..., 0].masked_fill(raster_values(frames[0].drawn), -1)
+    count = expected[1] - expected[0]
+    top = proposal_prob.topk(count, dim=1).indices
+    committed = raster_values(frames[1].committed)
+    assert committed.sum(1).eq(count).all() and committed.gather(1, top).all()
+    assert torch.equal(frames[-1].image, run(tiny, seed=3, schedule=schedule)[-1].image)
+
+
+def test_confidence_schedule_keeps_the_prompt(tiny):
+    prompt = argen.sample(tiny, seed=9, **labels_kwargs(tiny, 3))
+    keep = torch.zeros(tiny.value_shape, dtype=torch.bool)
+    keep[:, 0] = True  # the first row
+    frames = run(tiny, seed=2, prompt=prompt, keep=keep, schedule=argen.Confidence(steps=3))
+    assert frames[0].committed[:, keep].all()  # kept values first
+    assert torch.equal(frames[-1].image[:, keep], prompt[:, keep])
 
 
 def test_benchmark_prints_both_paths(tmp_path, monkeypatch, capsys):

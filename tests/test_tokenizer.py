@@ -2,19 +2,15 @@
 import json
 import math
 
-import numpy as np
 import pytest
 import torch
 
 import argen
-from argen.evaluate import load_fixture
 from argen.models.bsq import BSQ
 from argen.models.patch_ae import PatchAutoEncoder
-from argen.data import load_mnist
 from argen.hub import read_metrics
-from argen.tokenizer import load_tokenizer, tokenize, tokenizer_metrics
-from argen.tokenizer import main as tokenizer_main
-from conftest import fake_mnist
+from argen.models.bsq_tokenizer import tokenizer_metrics
+from conftest import fake_mnist, load_fixture
 from train.__main__ import main as train_main
 
 
@@ -97,16 +93,12 @@ def test_train_command_publishes_a_tokenizer(tmp_path, monkeypatch):
     assert test["bits_per_image"] == 49 * 4 and test["compression"] == 32.0 and test["psnr_db"] > 0
     monkeypatch.setenv("ARGEN_WEIGHTS", str(tmp_path / "weights"))
     assert argen.available() == []  # a tokenizer is not a generator: the app does not list it
-    tokenizer = load_tokenizer(folder)
+    tokenizer = argen.load(folder)
     images = load_fixture()[0][:3]
     tokens = tokenizer.encode(images)
     assert tokens.shape == (3, 7, 7) and tokenizer.decode(tokens).shape == (3, 1, 28, 28)
     with pytest.raises(ValueError, match=r"tokens must have shape \[B, 7, 7\]"):
         tokenizer.decode(tokens[:, :3])
-    tokenizer_main(["--tokenizer", str(folder), "--data-dir", str(data), "--out", str(tmp_path / "tokens.npz")])
-    cached = np.load(tmp_path / "tokens.npz")
-    assert cached["train_tokens"].shape == (96, 7, 7) and cached["test_labels"].shape == (64,)
-    assert (cached["test_tokens"][:3] == tokenize(tokenizer, load_mnist("test", data)[0][:3]).numpy()).all()
 
 
 def test_token_prior_trains_on_a_shipped_tokenizer_and_draws_pictures(tmp_path):
@@ -117,24 +109,22 @@ def test_token_prior_trains_on_a_shipped_tokenizer_and_draws_pictures(tmp_path):
     train_main(["bsq-gpt", "--tokenizer", str(weights / "bsq-tokenizer"), "--dim", "16", "--num-heads", "2",
                 "--num-layers", "1", "--mlp-dim", "32", *common, "--checkpoint", str(tmp_path / "gpt.pt")])
     model = argen.load(weights / "bsq-gpt")
-    tokenizer = load_tokenizer(weights / "bsq-tokenizer")
-    assert torch.equal(model.tokenizer.quantizer.project_out.weight, tokenizer.quantizer.project_out.weight)
-    assert model.levels == 16 and model.image_shape == (1, 7, 7) and model.value_name == "tokens"
+    tokenizer = argen.load(weights / "bsq-tokenizer")
+    assert torch.equal(model.codec.tokenizer.quantizer.project_out.weight, tokenizer.quantizer.project_out.weight)
+    assert model.levels == 16 and model.value_shape == (1, 7, 7) and model.codec.units == "tokens"
+    assert model.codec.pixels_per_value == 16 and model.codec.picture_shape == (1, 28, 28)
     metrics = json.loads((weights / "bsq-gpt" / "metrics.json").read_text())
     assert metrics["test"]["bits_per_dim_8bit"] is None  # tokens are not pixels
     frames = list(argen.sample_stream(model, labels=[3, 5], seed=0, every=10))
     drawn = ~frames[0].prob.isnan()  # the first 10 tokens
-    pictures = model.to_pixels(frames[0].image, drawn)
+    pictures = model.codec.decode(frames[0].image, drawn)
     assert pictures.shape == (2, 1, 28, 28) and pictures.dtype == torch.uint8
     assert (pictures[:, :, 12:] == 0).all()  # patches not drawn yet are blank
     images = load_fixture()[0][:2]
-    assert torch.equal(model.from_pixels(images), tokenizer.encode(images)[:, None])
+    assert torch.equal(model.codec.encode(images), tokenizer.encode(images)[:, None])
 
 
-def test_shipped_tokenizer_reproduces_its_fixture_figures():
-    tokenizer = load_tokenizer()
+def test_shipped_tokenizer_is_faithful():
     recorded = read_metrics("bsq-tokenizer")
-    measured = tokenizer_metrics(tokenizer, load_fixture()[0])
-    assert measured["psnr_db"] == pytest.approx(recorded["fixture"]["psnr_db"], abs=0.01)
-    assert measured["codes_used"] == recorded["fixture"]["codes_used"]
     assert recorded["test"]["psnr_db"] >= 20 and recorded["test"]["codes_used"] > 1024 // 2
+    assert read_metrics("bsq-gpt")["tokenizer"] == pytest.approx(recorded["test"])

@@ -5,10 +5,11 @@ import pytest
 import torch
 
 import argen
-from argen.evaluate import load_fixture
-from conftest import fake_mnist, make_tiny
+from conftest import fake_mnist, load_fixture, make_tiny
+from train.__main__ import RECIPES, legacy, parse_args
 from train.__main__ import main as train_main
-from train.loop import Likelihood, TrainConfig, train
+from train.loop import TrainConfig, train
+from train.objectives import Likelihood
 
 
 class Interrupt(Exception):
@@ -18,8 +19,7 @@ class Interrupt(Exception):
 class InterruptedLikelihood(Likelihood):
     """Stops the run (as a killed process would) when asked for batch number ``stop_at``."""
 
-    def __init__(self, levels, stop_at):
-        super().__init__(levels)
+    def __init__(self, stop_at):
         self.calls, self.stop_at = 0, stop_at
 
     def batch(self, *args):
@@ -31,7 +31,7 @@ class InterruptedLikelihood(Likelihood):
 
 def fixture_data(model, n):
     images, labels = load_fixture()
-    images = torch.nn.functional.interpolate(images[:n].float(), size=model.image_shape[1:]).to(torch.uint8)
+    images = torch.nn.functional.interpolate(images[:n].float(), size=model.value_shape[1:]).to(torch.uint8)
     return images, labels[:n]
 
 
@@ -39,14 +39,14 @@ def test_resume_continues_exactly(tmp_path):
     config = TrainConfig(epochs=2, batch_size=16, warmup_steps=2, checkpoint_minutes=0, log_every=2)
     reference = make_tiny("mlp-v3")
     data = fixture_data(reference, 64)
-    state = train(reference, Likelihood(reference.levels), data, data, config, tmp_path / "a.pt")
+    state = train(reference, Likelihood(), data, data, config, tmp_path / "a.pt")
     assert state.step == 8 and len(state.val_curve) == 2
 
     resumed = make_tiny("mlp-v3")
     with pytest.raises(Interrupt):
-        train(resumed, InterruptedLikelihood(resumed.levels, stop_at=6), data, data, config, tmp_path / "b.pt")
+        train(resumed, InterruptedLikelihood(stop_at=6), data, data, config, tmp_path / "b.pt")
     resumed = make_tiny("mlp-v3")  # a fresh process: everything comes from the checkpoint
-    state = train(resumed, Likelihood(resumed.levels), data, data, config, tmp_path / "b.pt", resume=True)
+    state = train(resumed, Likelihood(), data, data, config, tmp_path / "b.pt", resume=True)
     assert state.step == 8
     for (name, a), b in zip(reference.state_dict().items(), resumed.state_dict().values()):
         assert torch.allclose(a, b, atol=1e-6), name
@@ -64,7 +64,51 @@ def test_train_command_publishes_a_model(tmp_path):
     assert metrics["train"]["command"].startswith("python -m train mlp --variant v2")
     assert metrics["test"]["num_images"] == 64 and metrics["train"]["steps"] == 3
     model = argen.load(folder)
-    assert model.variant == "v2" and metrics["parameters"] == model.num_parameters
+    assert model.config.variant == "v2" and model.config.hidden_dim == 16
+    assert metrics["parameters"] == model.num_parameters and metrics["fixture"]["num_images"] == 64
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_flags_are_the_config_fields(name):
+    """Every config field of a recipe's family is a flag of the same name whose default is the recipe's."""
+    import dataclasses
+
+    recipe = RECIPES[name]
+    args = parse_args([name])
+    defaults = dataclasses.asdict(recipe.family.config_class(**recipe.config))
+    for field, default in defaults.items():
+        if field != "codec":
+            assert getattr(args, field) == default, field
+    assert args.name == name
+
+
+@pytest.mark.parametrize("old, new", [
+    ("mlp --variant v1 --hidden-dim 256", "mlp-v1 --variant v1 --hidden-dim 256"),
+    ("mlp --epochs 2", "mlp-v3 --epochs 2"),
+    ("pixelrnn --variant row --num-layers 4", "row-lstm --num-layers 4"),
+    ("pixelrnn --hidden-channels 32", "diagonal-bilstm --hidden-channels 32"),
+    ("gated-pixelcnn --binarize --num-layers 8", "gated-pixelcnn-binary --num-layers 8"),
+    ("tokenizer --epochs 6", "bsq-tokenizer --epochs 6"),
+    ("classifier --epochs 3", "mnist-classifier --epochs 3"),
+    ("lstm --unconditional", "lstm --num-classes=0"),
+    ("bsq-gpt --epochs 5", "bsq-gpt --epochs 5"),
+])
+def test_first_wave_commands_still_work(old, new):
+    assert legacy(old.split()) == new.split()
+    parse_args(legacy(old.split()))
+
+
+def test_every_recorded_command_parses():
+    """The commands in the shipped metrics.json reproduce the shipped configs' non-default fields."""
+    import shlex
+
+    for name in argen.available():
+        metrics = argen.hub.read_metrics(name)
+        args = parse_args(legacy(shlex.split(metrics["train"]["command"])[3:]))
+        config = argen.load(name).config
+        for field in ("num_classes", "hidden_dim", "hidden_channels", "num_layers", "num_blocks", "variant", "dim"):
+            if hasattr(config, field):
+                assert getattr(args, field) == getattr(config, field), (name, field)
 
 
 def test_bf16_autocast_trains_float32_weights(tmp_path):
@@ -72,11 +116,11 @@ def test_bf16_autocast_trains_float32_weights(tmp_path):
     the weights and the optimizer stay float32, and the model learns."""
     model = make_tiny("pixel-gpt")
     data = fixture_data(model, 64)
-    x, y = Likelihood(model.levels).batch(model, *data, None)
-    full = Likelihood(model.levels).loss(model, x, y).item()
+    x, y = Likelihood().batch(model, *data, None)
+    full = Likelihood().loss(model, x, y).item()
     with torch.autocast("cpu", torch.bfloat16):
-        assert Likelihood(model.levels).loss(model, x, y).item() == pytest.approx(full, rel=0.02)
+        assert Likelihood().loss(model, x, y).item() == pytest.approx(full, rel=0.02)
     config = TrainConfig(epochs=4, batch_size=16, lr=1e-2, warmup_steps=2, log_every=2, bf16=True)
-    state = train(model, Likelihood(model.levels), data, data, config, tmp_path / "run.pt")
+    state = train(model, Likelihood(), data, data, config, tmp_path / "run.pt")
     assert all(p.dtype == torch.float32 for p in model.parameters())
     assert state.val_curve[-1][1] < state.val_curve[0][1]

@@ -1,47 +1,122 @@
-"""``python -m train <family> [flags]``: train a model family and publish it to ``weights/<name>/``.
+"""``python -m train <model> [flags]``: train a shipped model's recipe and publish it to ``weights/<model>/``.
 
-Example: ``python -m train mlp --variant v3 --data-dir ../shared/data --epochs 1``
+Example: ``python -m train mlp-v3 --data-dir ../shared/data --epochs 1``
+
+Each model name is a recipe: a family (its config dataclass is the single source of defaults),
+the config fields that differ from those defaults, and training settings. The flags are generated
+from the config and :class:`train.loop.TrainConfig` fields and carry their names (``hidden_dim`` is
+``--hidden-dim``); the codec's fields are ``--levels``, ``--binarization`` and ``--tokenizer``.
+The commands of the first wave still work (``mlp --variant v1``, ``pixelrnn --variant row``,
+``gated-pixelcnn --binarize``, ``tokenizer``, ``classifier``, ``--unconditional``).
 """
 import argparse
+import dataclasses
 import shlex
 import sys
 import time
+import types
+from collections import namedtuple
 
 import torch
 
+from argen.classifier import MNISTClassifier
 from argen.data import load_mnist
-from argen.hub import WEIGHTS_DIR
+from argen.hub import WEIGHTS_DIR, load
+from argen.models import (BSQTokenizer, DiagonalBiLSTM, GatedPixelCNN, ImageGPT, PixelCNN, PixelLSTM, PixelMLP,
+                          RowLSTM)
+from argen.models.codecs import Binary, Levels, Tokens
 
-from . import classifier, gated_pixelcnn, lstm, mlp, pixel_gpt, pixelcnn, pixelrnn, token_gpt, tokenizer
 from .loop import TrainConfig, train
+from .objectives import Classification, Likelihood, Reconstruction
 from .publish import hardware, publish
 
-FAMILIES = {"mlp": mlp, "lstm": lstm, "pixelcnn": pixelcnn, "gated-pixelcnn": gated_pixelcnn, "pixelrnn": pixelrnn,
-            "pixel-gpt": pixel_gpt, "tokenizer": tokenizer, "bsq-gpt": token_gpt, "classifier": classifier}
+Recipe = namedtuple("Recipe", "family config training", defaults=({}, {}))
+RECIPES = {
+    "mlp-v1": Recipe(PixelMLP, {"variant": "v1"}),
+    "mlp-v2": Recipe(PixelMLP, {"variant": "v2"}),
+    "mlp-v3": Recipe(PixelMLP, {"variant": "v3"}),
+    "lstm": Recipe(PixelLSTM, training={"lr": 2e-3}),
+    "pixelcnn": Recipe(PixelCNN),
+    "gated-pixelcnn": Recipe(GatedPixelCNN),
+    "gated-pixelcnn-binary": Recipe(GatedPixelCNN, {"codec": Binary("dynamic").spec}),
+    "row-lstm": Recipe(RowLSTM),
+    "diagonal-bilstm": Recipe(DiagonalBiLSTM),
+    "pixel-gpt": Recipe(ImageGPT),
+    "bsq-gpt": Recipe(ImageGPT, {"codec": {"kind": Tokens.kind}}, {"epochs": 10.0, "batch_size": 64}),
+    "bsq-tokenizer": Recipe(BSQTokenizer, training={"epochs": 5.0, "batch_size": 128, "lr": 2e-3}),
+    "mnist-classifier": Recipe(MNISTClassifier, training={"epochs": 3.0, "batch_size": 128, "lr": 2e-3}),
+}
+OBJECTIVES = {BSQTokenizer: Reconstruction, MNISTClassifier: Classification}
 VAL_IMAGES = 2000  # the first test images, used to watch the learning curve (no early stopping)
+
+
+def legacy(argv):
+    """The first wave's commands in today's form (``mlp --variant v1`` -> ``mlp-v1`` ...)."""
+    argv = ["--num-classes=0" if a == "--unconditional" else a for a in argv]
+    if not argv:
+        return argv
+    family, rest = argv[0], argv[1:]
+    variant = rest[rest.index("--variant") + 1] if "--variant" in rest[:-1] else None
+    if family == "mlp":
+        return [f"mlp-{variant or 'v3'}", *rest]
+    if family == "pixelrnn":
+        i = rest.index("--variant") if variant else None
+        rest = rest if i is None else rest[:i] + rest[i + 2:]
+        return ["row-lstm" if variant == "row" else "diagonal-bilstm", *rest]
+    if family == "gated-pixelcnn" and "--binarize" in rest:
+        return ["gated-pixelcnn-binary", *[a for a in rest if a != "--binarize"]]
+    return [{"tokenizer": "bsq-tokenizer", "classifier": "mnist-classifier"}.get(family, family), *rest]
+
+
+def field_type(field):
+    """The argparse type of a config field (``int | None`` -> int)."""
+    kind = field.type
+    if isinstance(kind, types.UnionType):
+        kind = next(t for t in kind.__args__ if t is not type(None))
+    return kind
+
+
+def add_fields(parser, config_class, defaults, skip=()):
+    """One flag per dataclass field, named after it, with the recipe's default."""
+    for field in dataclasses.fields(config_class):
+        if field.name in skip:
+            continue
+        flag, default, kind = "--" + field.name.replace("_", "-"), defaults[field.name], field_type(field)
+        if kind is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
+        else:
+            parser.add_argument(flag, type=kind, default=default, help=f"default {default}")
+
+
+def add_codec_flags(parser, codec):
+    """The codec's fields: grey levels or a binarization for pixel models, a tokenizer for token models."""
+    if codec["kind"] == Tokens.kind:
+        parser.add_argument("--tokenizer", default=BSQTokenizer.model_type, help="a shipped tokenizer name or folder")
+        return
+    if codec["kind"] == Levels.kind:
+        parser.add_argument("--levels", type=int, default=codec["levels"], help="grey levels K")
+    parser.add_argument("--binarization", choices=("threshold", "dynamic"), default=codec.get("binarization"),
+                        help="binary pictures (levels 2), by a fixed threshold or a fresh Bernoulli draw per batch")
+
+
+def recipe_defaults(recipe):
+    return dataclasses.asdict(recipe.family.config_class(**recipe.config))
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m train", description=__doc__.split("\n")[0])
-    families = parser.add_subparsers(dest="family", required=True)
-    for family, module in FAMILIES.items():
-        sub = families.add_parser(family, help=module.__doc__.split("\n")[0])
-        module.add_arguments(sub)
-        defaults = {**vars(TrainConfig()), **module.DEFAULTS}
-        sub.add_argument("--name", help="weights folder name (default: from the family and variant)")
+    models = parser.add_subparsers(dest="model", required=True)
+    for name, recipe in RECIPES.items():
+        sub = models.add_parser(name, help=recipe.family.__doc__.strip().split("\n")[0])
+        config = recipe_defaults(recipe)
+        add_fields(sub, recipe.family.config_class, config, skip={"codec"})
+        if "codec" in config:
+            add_codec_flags(sub, config["codec"])
+        add_fields(sub, TrainConfig, {**vars(TrainConfig()), **recipe.training})
+        sub.add_argument("--name", default=name, help="weights folder name")
         sub.add_argument("--data-dir", default=None, help="MNIST root (default: $ARGEN_DATA or ./data)")
         sub.add_argument("--out", default=str(WEIGHTS_DIR), help="where weights/<name>/ is written")
-        sub.add_argument("--epochs", type=float, default=defaults["epochs"], help="may be fractional")
-        sub.add_argument("--batch-size", type=int, default=defaults["batch_size"])
-        sub.add_argument("--lr", type=float, default=defaults["lr"])
-        sub.add_argument("--weight-decay", type=float, default=defaults["weight_decay"])
-        sub.add_argument("--warmup-steps", type=int, default=defaults["warmup_steps"])
-        sub.add_argument("--grad-clip", type=float, default=defaults["grad_clip"])
-        sub.add_argument("--seed", type=int, default=0)
-        sub.add_argument("--max-minutes", type=float, default=60.0, help="wall-clock training budget")
         sub.add_argument("--train-images", type=int, default=None, help="use only the first N training images")
-        sub.add_argument("--bf16", action="store_true",
-                         help="bfloat16 autocast for the forward pass (faster matmuls on CPUs with AVX-512 BF16 and on GPUs)")
         sub.add_argument("--threads", type=int, default=None, help="torch CPU threads")
         sub.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
         sub.add_argument("--checkpoint", default=None, help="checkpoint file (default: runs/<name>.pt)")
@@ -49,32 +124,47 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
+def build(recipe, args):
+    """The module to train, from the recipe and the flags (a token model gets its tokenizer's weights)."""
+    config_class = recipe.family.config_class
+    fields = {f.name: getattr(args, f.name) for f in dataclasses.fields(config_class) if f.name != "codec"}
+    tokenizer = None
+    if hasattr(args, "tokenizer"):
+        tokenizer = load(args.tokenizer)
+        fields["codec"] = Tokens(dataclasses.asdict(tokenizer.config)).spec
+    elif hasattr(args, "binarization"):
+        fields["codec"] = (Binary(args.binarization) if args.binarization else Levels(args.levels)).spec
+    module = recipe.family(config_class(**fields))
+    if tokenizer is not None:
+        module.codec.tokenizer.load_state_dict(tokenizer.state_dict())
+    return module
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    args = parse_args(argv)
+    args = parse_args(legacy(argv))
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    default_name, model, objective = FAMILIES[args.family].build(args)
-    name = args.name or default_name
-    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                         weight_decay=args.weight_decay, warmup_steps=args.warmup_steps,
-                         grad_clip=args.grad_clip, seed=args.seed, max_minutes=args.max_minutes, bf16=args.bf16)
+    recipe = RECIPES[args.model]
+    model = build(recipe, args)
+    objective = OBJECTIVES.get(recipe.family, Likelihood)()
+    config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
     train_data = load_mnist("train", args.data_dir)
     if args.train_images:
         train_data = tuple(t[:args.train_images] for t in train_data)
     test_data = load_mnist("test", args.data_dir)
     val_data = tuple(t[:VAL_IMAGES] for t in test_data)
-    print(f"{name}: {sum(p.numel() for p in model.parameters()):,} parameters, "
-          f"{train_data[0].shape[0]:,} training images, device {args.device}")
+    print(f"{args.name}: {model.num_parameters:,} parameters, {train_data[0].shape[0]:,} training images, "
+          f"device {args.device}")
     started = time.time()
     state = train(model, objective, train_data, val_data, config,
-                  checkpoint_path=args.checkpoint or f"runs/{name}.pt", resume=args.resume, device=args.device)
+                  checkpoint_path=args.checkpoint or f"runs/{args.name}.pt", resume=args.resume, device=args.device)
     info = {"command": "python -m train " + shlex.join(argv), "seed": args.seed, "epochs": args.epochs,
             "hardware": hardware(args.device), "precision": "bfloat16 autocast" if args.bf16 else "float32",
             "session_minutes": round((time.time() - started) / 60, 2)}
-    metrics = publish(model, name, args.out, objective, state, info, test_data)
-    print(f"{name}: test {metrics['test']} -> {args.out}/{name}")
+    metrics = publish(model, args.name, args.out, objective, state, info, test_data)
+    print(f"{args.name}: test {metrics['test']} -> {args.out}/{args.name}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""The one training loop. It knows nothing about the model: an objective says how to make a batch,
-what loss to minimise and what held-out figure to watch (minGPT's trainer, in spirit).
+"""The one training loop. It knows nothing about the model: an objective (:mod:`train.objectives`)
+says how to make a batch, what loss to minimise and what held-out figure to watch (minGPT's
+trainer, in spirit).
 
 AdamW with linear warm-up and cosine decay, gradient clipping, optional bfloat16 autocast, a
 seeded data order, tqdm progress, the held-out figure after every epoch, a wall-clock budget, and
@@ -12,12 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
-
-from argen.data import to_levels
-from argen.evaluate import likelihood_metrics, load_fixture, test_values
-from argen.likelihood import bits_per_dim, dataset_nll, nll
 
 
 @dataclass
@@ -42,95 +38,6 @@ class TrainState:
     train_curve: list = field(default_factory=list)  # (epoch, running training figure)
     val_curve: list = field(default_factory=list)  # (epoch, held-out figure)
     stopped_early: bool = False
-
-
-class Likelihood:
-    """Maximum likelihood for a pixel model: loss in nats per value, watched in bits/dim."""
-
-    unit = "bits/dim"
-
-    def __init__(self, levels, binarization=None):
-        self.levels, self.binarization = levels, binarization
-
-    def batch(self, model, images, labels, generator):
-        if self.binarization:  # a fresh draw every time
-            x = to_levels(images, self.levels, self.binarization, generator)
-        else:
-            x = model.from_pixels(images)
-        return x, labels if model.num_classes else None
-
-    def loss(self, model, x, y):
-        return nll(model, x, y).mean() / model.num_pixels
-
-    def to_unit(self, loss):
-        return loss / math.log(2)
-
-    def held_out(self, model, images, labels):
-        x = test_values(model, images, self.binarization)
-        nats = dataset_nll(model, x, labels if model.num_classes else None, desc="held-out")
-        return bits_per_dim(nats, model.num_pixels)
-
-    def final_metrics(self, model, test_images, test_labels):
-        return {"data": {"levels": model.levels, "binarization": self.binarization},
-                "test": likelihood_metrics(model, test_images, test_labels, self.binarization, progress=True),
-                "fixture": likelihood_metrics(model, *load_fixture(), self.binarization)}
-
-
-class Classification:
-    """Cross-entropy for the evaluation classifier, with random shifts of up to 2 pixels."""
-
-    unit = "error %"
-
-    def batch(self, model, images, labels, generator):
-        padded = F.pad(images, (2, 2, 2, 2))
-        dy, dx = torch.randint(0, 5, (2,), generator=generator).tolist()
-        return padded[:, :, dy:dy + 28, dx:dx + 28], labels
-
-    def loss(self, model, x, y):
-        return F.cross_entropy(model(x), y)
-
-    def to_unit(self, loss):
-        return loss
-
-    def held_out(self, model, images, labels):
-        from argen.classifier import predict
-
-        return 100 * (predict(model, images)[0] != labels).float().mean().item()
-
-    def final_metrics(self, model, test_images, test_labels):
-        from argen.classifier import predict
-
-        fixture_images, fixture_labels = load_fixture()
-        accuracy = lambda images, labels: round((predict(model, images)[0] == labels).float().mean().item(), 5)  # noqa: E731
-        return {"test": {"accuracy": accuracy(test_images, test_labels), "num_images": int(test_images.shape[0])},
-                "fixture": {"accuracy": accuracy(fixture_images, fixture_labels)}}
-
-
-class Reconstruction:
-    """The tokenizer: mean squared reconstruction error of images in [0, 1] plus BSQ's commitment
-    and entropy losses; watched as PSNR."""
-
-    unit = "PSNR dB"
-
-    def batch(self, model, images, labels, generator):
-        return images.float() / 255, None
-
-    def loss(self, model, x, y):
-        reconstructions, _, aux_loss = model(x)
-        return F.mse_loss(reconstructions, x) + aux_loss
-
-    def to_unit(self, loss):
-        return loss
-
-    def held_out(self, model, images, labels):
-        from argen.tokenizer import tokenizer_metrics
-
-        return tokenizer_metrics(model, images)["psnr_db"]
-
-    def final_metrics(self, model, test_images, test_labels):
-        from argen.tokenizer import tokenizer_metrics
-
-        return {"test": tokenizer_metrics(model, test_images), "fixture": tokenizer_metrics(model, load_fixture()[0])}
 
 
 def learning_rate(config, step, total_steps):

@@ -5,10 +5,11 @@ from pathlib import Path
 
 import torch
 
-from argen.hub import write_metrics
-from argen.models import PixelModel
-from argen.render import grid
-from argen.sampling import sample
+from argen.evaluate import draw_samples, final_metrics, samples_picture
+from argen.hub import write_report
+from argen.models import GenerativeModel
+
+GRID_PER_CLASS = 10
 
 
 def cpu_name():
@@ -23,17 +24,6 @@ def hardware(device):
     if str(device).startswith("cuda"):
         return f"{torch.cuda.get_device_name(device)} (CUDA)"
     return f"CPU {cpu_name()}, {torch.get_num_threads()} threads"
-
-
-def sample_grid(model, seed=0, per_class=10):
-    """One row per digit (or ten rows of unconditional samples), at temperature 1."""
-    model.eval()
-    if model.num_classes:
-        labels = torch.arange(model.num_classes).repeat_interleave(per_class)
-        images = sample(model, labels, seed=seed)
-    else:
-        images = sample(model, seed=seed, num_images=10 * per_class)
-    return grid(model.to_pixels(images.cpu()), 256, nrow=per_class, scale=2)
 
 
 def loss_curve(state, path, title, unit):
@@ -64,15 +54,15 @@ def publish(model, name, out_root, objective, state, train_info, test_data):
     model.save(staging)
     metrics = {
         "name": name,
-        "parameters": sum(p.numel() for p in model.parameters()),
-        **objective.final_metrics(model, *test_data),
+        **final_metrics(model, *test_data),
         "train": {**train_info, "steps": state.step, "wall_minutes": round(state.elapsed / 60, 2),
                   "stopped_early": state.stopped_early, "held_out_unit": objective.unit,
                   "held_out_curve": [[round(e, 3), round(v, 5)] for e, v in state.val_curve]},
     }
-    write_metrics(staging, metrics)
-    if isinstance(model, PixelModel):
-        sample_grid(model, seed=train_info["seed"]).save(staging / "samples.png")
+    samples = None
+    if isinstance(model, GenerativeModel):
+        samples = samples_picture(model, draw_samples(model, GRID_PER_CLASS, train_info["seed"])[0])
+    write_report(staging, metrics, samples)
     loss_curve(state, staging / "loss.png", name, objective.unit)
     if final.exists():
         old = Path(out_root) / f".{name}.old"

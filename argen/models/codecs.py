@@ -23,7 +23,7 @@ from torch import nn
 
 from ..data import (IMAGE_SHAPE, MAX_LEVELS, binarize, binarized_test_set, check_images, check_levels,
                     check_uint8_images, dequantize, dynamic_binarize, quantize)
-from .bsq_tokenizer import BSQTokenizer, BSQTokenizerConfig
+from .bsq_tokenizer import BSQTokenizer, BSQTokenizerConfig, tokenizer_metrics
 
 
 class Codec(nn.Module):
@@ -87,6 +87,10 @@ class Codec(nn.Module):
     def bits_8bit(self, bits_per_value):
         """The 8-bit-equivalent bits/dim of a bits/value figure, where one exists (else None)."""
         return None
+
+    def report(self, pictures):
+        """The codec's own figures on uint8 ``pictures`` for metrics.json (a learned codec's fidelity)."""
+        return {}
 
 
 def blank_undrawn(pictures, drawn, patch_size):
@@ -189,6 +193,9 @@ class Tokens(Codec):
 
     def encode(self, pictures):
         return self.tokenizer.encode(self.check_pictures(pictures))[:, None]  # (b, 1, h, w)
+
+    def report(self, pictures):
+        return {"tokenizer": tokenizer_metrics(self.tokenizer, self.check_pictures(pictures))}
 
     def decode(self, values, drawn=None):
         pictures = (self.tokenizer.decode(values[:, 0]) * 255).round().to(torch.uint8)

@@ -1,0 +1,76 @@
+"""Pipelines: what a user does with a model, composed from the codec, the sampler and the likelihood
+(the pipelines of diffusers, for autoregressive image models). The app only lays out widgets and
+calls these.
+
+    frames = generate(model, classes=[7, 7, 3], seed=0, every=28)       # stream Frames
+    frames = complete(model, pictures, classes=[7] * 4, rows=14)        # keep the top 14 rows
+    result = score(model, pictures)                                     # bits, surprise map, p(class | image)
+    results = compare([model_a, model_b], classes=[3], seed=0)          # same random numbers
+"""
+import time
+from collections import namedtuple
+
+import torch
+
+from .likelihood import class_posterior, surprise_bits
+from .sampling import requests, sample_stream
+
+Score = namedtuple("Score", "bits bits_per_value surprise posterior label")
+Result = namedtuple("Result", "model values nll_bits seconds")
+
+
+def generate(model, classes, *, temperature=1.0, top_k=None, seed=0, every=1, schedule=None, fast=True):
+    """Frames of a generation of one image per entry of ``classes`` (an unconditional model
+    draws as many images and ignores the classes)."""
+    return sample_stream(model, temperature=temperature, top_k=top_k, seed=seed, every=every, schedule=schedule,
+                         fast=fast, **requests(model, classes))
+
+
+def kept_values(model, rows):
+    """How many leading raster values lie wholly inside the top ``rows`` picture rows."""
+    picture_rows = model.codec.picture_shape[1]
+    if isinstance(rows, bool) or not isinstance(rows, int) or not 0 <= rows <= picture_rows:
+        raise ValueError(f"rows to keep must be an integer in 0..{picture_rows}, got {rows!r}")
+    c, h, w = model.value_shape
+    return rows * h // picture_rows * w * c
+
+
+def complete(model, pictures, classes, rows, *, temperature=1.0, top_k=None, seed=0, every=1, fast=True):
+    """Frames of completions of uint8 ``pictures`` (one, or one per class) that keep their top
+    ``rows`` picture rows (the values wholly inside them) and sample the rest."""
+    values = model.codec.encode(pictures)
+    batch = len(classes)
+    if values.shape[0] not in (1, batch):
+        raise ValueError(f"give one picture or one per completion ({batch}), got {values.shape[0]}")
+    return sample_stream(model, temperature=temperature, top_k=top_k, seed=seed, every=every, fast=fast,
+                         prompt=values.expand(batch, -1, -1, -1), keep=kept_values(model, rows),
+                         **requests(model, classes))
+
+
+@torch.no_grad()
+def score(model, pictures, label=None):
+    """The exact likelihood of uint8 ``pictures`` ``[B, C, H, W]`` under ``model``: a :class:`Score`
+    of bits per image ``[B]``, bits per value ``[B]``, the surprise of each value (bits, on the value
+    grid), p(class | image) ``[B, classes]`` (None when unconditional) and the class scored under
+    ``[B]``: ``label`` where given, else the most probable class."""
+    x = model.codec.encode(pictures)
+    posterior = class_posterior(model, x) if model.num_classes else None
+    y = None
+    if model.num_classes:
+        y = posterior.argmax(-1) if label is None else torch.as_tensor(label).reshape(-1).expand(x.shape[0])
+    surprise = surprise_bits(model, x, y)
+    bits = surprise.flatten(1).sum(1)
+    return Score(bits, bits / model.num_values, surprise, posterior, y)
+
+
+def compare(models, classes, *, temperature=1.0, seed=0):
+    """Each model draws one image per class with the same seed, so the same random numbers: a
+    :class:`Result` per model with its values, the samples' NLL in bits and the seconds taken."""
+    results = []
+    for model in models:
+        started = time.perf_counter()
+        frame = None
+        for frame in generate(model, classes, temperature=temperature, seed=seed, every=None):
+            pass
+        results.append(Result(model, frame.image, frame.nll_bits, time.perf_counter() - started))
+    return results

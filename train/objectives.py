@@ -1,0 +1,73 @@
+"""What the one loop optimises and watches, per kind of module: ``batch`` turns uint8 images and
+labels into the module's inputs, ``loss`` is minimised, ``held_out`` is watched after every epoch
+(in ``unit``). Final test figures are not the loop's business: publishing measures them."""
+import math
+
+import torch
+import torch.nn.functional as F
+
+from argen.likelihood import bits_per_dim, dataset_nll, nll
+from argen.models.bsq_tokenizer import tokenizer_metrics
+
+
+class Likelihood:
+    """Maximum likelihood for a generative model: loss in nats per value, watched in bits/dim."""
+
+    unit = "bits/dim"
+
+    def batch(self, model, images, labels, generator):
+        return model.codec.encode_for_training(images, generator), labels if model.num_classes else None
+
+    def loss(self, model, x, y):
+        return nll(model, x, y).mean() / model.num_values
+
+    def to_unit(self, loss):
+        return loss / math.log(2)
+
+    def held_out(self, model, images, labels):
+        nats = dataset_nll(model, model.codec.encode(images), labels if model.num_classes else None, desc="held-out")
+        return bits_per_dim(nats, model.num_values)
+
+
+class Classification:
+    """Cross-entropy for the evaluation classifier, with random shifts of up to 2 pixels."""
+
+    unit = "error %"
+    shift = 2
+
+    def batch(self, model, images, labels, generator):
+        s, (h, w) = self.shift, images.shape[2:]
+        padded = F.pad(images, (s, s, s, s))
+        dy, dx = torch.randint(0, 2 * s + 1, (2,), generator=generator).tolist()
+        return padded[:, :, dy:dy + h, dx:dx + w], labels
+
+    def loss(self, model, x, y):
+        return F.cross_entropy(model(x), y)
+
+    def to_unit(self, loss):
+        return loss
+
+    def held_out(self, model, images, labels):
+        from argen.classifier import predict
+
+        return 100 * (predict(model, images)[0] != labels).float().mean().item()
+
+
+class Reconstruction:
+    """The tokenizer: mean squared reconstruction error of images in [0, 1] plus BSQ's commitment
+    and entropy losses; watched as PSNR."""
+
+    unit = "PSNR dB"
+
+    def batch(self, model, images, labels, generator):
+        return images.float() / 255, None
+
+    def loss(self, model, x, y):
+        reconstructions, _, aux_loss = model(x)
+        return F.mse_loss(reconstructions, x) + aux_loss
+
+    def to_unit(self, loss):
+        return loss
+
+    def held_out(self, model, images, labels):
+        return tokenizer_metrics(model, images)["psnr_db"]
