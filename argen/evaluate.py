@@ -217,7 +217,7 @@ def main(argv=None):
     if args.all and not args.quick:
         comparison_plot([(n, read_metrics(n)) for n in available()], weights_dir() / "report.png")
     if not args.quick:
-        print("wrote metrics.json; `python -m train.readme` puts them into README.md's results table")
+        print("wrote each model's metrics.json (the front page's table: python -m train.readme)")
 
 
 if __name__ == "__main__":

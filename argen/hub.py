@@ -1,6 +1,6 @@
 """Finding and loading shipped models: ``<weights>/<name>/config.json`` + ``model.safetensors``.
 
-The weights folder is the repo's ``weights/``, or what ``$ARGEN_WEIGHTS`` names: a local folder,
+The weights folder is the repo's ``weights/`` (``argen/weights`` in an installed package), or what ``$ARGEN_WEIGHTS`` names: a local folder,
 or a Hugging Face Hub model repo id (``user/repo``, laid out like ``weights/``) that is fetched
 once through huggingface_hub and then read from its local cache. Folders written by the first
 wave (codec fields at the top level of config.json) are read through :func:`upgrade_config`.
@@ -17,7 +17,9 @@ from .configs import CONFIG, WEIGHTS, build, read_config, write_atomic
 from .models import FAMILIES, BSQTokenizer
 from .models.codecs import Binary, Levels
 
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+PACKAGE = Path(__file__).resolve().parent
+# a checkout's weights/, or the copy an installed package carries
+WEIGHTS_DIR = PACKAGE.parent / "weights" if (PACKAGE.parent / "weights").is_dir() else PACKAGE / "weights"
 METRICS, SAMPLES = "metrics.json", "samples.png"
 MODULES = {**FAMILIES, BSQTokenizer.model_type: BSQTokenizer, MNISTClassifier.model_type: MNISTClassifier}
 # model_type names of the first wave
