@@ -270,6 +270,10 @@ def temperature_slider():
     return gr.Slider(0.05, 2.0, value=1.0, step=0.05, label="temperature")
 
 
+def seed_box(label="seed"):
+    return gr.Number(0, precision=0, label=label, minimum=0)
+
+
 def digit_picker(label="digit"):
     return gr.Radio(list(range(10)), value=7, label=label)
 
@@ -316,7 +320,7 @@ def build():
                     temperature = temperature_slider()
                     top_k = gr.Slider(0, MAX_LEVELS, value=0, step=1, label="top-k (0 = all values)")
                     with gr.Row():
-                        seed = gr.Number(0, precision=0, label="seed", minimum=0)
+                        seed = seed_box()
                         random_seed = gr.Checkbox(False, label="random seed")
                     count = gr.Radio(list(IMAGE_COUNTS), value=1, label="images (10 = one per digit)")
                     speed = speed_picker()
@@ -341,7 +345,7 @@ def build():
                     c_rows = gr.Slider(0, IMAGE_SHAPE[1], value=IMAGE_SHAPE[1] // 2, step=1, label="rows to keep")
                     c_count = gr.Slider(1, MAX_COMPLETIONS, value=4, step=1, label="completions")
                     c_temperature = temperature_slider()
-                    c_seed = gr.Number(0, precision=0, label="seed", minimum=0)
+                    c_seed = seed_box()
                     c_speed = speed_picker()
                     c_go = gr.Button("Complete", variant="primary")
                     c_stop = gr.Button("Stop")
@@ -372,9 +376,8 @@ def build():
             with gr.Row():
                 with gr.Column(scale=1):
                     m_models = gr.CheckboxGroup(choices, value=names, label="models")
-                    m_digit = digit_picker()
-                    m_temperature = temperature_slider()
-                    m_seed = gr.Number(0, precision=0, label="seed (shared random numbers)", minimum=0)
+                    m_digit, m_temperature = digit_picker(), temperature_slider()
+                    m_seed = seed_box("seed (shared random numbers)")
                     m_go = gr.Button("Compare", variant="primary")
                 with gr.Column(scale=2):
                     m_gallery = gr.Gallery(label="same digit, same random numbers", columns=4)

@@ -21,7 +21,7 @@ PACKAGE = Path(__file__).resolve().parent
 # a checkout's weights/, or the copy an installed package carries
 WEIGHTS_DIR = PACKAGE.parent / "weights" if (PACKAGE.parent / "weights").is_dir() else PACKAGE / "weights"
 METRICS, SAMPLES = "metrics.json", "samples.png"
-MODULES = {**FAMILIES, BSQTokenizer.model_type: BSQTokenizer, MNISTClassifier.model_type: MNISTClassifier}
+OTHER_MODULES = {BSQTokenizer.model_type: BSQTokenizer, MNISTClassifier.model_type: MNISTClassifier}
 # model_type names of the first wave
 LEGACY_TYPES = {"pixel_gpt": "image-gpt", "token_gpt": "image-gpt", "gated_pixelcnn": "gated-pixelcnn",
                 "row_lstm": "row-lstm", "diagonal_bilstm": "diagonal-bilstm", "bsq_tokenizer": "bsq-tokenizer",
@@ -104,10 +104,11 @@ def load(name_or_dir):
     if not (directory / WEIGHTS).is_file():
         raise FileNotFoundError(f"model folder {directory} has no {WEIGHTS}")
     config = upgrade_config(read_config(directory), read_metrics(directory))
-    if config["model_type"] not in MODULES:
+    modules = {**FAMILIES, **OTHER_MODULES}
+    if config["model_type"] not in modules:
         raise ValueError(f"{directory / CONFIG}: unknown model_type {config['model_type']!r}, expected one of "
-                         f"{sorted(MODULES)}")
-    module = build(MODULES[config["model_type"]], config)
+                         f"{sorted(modules)}")
+    module = build(modules[config["model_type"]], config)
     module.load_state_dict(upgrade_weights(load_file(directory / WEIGHTS)))
     return module.eval()
 

@@ -1,6 +1,6 @@
 """Model families, one file each, all following the contract in :mod:`argen.models.base`, and the
 modules they are built from or judged by (the tokenizer; the classifier lives in argen.classifier)."""
-from .base import GenerativeModel, ModelConfig
+from .base import FAMILIES, GenerativeModel, ModelConfig, register
 from .bsq_tokenizer import BSQTokenizer
 from .codecs import Binary, Levels, Tokens, build_codec
 from .gated_pixelcnn import GatedPixelCNN
@@ -10,8 +10,5 @@ from .pixelcnn import PixelCNN
 from .pixelrnn import DiagonalBiLSTM, RowLSTM
 from .transformer import ImageGPT
 
-FAMILIES = {cls.model_type: cls for cls in (PixelMLP, PixelLSTM, PixelCNN, GatedPixelCNN, RowLSTM, DiagonalBiLSTM,
-                                            ImageGPT)}
-
 __all__ = ["FAMILIES", "BSQTokenizer", "Binary", "DiagonalBiLSTM", "GatedPixelCNN", "GenerativeModel", "ImageGPT",
-           "Levels", "ModelConfig", "PixelCNN", "PixelLSTM", "PixelMLP", "RowLSTM", "Tokens", "build_codec"]
+           "Levels", "ModelConfig", "PixelCNN", "PixelLSTM", "PixelMLP", "RowLSTM", "Tokens", "build_codec", "register"]

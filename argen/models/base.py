@@ -27,6 +27,17 @@ from ..schedules import Raster
 from .codecs import Codec, Levels, build_codec
 
 
+FAMILIES = {}  # model_type -> class: what argen.load can build from a config.json
+
+
+def register(family):
+    """Class decorator: make a family loadable by its ``model_type``."""
+    if family.model_type in FAMILIES and FAMILIES[family.model_type] is not family:
+        raise ValueError(f"model_type {family.model_type!r} is already registered to {FAMILIES[family.model_type]}")
+    FAMILIES[family.model_type] = family
+    return family
+
+
 def levels_codec(levels=256):
     """The spec of a grey-level codec on MNIST-sized pictures: a config's default codec."""
     return field(default_factory=lambda: Levels(levels).spec)

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import GenerativeModel, ModelConfig
+from .base import GenerativeModel, ModelConfig, register
 from .layers import head_at_position, output_head, pointwise, scale_levels, shift_down
 
 
@@ -87,6 +87,7 @@ class GatedPixelCNNConfig(ModelConfig):
     output_channels: int = 256
 
 
+@register
 class GatedPixelCNN(GenerativeModel):
     """Gated PixelCNN: vertical + horizontal stacks, gated units, no blind spot."""
 

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..schedules import image_logits, raster_values
-from .base import GenerativeModel, ModelConfig
+from .base import GenerativeModel, ModelConfig, register
 
 
 def sinusoidal(positions, dim):
@@ -48,6 +48,7 @@ class PixelLSTMConfig(ModelConfig):
         super().__post_init__()
 
 
+@register
 class PixelLSTM(GenerativeModel):
     """Sequence LSTM: previous pixel + (row, column) encoding + class, one step per pixel."""
 

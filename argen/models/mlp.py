@@ -21,7 +21,7 @@ from torch import nn
 
 from ..data import NUM_CLASSES
 from ..schedules import image_logits, raster_values
-from .base import GenerativeModel, ModelConfig, levels_codec
+from .base import GenerativeModel, ModelConfig, register, levels_codec
 
 VARIANTS = ("v1", "v2", "v3")
 
@@ -54,6 +54,7 @@ class PixelMLPConfig(ModelConfig):
         super().__post_init__()
 
 
+@register
 class PixelMLP(GenerativeModel):
     """MLP next-pixel predictor over a window of previous pixels."""
 

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import GenerativeModel, ModelConfig
+from .base import GenerativeModel, ModelConfig, register
 from .layers import MaskedConv2d, head_at_position, pointwise, scale_levels
 
 
@@ -31,6 +31,7 @@ class PixelCNNConfig(ModelConfig):
     input_kernel_size: int = 7
 
 
+@register
 class PixelCNN(GenerativeModel):
     """PixelCNN: masked convolutions, residual blocks."""
 

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import GenerativeModel, ModelConfig
+from .base import GenerativeModel, ModelConfig, register, register
 from .layers import MaskedConv2d, output_head, scale_levels, shift_down
 
 
@@ -185,6 +185,7 @@ class PixelRNN(GenerativeModel):
         return self.output(features).unsqueeze(2)
 
 
+@register
 class RowLSTM(PixelRNN):
     """Row LSTM (PixelRNN): row-by-row convolutional LSTM, triangular receptive field."""
 
@@ -209,6 +210,7 @@ class RowLSTM(PixelRNN):
         return step
 
 
+@register
 class DiagonalBiLSTM(PixelRNN):
     """Diagonal BiLSTM (PixelRNN): diagonal scans both ways, the whole causal past in view."""
 

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..schedules import image_logits, raster_values
-from .base import GenerativeModel, ModelConfig
+from .base import GenerativeModel, ModelConfig, register
 
 
 class CausalSelfAttention(nn.Module):
@@ -121,6 +121,7 @@ class ImageGPTConfig(ModelConfig):
     mlp_dim: int = 512
 
 
+@register
 class ImageGPT(GenerativeModel):
     """ImageGPT-style transformer: causal self-attention over the values, KV cache."""
 
