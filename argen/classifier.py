@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from .configs import Configured
-from .data import NUM_CLASSES, check_uint8_images
+from .data import IMAGE_SHAPE, NUM_CLASSES, check_uint8_images
 
 MEAN, STD = 0.1307, 0.3081  # MNIST pixel statistics
 NAME = "mnist-classifier"
@@ -40,7 +40,7 @@ class MNISTClassifier(Configured, nn.Module):
             nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(),
             nn.Conv2d(2 * width, 2 * width, 3, padding=1), nn.ReLU(),
             nn.MaxPool2d(2),  # 7x7
-            nn.Flatten(), nn.Linear(2 * width * 49, feature_dim), nn.ReLU())
+            nn.Flatten(), nn.Linear(2 * width * (IMAGE_SHAPE[1] // 4) * (IMAGE_SHAPE[2] // 4), feature_dim), nn.ReLU())
         self.head = nn.Sequential(nn.Dropout(c.dropout), nn.Linear(feature_dim, c.num_classes))
 
     def features(self, images):

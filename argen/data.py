@@ -51,13 +51,13 @@ def check_uint8_images(images):
 def quantize(images, levels):
     """8-bit pixels -> K equal-width bins, as ``long`` levels in [0, K)."""
     check_levels(levels)
-    return (check_uint8_images(images).long() * levels) // 256
+    return (check_uint8_images(images).long() * levels) // MAX_LEVELS
 
 
 def dequantize(x, levels):
     """Levels in [0, K) -> 8-bit pixels at the centre of each bin (uint8)."""
     check_levels(levels)
-    return ((x.long().float() + 0.5) * (256 / levels)).floor().clamp(0, 255).to(torch.uint8)
+    return ((x.long().float() + 0.5) * (MAX_LEVELS / levels)).floor().clamp(0, MAX_LEVELS - 1).to(torch.uint8)
 
 
 def binarize(images, threshold=128):
@@ -109,7 +109,7 @@ def check_labels(y, num_classes, batch):
     return y
 
 
-def from_drawing(array, size=28, box=20):
+def from_drawing(array, size=IMAGE_SHAPE[1], box=20):
     """A free-hand drawing -> an MNIST-like uint8 image ``[1, 1, size, size]``.
 
     Accepts a grey, RGB or RGBA array of any size. Ink is taken from the alpha channel when the

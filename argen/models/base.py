@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from torch import nn
 
 from ..configs import Configured
-from ..data import NUM_CLASSES, check_labels
+from ..data import MAX_LEVELS, NUM_CLASSES, check_labels
 from ..schedules import Raster
 from .codecs import Codec, Levels, build_codec
 
@@ -38,7 +38,7 @@ def register(family):
     return family
 
 
-def levels_codec(levels=256):
+def levels_codec(levels=MAX_LEVELS):
     """The spec of a grey-level codec on MNIST-sized pictures: a config's default codec."""
     return field(default_factory=lambda: Levels(levels).spec)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..data import IMAGE_SHAPE, check_images
+from ..data import IMAGE_SHAPE, MAX_LEVELS, check_images
 from ..configs import Configured
 from .bsq import BSQ
 from .patch_ae import PatchAutoEncoder
@@ -68,7 +68,7 @@ class BSQTokenizer(Configured, nn.Module):
     @torch.no_grad()
     def encode(self, images, batch_size=1000):
         """uint8 images ``[B, C, H, W]`` (0..255) -> tokens ``[B, h, w]``, in batches."""
-        images = check_images(images, 256, self.image_shape)
+        images = check_images(images, MAX_LEVELS, self.image_shape)
         return torch.cat([self(batch.float() / 255)[1] for batch in images.split(batch_size)])
 
     @torch.no_grad()
