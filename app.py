@@ -99,9 +99,11 @@ def top_k_arg(top_k):
     return None if not top_k else int(top_k)
 
 
-def values_per_frame(model, speed):
-    """The sampler's ``every`` for a speed in picture pixels per frame."""
-    return max(1, round(whole(speed, "speed", 1, max(SPEEDS)) / model.codec.pixels_per_value))
+def steps_per_frame(model, speed):
+    """The sampler's ``every`` for a speed in picture pixels per frame (a step of the model's
+    schedule commits one value in raster order, several in MaskGIT's)."""
+    values_per_step = model.num_values / model.schedule().num_steps(model.num_values)
+    return max(1, round(whole(speed, "speed", 1, max(SPEEDS)) / model.codec.pixels_per_value / values_per_step))
 
 
 def export_path(suffix):
@@ -168,7 +170,7 @@ def generate(name, digit, temperature, top_k, seed, random_seed, count, speed):
         raise gr.Error(f"speed must be one of {SPEEDS} pixels per frame, got {speed!r}")
     seed = resolve_seed(seed, random_seed)
     frames = pipelines.generate(model, classes(model, digit, count), temperature=temperature, top_k=top_k_arg(top_k),
-                                seed=seed, every=values_per_frame(model, speed))
+                                seed=seed, every=steps_per_frame(model, speed))
     yield from stream(model, frames, seed)
 
 
@@ -199,7 +201,7 @@ def complete(name, source, index, drawing, digit, rows, count, temperature, seed
     wanted = classes(model, label if label is not None and digit is None else digit, count)
     seed = resolve_seed(seed, False)
     frames = pipelines.complete(model, image, wanted, whole(rows, "rows to keep", 0, image.shape[2]),
-                                temperature=temperature, seed=seed, every=values_per_frame(model, speed))
+                                temperature=temperature, seed=seed, every=steps_per_frame(model, speed))
     yield from stream(model, frames, seed)
 
 
@@ -243,6 +245,8 @@ def about(name):
     rows = [("parameters", f"{model.num_parameters:,}"), (f"values K (one per {unit})", model.levels),
             ("codec", f"`{model.codec.spec['kind']}`"),
             ("test NLL (nats/image)", test.get("nats_per_image")), (f"test bits/{unit}", test.get("bits_per_dim")),
+            ("test bits per masked token (not a likelihood)", test.get("masked_bits_per_token")),
+            ("decoding", f"`{model.schedule()}`"),
             ("tokenizer PSNR (dB) on the test set", tokenizer.get("psnr_db")),
             ("8-bit-equivalent bits/dim", test.get("bits_per_dim_8bit")),
             ("classifier accuracy on samples", quality.get("accuracy")),

@@ -38,22 +38,31 @@ def likelihood_metrics(model, images, labels, progress=False):
             "bits_per_dim_8bit": None if eight_bit is None else round(eight_bit, 5)}
 
 
+def masked_metrics(model, images, labels):
+    """A model without an exact likelihood (MaskGIT): bits per masked token at seeded cosine masks."""
+    from .models.maskgit import masked_token_bits
+
+    bits = masked_token_bits(model, model.codec.encode(images), labels if model.num_classes else None)
+    return {"num_images": int(images.shape[0]), "masked_bits_per_token": round(bits, 5)}
+
+
 def classifier_accuracy(classifier, images, labels):
     from .classifier import predict
 
     return round((predict(classifier, images)[0] == labels).float().mean().item(), 5)
 
 
-def final_metrics(module, images, labels, progress=True):
+def final_metrics(module, images, labels):
     """What a finished module's metrics.json records about it on the test set (and on its first
     FIXTURE_IMAGES, which the tests re-measure): likelihood for a generative model, fidelity for
     the tokenizer, accuracy for the classifier."""
     fixture = images[:FIXTURE_IMAGES], labels[:FIXTURE_IMAGES]
     metrics = {"parameters": module.num_parameters}
     if isinstance(module, GenerativeModel):
+        measure = likelihood_metrics if module.exact_likelihood else masked_metrics
         return {**metrics, "data": {"levels": module.levels, "codec": module.codec.kind},
-                "test": likelihood_metrics(module, images, labels, progress),
-                "fixture": likelihood_metrics(module, *fixture), **module.codec.report(images)}
+                "test": measure(module, images, labels), "fixture": measure(module, *fixture),
+                **module.codec.report(images)}
     if isinstance(module, BSQTokenizer):
         return {**metrics, "test": tokenizer_metrics(module, images), "fixture": tokenizer_metrics(module, fixture[0])}
     return {**metrics, "test": {"accuracy": classifier_accuracy(module, images, labels), "num_images": int(images.shape[0])},
@@ -125,8 +134,9 @@ def format_table(rows):
     lines = [header, "-" * len(header)]
     for name, m in rows:
         t, q, s = m["test"], m.get("quality", {}), m.get("speed", {})
-        lines.append(f"{name:<22} {m['data']['levels']:>5} {m['parameters']:>10,} {t['nats_per_image']:>11.2f} "
-                     f"{t['bits_per_dim']:>10.4f} {fmt(t['bits_per_dim_8bit'], '.4f'):>10} "
+        lines.append(f"{name:<22} {m['data']['levels']:>5} {m['parameters']:>10,} "
+                     f"{fmt(t.get('nats_per_image'), '.2f'):>11} {fmt(t.get('bits_per_dim'), '.4f'):>10} "
+                     f"{fmt(t.get('bits_per_dim_8bit'), '.4f'):>10} "
                      f"{fmt(q.get('accuracy'), '.1%'):>9} {fmt(q.get('fid'), '.2f'):>8} "
                      f"{fmt(s.get('seconds_per_image'), '.2f'):>8}")
     return "\n".join(lines)
@@ -145,11 +155,14 @@ def markdown_table(names):
         fid = f"{q['fid']:.2f} ({q['fid_floor']:.2f})" if q else "—"
         naive = f" ({s['naive_seconds_per_image']:.2f})" if "naive_seconds_per_image" in s else ""
         per_image = f"{s['seconds_per_image']:.2f}{naive}" if s else "—"
-        bpd = f"{t['bits_per_dim']:.4f}"
+        if "bits_per_dim" in t:
+            bpd = f"{t['bits_per_dim']:.4f}" + (" per token" if "tokenizer" in m else "")
+        else:
+            bpd = f"— ({t['masked_bits_per_token']:.3f} bits per masked token: not a likelihood)"
         if "tokenizer" in m:
-            bpd += f" per token (tokenizer PSNR {m['tokenizer']['psnr_db']:.1f} dB)"
-        rows.append(f"| `{name}` | {m['data']['levels']} | {m['parameters']:,} | {t['nats_per_image']:.2f} "
-                    f"| {bpd} | {fmt(t['bits_per_dim_8bit'], '.4f')} "
+            bpd += f" (tokenizer PSNR {m['tokenizer']['psnr_db']:.1f} dB)"
+        rows.append(f"| `{name}` | {m['data']['levels']} | {m['parameters']:,} | {fmt(t.get('nats_per_image'), '.2f')} "
+                    f"| {bpd} | {fmt(t.get('bits_per_dim_8bit'), '.4f')} "
                     f"| {fmt(q.get('accuracy'), '.1%')} | {fid} | {per_image} "
                     f"| {fmt(s.get('seconds_per_10'), '.2f')} | {tr.get('wall_minutes', '?')} min, "
                     f"{tr.get('epochs', '?')} epochs | {tr.get('hardware', '?')} |")
@@ -164,7 +177,7 @@ def comparison_plot(rows, path):
     import matplotlib.pyplot as plt
 
     names = [name for name, _ in rows]
-    bpd = [m["test"]["bits_per_dim_8bit"] or 0 for _, m in rows]
+    bpd = [m["test"].get("bits_per_dim_8bit") or 0 for _, m in rows]
     accuracy = [100 * (m.get("quality", {}).get("accuracy") or 0) for _, m in rows]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 0.5 * len(rows) + 1.5), sharey=True)
     left.barh(names, bpd, color="tab:blue")

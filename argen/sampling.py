@@ -125,12 +125,12 @@ def draw(probs, u):
 
 
 def predictor(model, y, batch, schedule, fast):
-    """``predict(x, at) -> logits [B, P, K]`` at a slice of raster positions: the model's fast
-    path where it has one and the schedule visits raster order, else the whole network once per step."""
+    """``predict(x, drawn, at) -> logits [B, P, K]`` at a slice of raster positions: the model's
+    fast path where it has one and the schedule visits raster order, else the whole network once per step."""
     step = model.fast_sampler(y, batch) if fast and schedule.in_raster_order else None
     if step is not None:
-        return lambda x, at: step(x, at.start)[:, None]
-    return lambda x, at: raster_logits(model(x, y))[:, at]
+        return lambda x, drawn, at: step(x, at.start)[:, None]
+    return lambda x, drawn, at: raster_logits(model.predict(x, y, drawn))[:, at]
 
 
 @torch.no_grad()
@@ -164,7 +164,8 @@ def sample_stream(model, labels=None, temperature=1.0, top_k=None, seed=0, every
     num_steps = schedule.num_steps(n)
     for step in range(num_steps):
         at = schedule.positions(step, n)  # a slice of raster positions (p of them)
-        logits = predict(from_raster(values, shape).to(device), at).float().cpu()  # (b, p, K)
+        x, mask = (from_raster(t, shape).to(device) for t in (values, drawn))
+        logits = predict(x, mask, at).float().cpu()  # (b, p, K)
         dist = sampling_distribution(logits, temperature, top_k)
         chosen = draw(dist, u[:, at])  # (b, p)
         confidence = None

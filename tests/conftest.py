@@ -3,8 +3,8 @@ import struct
 import pytest
 import torch
 
-from argen.models import (FAMILIES, Binary, DiagonalBiLSTM, GatedPixelCNN, ImageGPT, Levels, PixelCNN, PixelLSTM,
-                          PixelMLP, RowLSTM, Tokens)
+from argen.models import (FAMILIES, Binary, DiagonalBiLSTM, GatedPixelCNN, ImageGPT, Levels, MaskGIT, PixelCNN,
+                          PixelLSTM, PixelMLP, RowLSTM, Tokens)
 
 # Tests run many tiny tensor operations, for which one thread is fastest; it also keeps them from
 # competing with the app server's threads (and any training running beside them) for the cores.
@@ -15,6 +15,7 @@ def grey(levels, shape=(1, 6, 5)):
     return Levels(levels, shape)
 
 
+TINY_TOKENIZER = {"image_shape": (1, 16, 12), "hidden_channels": 8, "latent_dim": 8, "bits": 3}
 # A tiny configuration of every registered model family (fast on CPU). Every family must have one.
 TINY_MODELS = {
     "mlp-v1": lambda: PixelMLP(variant="v1", codec=grey(4), hidden_dim=16, context_length=5),
@@ -28,8 +29,10 @@ TINY_MODELS = {
                                                 num_layers=1, mlp_dim=16),
     "pixel-gpt-rgb": lambda: ImageGPT(codec=Levels(4, (3, 3, 4)), num_classes=0, dim=8, num_heads=2, num_layers=1,
                                       mlp_dim=16),
-    "bsq-gpt": lambda: ImageGPT(codec=Tokens({"image_shape": (1, 16, 12), "hidden_channels": 8, "latent_dim": 8,
-                                              "bits": 3}), dim=16, num_heads=2, num_layers=2, mlp_dim=32),
+    "bsq-gpt": lambda: ImageGPT(codec=Tokens(TINY_TOKENIZER), dim=16, num_heads=2, num_layers=2, mlp_dim=32),
+    "maskgit": lambda: MaskGIT(codec=Tokens(TINY_TOKENIZER), dim=16, num_heads=2, num_layers=2, mlp_dim=32, steps=4),
+    "maskgit-pixels": lambda: MaskGIT(codec=grey(4, (1, 3, 4)), num_classes=0, dim=8, num_heads=2, num_layers=1,
+                                      mlp_dim=16, steps=3),
     "pixelcnn": lambda: PixelCNN(codec=grey(5), hidden_channels=8, num_blocks=2),
     "pixelcnn-rgb": lambda: PixelCNN(codec=Levels(4, (3, 5, 4)), num_classes=0, hidden_channels=24, num_blocks=2),
     "gated-pixelcnn": lambda: GatedPixelCNN(codec=grey(5), hidden_channels=8, num_layers=4, output_channels=8),

@@ -14,22 +14,26 @@ def run(model, **kwargs):
 
 
 def test_stream_frames(tiny):
-    frames = run(tiny, every=4, seed=1)
-    n = tiny.num_values
-    assert len(frames) == math.ceil(n / 4) and frames[-1].done and not frames[0].done
-    assert [f.values_done for f in frames[:2]] == [4, 8] and frames[-1].num_steps == n
+    every = 4 if tiny.schedule().in_raster_order else 1
+    frames = run(tiny, every=every, seed=1)
+    n, steps = tiny.num_values, tiny.schedule().num_steps(tiny.num_values)
+    assert len(frames) == math.ceil(steps / every) and frames[-1].done and not frames[0].done
+    assert frames[-1].num_steps == steps and frames[-1].drawn.all()
+    if tiny.schedule().in_raster_order:
+        assert [f.values_done for f in frames[:2]] == [4, 8] and steps == n
     for frame in frames:
         sampled = ~torch.isnan(frame.prob)
         assert torch.equal(sampled, frame.drawn) and sampled.sum().item() == 3 * frame.values_done
         assert (frame.image[~frame.drawn] == 0).all()
-        assert frame.committed.sum().item() == 3 and (frame.committed <= frame.drawn).all()
+        assert frame.committed.any() and (frame.committed <= frame.drawn).all()
         assert ((frame.prob[sampled] > 0) & (frame.prob[sampled] <= 1)).all()
         ent = frame.entropy[sampled]
         assert ((ent >= -1e-6) & (ent <= math.log(tiny.levels) + 1e-5)).all()
         assert torch.allclose(frame.dist.sum(-1), torch.ones(3))
         assert frame.image.shape == (3, *tiny.value_shape)
         assert (frame.nll_bits > 0).all()
-    assert frames[-1].committed[:, -1, -1, -1].all()  # raster order: the last value comes last
+    if tiny.schedule().in_raster_order:
+        assert frames[-1].committed[:, -1, -1, -1].all()  # raster order: the last value comes last
 
 
 def test_seeded_determinism(tiny):
@@ -43,7 +47,7 @@ def test_fast_path_equals_naive_path(tiny):
     top_k = min(3, tiny.levels)
     fast = run(tiny, seed=5, every=7, temperature=0.8, top_k=top_k)
     naive = run(tiny, seed=5, every=7, temperature=0.8, top_k=top_k, fast=False)
-    assert tiny.has_fast_path
+    assert tiny.has_fast_path or not tiny.schedule().in_raster_order
     for f, g in zip(fast, naive, strict=True):
         assert torch.equal(f.image, g.image)
         assert torch.allclose(f.prob.nan_to_num(-1), g.prob.nan_to_num(-1), atol=1e-5)
@@ -62,6 +66,8 @@ def test_gated_fast_path_for_other_kernels(kernel_size, input_kernel_size):
 
 
 def test_nll_of_sample_matches_likelihood(tiny):
+    if not tiny.exact_likelihood:
+        pytest.skip("no exact likelihood")
     last = run(tiny, seed=2)[-1]
     kwargs = labels_kwargs(tiny, 3)
     y = torch.as_tensor(kwargs["labels"]) if "labels" in kwargs else None
@@ -120,7 +126,7 @@ def test_confidence_schedule_commits_the_most_confident(tiny):
     kwargs = labels_kwargs(tiny, 3)
     y = torch.as_tensor(kwargs["labels"]) if "labels" in kwargs else None
     u = torch.rand(3, n, generator=torch.Generator().manual_seed(3))
-    dist = raster_logits(tiny(frames[0].image, y)).softmax(-1)
+    dist = raster_logits(tiny.predict(frames[0].image, y, frames[0].drawn)).softmax(-1)
     proposal_prob = dist.gather(-1, draw(dist, u)[..., None])[..., 0].masked_fill(raster_values(frames[0].drawn), -1)
     count = expected[1] - expected[0]
     top = proposal_prob.topk(count, dim=1).indices

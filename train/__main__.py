@@ -22,12 +22,12 @@ import torch
 from argen.classifier import MNISTClassifier
 from argen.data import load_mnist
 from argen.hub import WEIGHTS_DIR, load
-from argen.models import (BSQTokenizer, DiagonalBiLSTM, GatedPixelCNN, ImageGPT, PixelCNN, PixelLSTM, PixelMLP,
-                          RowLSTM)
+from argen.models import (BSQTokenizer, DiagonalBiLSTM, GatedPixelCNN, ImageGPT, MaskGIT, PixelCNN, PixelLSTM,
+                          PixelMLP, RowLSTM)
 from argen.models.codecs import Binary, Levels, Tokens
 
 from .loop import TrainConfig, train
-from .objectives import Classification, Likelihood, Reconstruction
+from .objectives import Classification, Likelihood, MaskedTokens, Reconstruction
 from .publish import hardware, publish
 
 Recipe = namedtuple("Recipe", "family config training", defaults=({}, {}))
@@ -43,10 +43,11 @@ RECIPES = {
     "diagonal-bilstm": Recipe(DiagonalBiLSTM),
     "pixel-gpt": Recipe(ImageGPT),
     "bsq-gpt": Recipe(ImageGPT, {"codec": {"kind": Tokens.kind}}, {"epochs": 10.0, "batch_size": 64}),
+    "maskgit": Recipe(MaskGIT, training={"epochs": 10.0, "batch_size": 64}),
     "bsq-tokenizer": Recipe(BSQTokenizer, training={"epochs": 5.0, "batch_size": 128, "lr": 2e-3}),
     "mnist-classifier": Recipe(MNISTClassifier, training={"epochs": 3.0, "batch_size": 128, "lr": 2e-3}),
 }
-OBJECTIVES = {BSQTokenizer: Reconstruction, MNISTClassifier: Classification}
+OBJECTIVES = {BSQTokenizer: Reconstruction, MNISTClassifier: Classification, MaskGIT: MaskedTokens}
 VAL_IMAGES = 2000  # the first test images, used to watch the learning curve (no early stopping)
 
 

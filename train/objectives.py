@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from argen.likelihood import bits_per_dim, dataset_nll, nll
+from argen.models.maskgit import cosine_mask, masked_token_bits, masked_token_loss
 from argen.models.bsq_tokenizer import tokenizer_metrics
 
 
@@ -27,6 +28,25 @@ class Likelihood:
     def held_out(self, model, images, labels):
         nats = dataset_nll(model, model.codec.encode(images), labels if model.num_classes else None, desc="held-out")
         return bits_per_dim(nats, model.num_values)
+
+
+class MaskedTokens:
+    """MaskGIT's objective: the cross-entropy of the tokens hidden by a cosine-schedule mask,
+    watched in bits per masked token at seeded masks."""
+
+    unit = "bits/masked token"
+
+    def batch(self, model, images, labels, generator):
+        return model.codec.encode_for_training(images, generator), labels if model.num_classes else None
+
+    def loss(self, model, x, y):
+        return masked_token_loss(model, x, y, cosine_mask((x.shape[0], model.num_values), device=x.device))
+
+    def to_unit(self, loss):
+        return loss / math.log(2)
+
+    def held_out(self, model, images, labels):
+        return masked_token_bits(model, model.codec.encode(images), labels if model.num_classes else None)
 
 
 class Classification:

@@ -5,10 +5,11 @@ from .bsq_tokenizer import BSQTokenizer
 from .codecs import Binary, Levels, Tokens, build_codec
 from .gated_pixelcnn import GatedPixelCNN
 from .lstm import PixelLSTM
+from .maskgit import MaskGIT
 from .mlp import PixelMLP
 from .pixelcnn import PixelCNN
 from .pixelrnn import DiagonalBiLSTM, RowLSTM
 from .transformer import ImageGPT
 
 __all__ = ["FAMILIES", "BSQTokenizer", "Binary", "DiagonalBiLSTM", "GatedPixelCNN", "GenerativeModel", "ImageGPT",
-           "Levels", "ModelConfig", "PixelCNN", "PixelLSTM", "PixelMLP", "RowLSTM", "Tokens", "build_codec", "register"]
+           "Levels", "MaskGIT", "ModelConfig", "PixelCNN", "PixelLSTM", "PixelMLP", "RowLSTM", "Tokens", "build_codec", "register"]

@@ -10,7 +10,8 @@ from a config dataclass (the single source of its defaults; see :mod:`argen.conf
   once. For an autoregressive model (``exact_likelihood``) the logits of a value depend only on
   the values before it in raster order (row by row, left to right, channels in order) and on the
   class, so the sum of their log-probabilities is the exact likelihood;
-- ``schedule()``: the decoding order the sampler follows by default (raster order here);
+- ``schedule()``: the decoding order the sampler follows by default (raster order here), and
+  ``predict(x, y, drawn)``: the logits given the values drawn so far (``forward`` here);
 - optionally ``fast_sampler(y, batch)``: a callable ``step(x, t) -> logits [B, K]`` for raster
   index ``t`` that reuses work from earlier steps. It must give the logits of the naive path.
 
@@ -89,6 +90,12 @@ class GenerativeModel(Configured, nn.Module):
         """Validated ``(x long [B, c, h, w], y long [B] or None)``; raises ValueError otherwise."""
         x = self.codec.check_values(x)
         return x, check_labels(y, self.num_classes, x.shape[0])
+
+    def predict(self, x, y, drawn):
+        """Logits ``[B, K, c, h, w]`` of every value given the values drawn so far (``drawn``, bool
+        like ``x``): what the sampler's naive path asks. An autoregressive model needs no mask (a
+        value's logits never see later values); a masked model (MaskGIT) hides the undrawn ones."""
+        return self(x, y)
 
     def schedule(self):
         """The decoding schedule the sampler follows unless told otherwise."""

@@ -96,7 +96,7 @@ class PixelMLP(GenerativeModel):
             return self.token_embedding(tokens)
         return self.token_embedding_table[tokens]
 
-    def predict(self, windows, positions, y):
+    def window_logits(self, windows, positions, y):
         """Logits ``[B, N, K]`` for N target pixels from their windows ``[B, N, context_length]``
         and raster positions ``[N]``."""
         b, n, _ = windows.shape
@@ -117,14 +117,14 @@ class PixelMLP(GenerativeModel):
         seq = self.padded_sequence(x)
         n = self.num_values
         windows = seq.unfold(1, self.context_length, 1)[:, :n]  # (b, n, ctx): tokens i-ctx .. i-1
-        logits = self.predict(windows, torch.arange(n, device=x.device), y)  # (b, n, K)
+        logits = self.window_logits(windows, torch.arange(n, device=x.device), y)  # (b, n, K)
         return image_logits(logits, self.value_shape)
 
     def fast_sampler(self, y, batch):
         def step(x, t):
             window = self.padded_sequence(x)[:, t:t + self.context_length]  # (b, ctx)
             position = torch.tensor([t], device=x.device)
-            return self.predict(window[:, None], position, y)[:, 0]
+            return self.window_logits(window[:, None], position, y)[:, 0]
 
         return step
 

@@ -30,22 +30,23 @@ from ..schedules import image_logits, raster_values
 from .base import GenerativeModel, ModelConfig, register
 
 
-class CausalSelfAttention(nn.Module):
-    def __init__(self, dim, num_heads):
+class SelfAttention(nn.Module):
+    def __init__(self, dim, num_heads, causal=True):
         super().__init__()
         if dim % num_heads:
             raise ValueError(f"dim {dim} must be a multiple of num_heads {num_heads}")
-        self.num_heads = num_heads
+        self.num_heads, self.causal = num_heads, causal
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
 
     def forward(self, x, cache=None):
-        """``x`` ``[B, T, D]``. Without a cache: causal attention over the T positions. With a cache
+        """``x`` ``[B, T, D]``. Without a cache: attention over the T positions (causal, or all to all
+        when not ``causal``). With a cache
         (a dict, filled here): the T new positions also attend to every position cached before."""
         b, t, d = x.shape
         q, k, v = (part.reshape(b, t, self.num_heads, -1).transpose(1, 2) for part in self.qkv(x).split(d, -1))
         if cache is None:
-            out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            out = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal)
         else:
             if t > 1:
                 raise ValueError("the KV cache takes one new position at a time")
@@ -57,10 +58,10 @@ class CausalSelfAttention(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, dim, num_heads, mlp_dim):
+    def __init__(self, dim, num_heads, mlp_dim, causal=True):
         super().__init__()
         self.ln1, self.ln2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
-        self.attn = CausalSelfAttention(dim, num_heads)
+        self.attn = SelfAttention(dim, num_heads, causal)
         self.mlp = nn.Sequential(nn.Linear(dim, mlp_dim), nn.GELU(), nn.Linear(mlp_dim, dim))
 
     def forward(self, x, cache=None):
