@@ -104,7 +104,7 @@ def test_every_recorded_command_parses():
 
     for name in argen.available():
         metrics = argen.hub.read_metrics(name)
-        args = parse_args(legacy(shlex.split(metrics["train"]["command"])[3:]))
+        args = parse_args(legacy(shlex.split(metrics["train"]["command"].split(" -m train ", 1)[1])))
         config = argen.load(name).config
         for field in ("num_classes", "hidden_dim", "hidden_channels", "num_layers", "num_blocks", "variant", "dim"):
             if hasattr(config, field):

@@ -8,7 +8,11 @@ from the config and :class:`train.loop.TrainConfig` fields and carry their names
 ``--hidden-dim``); the codec's fields are ``--levels``, ``--binarization`` and ``--tokenizer``.
 The commands of the first wave still work (``mlp --variant v1``, ``pixelrnn --variant row``,
 ``gated-pixelcnn --binarize``, ``tokenizer``, ``classifier``, ``--unconditional``).
+
+Data parallel on one or several machines: ``torchrun --nproc_per_node=N -m train <model> ...``
+(``--batch-size`` is the global batch; see :mod:`train.loop`).
 """
+import os
 import argparse
 import dataclasses
 import shlex
@@ -18,6 +22,7 @@ import types
 from collections import namedtuple
 
 import torch
+import torch.distributed as dist
 
 from argen.classifier import MNISTClassifier
 from argen.data import load_mnist
@@ -26,7 +31,7 @@ from argen.models import (BSQTokenizer, DiagonalBiLSTM, GatedPixelCNN, ImageGPT,
                           PixelMLP, RowLSTM)
 from argen.models.codecs import Binary, Levels, Tokens
 
-from .loop import TrainConfig, train
+from .loop import TrainConfig, init_processes, train
 from .objectives import Classification, Likelihood, MaskedTokens, Reconstruction
 from .publish import hardware, publish
 
@@ -146,6 +151,9 @@ def main(argv=None):
     args = parse_args(legacy(argv))
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.device == "cuda" and "LOCAL_RANK" in os.environ:
+        args.device = f"cuda:{os.environ['LOCAL_RANK']}"  # one GPU per process under torchrun
+    processes = init_processes(args.device)
     torch.manual_seed(args.seed)
     recipe = RECIPES[args.model]
     model = build(recipe, args)
@@ -156,13 +164,20 @@ def main(argv=None):
         train_data = tuple(t[:args.train_images] for t in train_data)
     test_data = load_mnist("test", args.data_dir)
     val_data = tuple(t[:VAL_IMAGES] for t in test_data)
-    print(f"{args.name}: {model.num_parameters:,} parameters, {train_data[0].shape[0]:,} training images, "
-          f"device {args.device}")
+    if processes.main:
+        print(f"{args.name}: {model.num_parameters:,} parameters, {train_data[0].shape[0]:,} training images, "
+              f"device {args.device}, {processes.world} process(es)")
     started = time.time()
-    state = train(model, objective, train_data, val_data, config,
-                  checkpoint_path=args.checkpoint or f"runs/{args.name}.pt", resume=args.resume, device=args.device)
-    info = {"command": "python -m train " + shlex.join(argv), "seed": args.seed, "epochs": args.epochs,
+    state = train(model, objective, train_data, val_data, config, checkpoint_path=args.checkpoint or
+                  f"runs/{args.name}.pt", resume=args.resume, device=args.device, processes=processes)
+    if processes.world > 1:
+        dist.destroy_process_group()
+    if not processes.main:
+        return
+    launcher = f"torchrun --nproc_per_node={processes.world} -m train " if processes.world > 1 else "python -m train "
+    info = {"command": launcher + shlex.join(argv), "seed": args.seed, "epochs": args.epochs,
             "hardware": hardware(args.device), "precision": "bfloat16 autocast" if args.bf16 else "float32",
+            "processes": processes.world, "backend": processes.backend, "effective_batch_size": args.batch_size,
             "session_minutes": round((time.time() - started) / 60, 2)}
     metrics = publish(model, args.name, args.out, objective, state, info, test_data)
     print(f"{args.name}: test {metrics['test']} -> {args.out}/{args.name}")
