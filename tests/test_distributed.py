@@ -70,3 +70,12 @@ def test_each_process_reads_a_disjoint_shard_of_every_batch(tmp_path):
         epoch, offset = divmod(step, 5)
         batch = epoch_order(40, 0, epoch)[offset * 8:(offset + 1) * 8].tolist()
         assert len(a) == len(b) == 4 and not set(a) & set(b) and sorted(a + b) == sorted(batch)
+
+
+def test_throughput_script_prints_both_counts(data, capsys):
+    from train.throughput import main as throughput
+
+    throughput(["mlp-v3", "--processes", "1", "2", "--steps", "3", "--hidden-dim", "16", "--batch-size", "32",
+                "--data-dir", str(data)])
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[1:]]
+    assert [row[1] for row in rows] == ["1", "2"] and all(float(row[4]) > 0 for row in rows)

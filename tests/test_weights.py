@@ -84,3 +84,25 @@ def test_weights_folder_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("ARGEN_WEIGHTS", "./no/such/folder")
     with pytest.raises(ValueError, match="neither a folder nor a Hub repo id"):
         argen.available()
+
+
+def test_publish_stages_what_load_reads(tmp_path, monkeypatch, capsys):
+    """The folder `python -m argen.publish` uploads is a weights folder: argen.load reads every model
+    in it (ARGEN_WEIGHTS pointing at it, as at a Hub snapshot) with the same outputs; a dry run sends nothing."""
+    from argen.publish import main as publish_main
+    from argen.publish import stage
+
+    names = ["mlp-v1", "bsq-gpt"]
+    paths = stage(names, tmp_path)
+    assert "bsq-gpt/model.safetensors" in paths and "mlp-v1/metrics.json" in paths
+    local = {name: argen.load(name) for name in names}
+    monkeypatch.setenv("ARGEN_WEIGHTS", str(tmp_path))
+    assert argen.available() == sorted(names)
+    for name, model in local.items():
+        x = argen.sample(model, seed=1, **({"labels": [4]} if model.num_classes else {"num_images": 1}))
+        y = torch.tensor([4]) if model.num_classes else None
+        assert torch.equal(argen.load(name)(x, y), model(x, y))
+    monkeypatch.delenv("ARGEN_WEIGHTS")
+    monkeypatch.setattr("huggingface_hub.HfApi", None)  # any network call would fail
+    publish_main(["mlp-v1", "--repo-id", "someone/argen", "--dry-run"])
+    assert "someone/argen/mlp-v1/model.safetensors" in capsys.readouterr().out
