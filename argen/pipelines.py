@@ -19,11 +19,12 @@ Score = namedtuple("Score", "bits bits_per_value surprise posterior label")
 Result = namedtuple("Result", "model values nll_bits seconds")
 
 
-def generate(model, classes, *, temperature=1.0, top_k=None, seed=0, every=1, schedule=None, fast=True):
+def generate(model, classes, *, temperature=1.0, top_k=None, seed=0, every=1, schedule=None, fast=True,
+             guidance=None):
     """Frames of a generation of one image per entry of ``classes`` (an unconditional model
     draws as many images and ignores the classes)."""
     return sample_stream(model, temperature=temperature, top_k=top_k, seed=seed, every=every, schedule=schedule,
-                         fast=fast, **requests(model, classes))
+                         fast=fast, guidance=guidance, **requests(model, classes))
 
 
 def kept_values(model, rows):

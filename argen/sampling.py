@@ -133,9 +133,60 @@ def predictor(model, y, batch, schedule, fast):
     return lambda x, drawn, at: raster_logits(model.predict(x, y, drawn))[:, at]
 
 
+class BayesGuidance:
+    """Guidance by the model's own Bayes classifier, which needs no retraining. Each image is run
+    under every class in one batch; the log-likelihood of its prefix under each class gives
+    p(class | prefix), and the class-free next-value distribution is the posterior-weighted mixture
+    ``u = log sum_c p(c | prefix) p(value | prefix, c)``. Values are drawn from
+    ``u + scale * (log p(value | prefix, y) - u)``: scale 1 is the model itself, larger scales push
+    each value towards what tells the requested class apart (classifier-free guidance's formula,
+    with the model's Bayes mixture as the class-free model)."""
+
+    @classmethod
+    def of(cls, model, y, scale):
+        """The guidance of a sampling run, or None (``scale`` None or 1)."""
+        if scale is None:
+            return None
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale < 0:
+            raise ValueError(f"guidance must be a finite number >= 0 (1 = none), got {scale!r}")
+        return None if scale == 1 else cls(model, y, scale)
+
+    def __init__(self, model, y, scale):
+        if not model.num_classes or not model.exact_likelihood:
+            raise ValueError(f"guidance needs a class-conditional model with an exact likelihood; "
+                             f"{type(model).__name__} here has num_classes={model.num_classes}, "
+                             f"exact_likelihood={model.exact_likelihood}")
+        self.y, self.scale, self.classes = y, scale, model.num_classes
+        self.run_labels = torch.arange(self.classes).repeat(len(y))  # image i under class c: row i * C + c
+        self.log_prefix = torch.zeros(len(y), self.classes)  # log p(values so far | c)
+        self.log_probs = None
+
+    def expand(self, x):
+        """A batch ``[B, ...]`` as the guided run's ``[B * C, ...]``."""
+        return x.repeat_interleave(self.classes, 0)
+
+    def logits(self, run_logits):
+        """(logits to sample from, the model's log-probabilities under the requested class), each
+        ``[B, P, K]``, from the run's logits ``[B * C, P, K]``."""
+        b = len(self.y)
+        self.log_probs = run_logits.log_softmax(-1).reshape(b, self.classes, *run_logits.shape[1:])
+        conditional = self.log_probs[torch.arange(b), self.y]
+        posterior = self.log_prefix.log_softmax(1)[:, :, None, None]
+        mixture = (self.log_probs + posterior).logsumexp(1)
+        return mixture + self.scale * (conditional - mixture), conditional
+
+    def update(self, chosen, commit):
+        """Add the committed values ``chosen`` ``[B, P]`` to every class's prefix log-likelihood."""
+        index = chosen[:, None, :, None].expand(-1, self.classes, -1, 1)
+        picked = self.log_probs.gather(-1, index)[..., 0]  # (b, C, p)
+        if commit is not None:
+            picked = picked * commit[:, None]
+        self.log_prefix += picked.sum(-1)
+
+
 @torch.no_grad()
 def sample_stream(model, labels=None, temperature=1.0, top_k=None, seed=0, every=1, *, num_images=None,
-                  prompt=None, keep=0, schedule=None, fast=True):
+                  prompt=None, keep=0, schedule=None, fast=True, guidance=None):
     """Generate images along a decoding schedule, yielding a :class:`Frame` every ``every`` steps
     (None: none before the last) and at the end.
 
@@ -144,7 +195,8 @@ def sample_stream(model, labels=None, temperature=1.0, top_k=None, seed=0, every
     ``keep`` (a number of leading raster values, or a bool mask on the value grid) keeps those
     values of the prompt and samples the rest (completion). ``schedule`` defaults to the model's
     own (raster order for an autoregressive model). ``fast`` uses the model's incremental path
-    when it has one (same samples).
+    when it has one (same samples). ``guidance`` (a scale; None or 1 = none) steers a
+    class-conditional model towards its labels with :class:`BayesGuidance`.
     """
     top_k = check_sampling_args(model, temperature, top_k, every)
     batch, y = batch_labels(model, labels, num_images)
@@ -154,7 +206,11 @@ def sample_stream(model, labels=None, temperature=1.0, top_k=None, seed=0, every
     generator = torch.Generator().manual_seed(check_seed(seed))
     u = torch.rand(batch, n, generator=generator)
     device = next(model.parameters()).device
-    predict = predictor(model, y, batch, schedule, fast)
+    guide = BayesGuidance.of(model, y, guidance)
+    if guide is None:
+        predict = predictor(model, y, batch, schedule, fast)
+    else:
+        predict = predictor(model, guide.run_labels, batch * guide.classes, schedule, fast)
 
     values = torch.zeros(batch, n, dtype=torch.long)
     drawn = torch.zeros(batch, n, dtype=torch.bool)
@@ -164,8 +220,11 @@ def sample_stream(model, labels=None, temperature=1.0, top_k=None, seed=0, every
     num_steps = schedule.num_steps(n)
     for step in range(num_steps):
         at = schedule.positions(step, n)  # a slice of raster positions (p of them)
-        x, mask = (from_raster(t, shape).to(device) for t in (values, drawn))
-        logits = predict(x, mask, at).float().cpu()  # (b, p, K)
+        x, mask = (from_raster(t if guide is None else guide.expand(t), shape).to(device) for t in (values, drawn))
+        logits = predict(x, mask, at).float().cpu()  # (b, p, K), or (b * C, p, K) when guided
+        log_probs = None  # the model's own, for the NLL: those of the logits unless guided
+        if guide is not None:
+            logits, log_probs = guide.logits(logits)
         dist = sampling_distribution(logits, temperature, top_k)
         chosen = draw(dist, u[:, at])  # (b, p)
         confidence = None
@@ -181,7 +240,9 @@ def sample_stream(model, labels=None, temperature=1.0, top_k=None, seed=0, every
         def merge(new, old):
             return new if commit is None else torch.where(commit, new, old)
 
-        log_p = logits.log_softmax(-1).gather(-1, chosen[..., None])[..., 0]
+        log_p = (logits.log_softmax(-1) if log_probs is None else log_probs).gather(-1, chosen[..., None])[..., 0]
+        if guide is not None:
+            guide.update(chosen, commit)
         values[:, at] = merge(chosen, values[:, at])
         prob[:, at] = merge(chosen_prob, prob[:, at])
         ent[:, at] = merge(entropy(dist), ent[:, at])

@@ -155,3 +155,35 @@ def test_benchmark_prints_both_paths(tmp_path, monkeypatch, capsys):
     assert "speed-up 10" in header and fast.split()[:2] == ["tiny-gated", "fast"]
     ratios = naive.split()[-2:]
     assert naive.split()[1] == "naive" and all(r.endswith("x") and float(r[:-1]) > 0 for r in ratios)
+
+
+def test_guidance_is_exact_and_fast_equals_naive(tiny):
+    if not (tiny.num_classes and tiny.exact_likelihood):
+        with pytest.raises(ValueError, match="guidance needs a class-conditional model"):
+            run(tiny, guidance=2.0)
+        return
+    guided = run(tiny, seed=4, every=5, guidance=2.5)
+    naive = run(tiny, seed=4, every=5, guidance=2.5, fast=False)
+    for f, g in zip(guided, naive, strict=True):
+        assert torch.equal(f.image, g.image)
+        assert torch.allclose(f.prob.nan_to_num(-1), g.prob.nan_to_num(-1), atol=1e-5)
+    assert torch.equal(run(tiny, seed=4, guidance=1)[-1].image, run(tiny, seed=4)[-1].image)
+    # the reported NLL is the model's own (unguided) likelihood of the guided sample
+    y = torch.as_tensor(labels_kwargs(tiny, 3)["labels"])
+    assert torch.allclose(guided[-1].nll_bits, argen.nll(tiny, guided[-1].image, y) / math.log(2), rtol=1e-4)
+
+
+def test_guidance_follows_the_bayes_rule():
+    """Scale 0 samples from the class-free mixture: the first value's distribution is the mean of
+    the class-conditional ones (a uniform prior over classes)."""
+    model = make_tiny("pixel-gpt")
+    first = run(model, seed=0, guidance=0.0, every=1)[0].dist[0]
+    x = torch.zeros(1, *model.value_shape, dtype=torch.long)
+    per_class = torch.stack([raster_logits(model(x, torch.tensor([c])))[0, 0].softmax(-1) for c in range(10)])
+    assert torch.allclose(first, per_class.mean(0), atol=1e-5)
+
+
+@pytest.mark.parametrize("scale", [-1.0, float("nan"), "2", True])
+def test_bad_guidance(scale):
+    with pytest.raises(ValueError, match="guidance must be a finite number"):
+        run(make_tiny("lstm"), guidance=scale)
