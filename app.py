@@ -28,6 +28,7 @@ FPS = 12  # frames per second sent to the browser; more is wasted
 IMAGE_COUNTS = (1, 4, 10)  # 10 = one per digit
 SPEEDS = (1, 4, 14, 28, 56, 112, 784)  # picture pixels per frame
 MAX_COMPLETIONS = 8
+MAX_GUIDANCE = 5.0
 EXPORT_DIR = Path(tempfile.gettempdir()) / "argen-exports"
 EXPORT_MAX_AGE_S = 3600
 GIF_FRAMES = 200
@@ -47,7 +48,11 @@ def model_choices():
     for name in argen.available():
         metrics = read_metrics(name)
         model, test, quality = get_model(name), metrics.get("test", {}), metrics.get("quality", {})
-        score = f" · {test['bits_per_dim']:.3f} bits/{model.codec.unit}" if "bits_per_dim" in test else ""
+        score = ""  # a figure comparable across models: 8-bit-equivalent bits/dim where there is one
+        if test.get("bits_per_dim_8bit") is not None:
+            score = f" · {test['bits_per_dim_8bit']:.3f} bits/dim (8-bit)"
+        elif "bits_per_dim" in test:
+            score = f" · {test['bits_per_dim']:.3f} bits/{model.codec.unit} (K = {model.levels})"
         if quality.get("accuracy") is not None:
             score += f" · {quality['accuracy']:.0%} of samples read as their digit"
         choices.append((f"{name} — {model.summary}{score}", name))
@@ -136,7 +141,12 @@ def frame_outputs(model, frame):
     return canvas, prob, entropy, chart, stats
 
 
-def stream(model, frames, seed):
+def recommended_guidance(name):
+    """The guidance scale measured best for a model (its metrics.json), else 1 (none)."""
+    return read_metrics(name).get("guidance", {}).get("recommended", 1.0)
+
+
+def stream(model, frames, seed, note=""):
     """Pace the sampler's frames at about FPS per second, then export the final PNG and a GIF
     (of at most GIF_FRAMES canvases: every other one is dropped whenever there are more)."""
     pictures, last, outputs, stride = [], 0.0, None, 1
@@ -150,7 +160,7 @@ def stream(model, frames, seed):
         if wait > 0 and not frame.done:
             time.sleep(wait)
         last = time.monotonic()
-        stats = outputs[4] + f" · **seed** {seed}"
+        stats = outputs[4] + f" · **seed** {seed}" + note
         if not frame.done:
             yield *outputs[:4], stats, None, None
     png, gif = export_path(".png"), export_path(".gif")
@@ -161,7 +171,7 @@ def stream(model, frames, seed):
 
 
 @library_errors
-def generate(name, digit, temperature, top_k, seed, random_seed, count, speed):
+def generate(name, digit, temperature, top_k, seed, random_seed, count, speed, guidance=1.0):
     """Sample ``count`` images (10 = one per digit) and stream them value by value."""
     model = get_model(name)
     if count not in IMAGE_COUNTS:
@@ -169,9 +179,10 @@ def generate(name, digit, temperature, top_k, seed, random_seed, count, speed):
     if speed not in SPEEDS:
         raise gr.Error(f"speed must be one of {SPEEDS} pixels per frame, got {speed!r}")
     seed = resolve_seed(seed, random_seed)
+    guidance = guidance if model.num_classes and model.exact_likelihood else None
     frames = pipelines.generate(model, classes(model, digit, count), temperature=temperature, top_k=top_k_arg(top_k),
-                                seed=seed, every=steps_per_frame(model, speed))
-    yield from stream(model, frames, seed)
+                                seed=seed, every=steps_per_frame(model, speed), guidance=guidance)
+    yield from stream(model, frames, seed, f" · **{name}**" + (f" · **guidance** {guidance:g}" if guidance else ""))
 
 
 def source_image(source, index, drawing):
@@ -197,12 +208,17 @@ def complete(name, source, index, drawing, digit, rows, count, temperature, seed
     """Keep the top ``rows`` rows of a digit and stream ``count`` completions side by side."""
     model = get_model(name)
     image, label = source_image(source, index, drawing)
-    count = whole(count, "number of completions", 1, MAX_COMPLETIONS)
-    wanted = classes(model, label if label is not None and digit is None else digit, count)
+    count, rows = whole(count, "number of completions", 1, MAX_COMPLETIONS), whole(rows, "rows to keep", 0,
+                                                                                       image.shape[2])
+    if digit is None:  # a test digit's own label; for a drawing, the class the model finds most probable
+        digit = label if label is not None or not model.num_classes else int(pipelines.score(model, image).label[0])
     seed = resolve_seed(seed, False)
-    frames = pipelines.complete(model, image, wanted, whole(rows, "rows to keep", 0, image.shape[2]),
-                                temperature=temperature, seed=seed, every=steps_per_frame(model, speed))
-    yield from stream(model, frames, seed)
+    frames = pipelines.complete(model, image, classes(model, digit, count), rows, temperature=temperature, seed=seed,
+                                every=steps_per_frame(model, speed))
+    kept_rows = pipelines.kept_rows(model, rows)
+    note = f" · **kept** the top {kept_rows} of {rows} rows asked" + (
+        f" (a {model.codec.unit} covers {model.codec.patch_size} rows)" if kept_rows != rows else "")
+    yield from stream(model, frames, seed, f" · **{name}**" + (f" as a {digit}" if model.num_classes else "") + note)
 
 
 @library_errors
@@ -264,10 +280,13 @@ def about(name):
 
 
 def on_model_change(name):
-    """Enable the digit picker for class-conditional models, fit top-k to the model's K."""
+    """Enable the digit picker for class-conditional models, fit top-k to the model's K, set the
+    guidance to the model's recommended scale (where guidance applies)."""
     model = get_model(name)
+    guided = bool(model.num_classes) and model.exact_likelihood
     return (gr.Radio(interactive=bool(model.num_classes)),
-            gr.Slider(maximum=model.levels, value=0, label=f"top-k (0 = all {model.levels} values)"))
+            gr.Slider(maximum=model.levels, value=0, label=f"top-k (0 = all {model.levels} values)"),
+            gr.Slider(value=recommended_guidance(name) if guided else 1, interactive=guided))
 
 
 def temperature_slider():
@@ -320,29 +339,34 @@ def build():
             with gr.Row():
                 with gr.Column(scale=1):
                     model = gr.Dropdown(choices, value=default, label="model")
+                    with gr.Row():  # in the first screenful
+                        go = gr.Button("Generate", variant="primary")
+                        stop = gr.Button("Stop")
                     digit = digit_picker()
+                    guidance = gr.Slider(0, MAX_GUIDANCE, value=1, step=0.5,
+                                         label="guidance (1 = none; more = more like the digit asked for)")
                     temperature = temperature_slider()
                     top_k = gr.Slider(0, MAX_LEVELS, value=0, step=1, label="top-k (0 = all values)")
                     with gr.Row():
                         seed = seed_box()
-                        random_seed = gr.Checkbox(False, label="random seed")
+                        random_seed = gr.Checkbox(True, label="random seed")
                     count = gr.Radio(list(IMAGE_COUNTS), value=1, label="images (10 = one per digit)")
                     speed = speed_picker()
-                    with gr.Row():
-                        go = gr.Button("Generate", variant="primary")
-                        stop = gr.Button("Stop")
                 with gr.Column(scale=2):
                     outputs = stream_outputs("canvas")
-            event = go.click(generate, [model, digit, temperature, top_k, seed, random_seed, count, speed],
-                             outputs, api_name="generate", show_progress="hidden")
+            event = go.click(generate, [model, digit, temperature, top_k, seed, random_seed, count, speed, guidance],
+                             outputs, api_name="generate", show_progress="minimal")
             stop.click(None, cancels=[event])
-            model.change(on_model_change, model, [digit, top_k], api_visibility="private")
-            demo.load(on_model_change, model, [digit, top_k], api_visibility="private")
+            model.change(on_model_change, model, [digit, top_k, guidance], api_visibility="private")
+            demo.load(on_model_change, model, [digit, top_k, guidance], api_visibility="private")
 
         with gr.Tab("Complete"):
             with gr.Row():
                 with gr.Column(scale=1):
                     c_model = gr.Dropdown(choices, value=default, label="model")
+                    with gr.Row():
+                        c_go = gr.Button("Complete", variant="primary")
+                        c_stop = gr.Button("Stop")
                     c_source, c_index, c_drawing = source_pickers()
                     c_preview = gr.Image(label="the digit", type="pil", height=180)
                     c_digit = gr.Radio(list(range(10)), value=None, label="class (default: the test digit's)")
@@ -351,24 +375,23 @@ def build():
                     c_temperature = temperature_slider()
                     c_seed = seed_box()
                     c_speed = speed_picker()
-                    c_go = gr.Button("Complete", variant="primary")
-                    c_stop = gr.Button("Stop")
                 with gr.Column(scale=2):
                     c_outputs = stream_outputs("completions")
-            for trigger in (c_source.change, c_index.change, c_drawing.change):
+            for trigger in (c_source.change, c_index.change, c_drawing.change, demo.load):
                 trigger(show_source, [c_source, c_index, c_drawing], c_preview, api_visibility="private")
             c_event = c_go.click(complete, [c_model, c_source, c_index, c_drawing, c_digit, c_rows, c_count,
                                             c_temperature, c_seed, c_speed], c_outputs,
-                                 api_name="complete", show_progress="hidden")
+                                 api_name="complete", show_progress="minimal")
             c_stop.click(None, cancels=[c_event])
 
         with gr.Tab("Likelihood"):
             with gr.Row():
                 with gr.Column(scale=1):
                     l_model = gr.Dropdown(choices, value=default, label="model")
-                    l_source, l_index, l_drawing = source_pickers()
-                    l_digit = gr.Radio(list(range(10)), value=None, label="score as class (default: its label)")
                     l_go = gr.Button("Score", variant="primary")
+                    l_source, l_index, l_drawing = source_pickers()
+                    l_digit = gr.Radio(list(range(10)), value=None,
+                                       label="score as class (default: its label; a drawing: the most probable)")
                 with gr.Column(scale=2):
                     l_map = gr.Image(label="surprise: -log2 p of each pixel (bits)", type="pil", format="png")
                     l_summary = gr.Markdown()
@@ -379,12 +402,12 @@ def build():
         with gr.Tab("Compare"):
             with gr.Row():
                 with gr.Column(scale=1):
-                    m_models = gr.CheckboxGroup(choices, value=names, label="models")
+                    m_go = gr.Button("Compare", variant="primary")
                     m_digit, m_temperature = digit_picker(), temperature_slider()
                     m_seed = seed_box("seed (shared random numbers)")
-                    m_go = gr.Button("Compare", variant="primary")
+                    m_models = gr.CheckboxGroup(choices, value=names, label="models")
                 with gr.Column(scale=2):
-                    m_gallery = gr.Gallery(label="same digit, same random numbers", columns=4)
+                    m_gallery = gr.Gallery(label="same digit, same random numbers", columns=4, height="auto")
             m_go.click(compare, [m_models, m_digit, m_temperature, m_seed], m_gallery, api_name="compare")
 
         with gr.Tab("About"):

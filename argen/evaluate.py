@@ -69,13 +69,13 @@ def final_metrics(module, images, labels):
             "fixture": {"accuracy": classifier_accuracy(module, *fixture)}}
 
 
-def draw_samples(model, per_class, seed, batch_size=100):
+def draw_samples(model, per_class, seed, batch_size=100, guidance=None):
     """``per_class`` samples of each class (or 10 * per_class unconditional ones) at temperature 1:
     (values [N, c, h, w], requested labels [N] or None)."""
     from .sampling import requests, sample
 
     wanted = torch.arange(NUM_CLASSES).repeat_interleave(per_class)
-    images = [sample(model, seed=seed + i, **requests(model, wanted[i:i + batch_size]))
+    images = [sample(model, seed=seed + i, guidance=guidance, **requests(model, wanted[i:i + batch_size]))
               for i in range(0, len(wanted), batch_size)]
     return torch.cat(images), wanted if model.num_classes else None
 
@@ -87,16 +87,31 @@ def samples_picture(model, values):
     return grid(model.codec.decode(values), nrow=10, scale=2)
 
 
-def quality_metrics(model, classifier, reference, per_class, seed):
+def quality_metrics(model, classifier, reference, per_class, seed, guidance=None):
     """Classifier accuracy on class-conditional samples and the classifier-feature Fréchet distance."""
     from .classifier import frechet_distance, predict
 
-    images, labels = draw_samples(model, per_class, seed)
+    images, labels = draw_samples(model, per_class, seed, guidance=guidance)
     predicted, features = predict(classifier, model.codec.decode(images))
     accuracy = None if labels is None else round((predicted == labels).float().mean().item(), 4)
     return {"samples": int(images.shape[0]), "temperature": 1.0, "seed": seed, "accuracy": accuracy,
             "fid": round(frechet_distance(features, reference["test_features"]), 3),
             "fid_floor": reference["fid_floor"]}, images
+
+
+def guidance_curve(model, classifier, reference, per_class, seed, scales):
+    """Sample quality against the guidance scale, and the recommended scale: the most accurate
+    whose FID is no worse than the unguided samples' (scale 1 is always measured)."""
+    scales = sorted({1.0, *map(float, scales)})
+    curve = []
+    for scale in scales:
+        quality = quality_metrics(model, classifier, reference, per_class, seed, guidance=scale)[0]
+        curve.append({"scale": scale, "accuracy": quality["accuracy"], "fid": quality["fid"]})
+        print(f"guidance {scale}: accuracy {quality['accuracy']:.1%}, FID {quality['fid']:.2f}")
+    unguided = next(point for point in curve if point["scale"] == 1.0)
+    fair = [point for point in curve if point["fid"] <= unguided["fid"]]
+    best = max(fair, key=lambda point: (point["accuracy"], -point["scale"]))
+    return {"samples": NUM_CLASSES * per_class, "seed": seed, "curve": curve, "recommended": best["scale"]}
 
 
 def speed_metrics(model):
@@ -201,6 +216,10 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true",
                         help=f"the first {FIXTURE_IMAGES:,} test images and 10 samples per class; prints, writes nothing")
     parser.add_argument("--seed", type=int, default=0, help="seed of the samples")
+    parser.add_argument("--guidance", type=float, nargs="+", default=None, metavar="SCALE",
+                        help="only measure sample quality against these guidance scales (and 1) for the "
+                             "class-conditional models, with --per-class samples of each class")
+    parser.add_argument("--per-class", type=int, default=None, help="samples per class (default 100; 10 with --quick)")
     args = parser.parse_args(argv)
     names = args.names or available()
     for name in names:
@@ -208,7 +227,9 @@ def main(argv=None):
     images, labels = load_mnist("test", args.data_dir)
     if args.quick:
         images, labels = images[:FIXTURE_IMAGES], labels[:FIXTURE_IMAGES]
-    per_class = 10 if args.quick else SAMPLES_PER_CLASS
+    per_class = args.per_class or (10 if args.quick else SAMPLES_PER_CLASS)
+    if args.guidance:
+        return guidance_main(names, args, images, per_class)
     if args.all:  # the real-data floor: as many training images as samples
         real = load_mnist("train", args.data_dir)[0][-NUM_CLASSES * per_class:]
         classifier, reference = reference_features(images, real)
@@ -231,6 +252,22 @@ def main(argv=None):
         comparison_plot([(n, read_metrics(n)) for n in available()], weights_dir() / "report.png")
     if not args.quick:
         print("wrote each model's metrics.json (the front page's table: python -m train.readme)")
+
+
+def guidance_main(names, args, images, per_class):
+    """``--guidance``: each class-conditional model's quality curve into its metrics.json."""
+    real = load_mnist("train", args.data_dir)[0][-NUM_CLASSES * per_class:]
+    classifier, reference = reference_features(images, real)
+    for name in names:
+        model = load(name)
+        if not (model.num_classes and model.exact_likelihood):
+            print(f"{name}: no guidance (unconditional, or no exact likelihood)")
+            continue
+        print(f"{name} (FID floor {reference['fid_floor']}):")
+        curve = guidance_curve(model, classifier, reference, per_class, args.seed, args.guidance)
+        print(f"{name}: recommended guidance {curve['recommended']}")
+        if not args.quick:
+            write_report(model_dir(name), {**read_metrics(name), "guidance": curve})
 
 
 if __name__ == "__main__":

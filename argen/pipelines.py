@@ -27,13 +27,23 @@ def generate(model, classes, *, temperature=1.0, top_k=None, seed=0, every=1, sc
                          fast=fast, guidance=guidance, **requests(model, classes))
 
 
-def kept_values(model, rows):
-    """How many leading raster values lie wholly inside the top ``rows`` picture rows."""
+def value_rows_kept(model, rows):
+    """How many rows of values lie wholly inside the top ``rows`` picture rows."""
     picture_rows = model.codec.picture_shape[1]
     if isinstance(rows, bool) or not isinstance(rows, int) or not 0 <= rows <= picture_rows:
         raise ValueError(f"rows to keep must be an integer in 0..{picture_rows}, got {rows!r}")
-    c, h, w = model.value_shape
-    return rows * h // picture_rows * w * c
+    return rows * model.value_shape[1] // picture_rows
+
+
+def kept_rows(model, rows):
+    """The picture rows a completion keeps when asked for ``rows`` (fewer where a value covers several rows)."""
+    return value_rows_kept(model, rows) * model.codec.picture_shape[1] // model.value_shape[1]
+
+
+def kept_values(model, rows):
+    """How many leading raster values lie wholly inside the top ``rows`` picture rows."""
+    c, _, w = model.value_shape
+    return value_rows_kept(model, rows) * w * c
 
 
 def complete(model, pictures, classes, rows, *, temperature=1.0, top_k=None, seed=0, every=1, fast=True):

@@ -17,7 +17,8 @@ MODEL = "mlp-v3"
 
 
 def run_generate(**overrides):
-    args = dict(name=MODEL, digit=7, temperature=1.0, top_k=0, seed=0, random_seed=False, count=1, speed=112)
+    args = dict(name=MODEL, digit=7, temperature=1.0, top_k=0, seed=0, random_seed=False, count=1, speed=112,
+                guidance=1.0)
     return list(app.generate(**{**args, **overrides}))
 
 
@@ -69,6 +70,26 @@ def test_complete_keeps_the_top_rows():
     rows = 14 * app.render.layout(3)[1]
     assert np.array_equal(canvas[:rows], np.asarray(prompts)[:rows])
     assert not np.array_equal(canvas, np.asarray(prompts))
+
+
+def test_complete_a_drawing_without_a_class_and_says_what_it_kept():
+    drawing = np.full((280, 280, 3), 255, np.uint8)
+    drawing[40:240, 130:150] = 0  # a "1"
+    stats = list(app.complete(MODEL, "my drawing", 0, {"composite": drawing}, None, 14, 2, 1.0, 0, 784))[-1][4]
+    assert "as a 1" in stats and "kept** the top 14 of 14 rows asked" in stats
+    stats = list(app.complete("bsq-gpt", "test digit", 70, None, None, 3, 1, 1.0, 0, 784))[-1][4]
+    assert "kept** the top 0 of 3 rows asked (a token covers 4 rows)" in stats
+
+
+def test_guidance_and_the_model_list():
+    guided = run_generate(name="lstm", guidance=3.0, speed=784)[-1]
+    assert "**guidance** 3" in guided[4] and "**lstm**" in guided[4]
+    model = argen.load("lstm")
+    expected = app.render.canvas(model.codec.decode(argen.sample(model, [7], seed=0, guidance=3.0)))
+    assert np.array_equal(np.asarray(Image.open(guided[5])), np.asarray(expected))
+    labels = dict((name, label) for label, name in app.model_choices())
+    assert "4.474 bits/dim (8-bit)" in labels["mlp-v3"] and "0.935 bits/dim (8-bit)" in labels["pixel-gpt"]
+    assert "bits/token (K = 1024)" in labels["bsq-gpt"]
 
 
 def test_likelihood_scores_and_classifies():
@@ -142,25 +163,25 @@ def test_api_streams_and_survives_bad_input(server):
     from gradio_client import Client
 
     client = Client(server, verbose=False)
-    job = client.submit(MODEL, 4, 1.0, 0, 1, False, 1, 112, api_name="/generate")
+    job = client.submit(MODEL, 4, 1.0, 0, 1, False, 1, 112, 1.0, api_name="/generate")
     frames = list(job)
     assert len(frames) >= 3
     final = job.result()
     assert Image.open(final[0]).size == (280, 280) and final[5] is not None
     with pytest.raises(Exception, match="temperature|less than minimum value"):  # ours or Gradio's slider check
-        client.predict(MODEL, 4, 0.0, 0, 1, False, 1, 112, api_name="/generate")
+        client.predict(MODEL, 4, 0.0, 0, 1, False, 1, 112, 1.0, api_name="/generate")
     with pytest.raises(Exception, match="number of images|not in the list of choices"):
-        client.predict(MODEL, 4, 1.0, 0, 1, False, 10_000, 112, api_name="/generate")
+        client.predict(MODEL, 4, 1.0, 0, 1, False, 10_000, 112, 1.0, api_name="/generate")
     with pytest.raises(Exception, match="top_k must be an integer in 1..16"):  # the library's own check
-        client.predict(MODEL, 4, 1.0, 100, 1, False, 1, 112, api_name="/generate")
-    assert client.predict(MODEL, 4, 1.0, 0, 1, False, 1, 784, api_name="/generate")[5] is not None
+        client.predict(MODEL, 4, 1.0, 100, 1, False, 1, 112, 1.0, api_name="/generate")
+    assert client.predict(MODEL, 4, 1.0, 0, 1, False, 1, 784, 1.0, api_name="/generate")[5] is not None
 
 
 def test_concurrent_clients_get_their_own_images(server):
     from gradio_client import Client
 
     def one(seed):
-        final = Client(server, verbose=False).predict(MODEL, seed % 10, 1.0, 0, seed, False, 1, 112,
+        final = Client(server, verbose=False).predict(MODEL, seed % 10, 1.0, 0, seed, False, 1, 112, 1.0,
                                                       api_name="/generate")
         return seed, np.asarray(Image.open(final[0]))
 
@@ -188,6 +209,7 @@ def test_browser_generates_a_digit(server, tmp_path):
         page = browser.new_page(viewport={"width": 1280, "height": 1400})
         page.goto(server)
         page.get_by_label("7", exact=True).first.check()
+        page.get_by_label("random seed").uncheck()  # seed 0, shown in the box
         page.get_by_role("button", name="Generate").click()
         page.get_by_text("784/784").wait_for(timeout=60_000)
         page.screenshot(path=str(tmp_path / "generate.png"), full_page=True)
