@@ -22,7 +22,6 @@ import argen
 from argen import pipelines, render
 from argen.data import IMAGE_SHAPE, MAX_LEVELS, NUM_CLASSES, from_drawing
 from argen.hub import model_dir, read_metrics
-from argen.schedules import raster_values
 
 FPS = 12  # frames per second sent to the browser; more is wasted
 IMAGE_COUNTS = (1, 4, 10)  # 10 = one per digit
@@ -134,8 +133,7 @@ def frame_outputs(model, frame):
     canvas = render.canvas(pictures, marks, model.codec.patch_size)
     prob = render.map_panel(value_map(frame.prob), 0, 1, "viridis", "p")
     entropy = render.map_panel(value_map(frame.entropy), 0, math.log(model.levels), "magma", "nats")
-    last = raster_values(frame.committed[:1])[0].nonzero()[-1]
-    chart = render.distribution_chart(frame.dist[0].numpy(), int(raster_values(frame.image[:1])[0, last]))
+    chart = render.distribution_chart(frame.dist[0].numpy(), int(frame.dist_value[0]))
     stats = (f"**{model.codec.units}** {frame.values_done}/{model.num_values} · **NLL so far** "
              f"{frame.nll_bits.mean():.1f} bits/image · **mean entropy** {np.nanmean(frame.entropy.numpy()):.3f} nats")
     return canvas, prob, entropy, chart, stats
@@ -316,7 +314,8 @@ def stream_outputs(what):
     with gr.Row():
         prob = gr.Image(label="probability of the chosen value", type="pil", format="png")
         entropy = gr.Image(label="entropy (nats)", type="pil", format="png")
-    chart = gr.Image(label="distribution of the current pixel (first image)", type="pil", format="png")
+    chart = gr.Image(label="the most uncertain value of the last frame: its distribution (first image)", type="pil",
+                     format="png")
     with gr.Row():
         png = gr.File(label="final image (PNG)")
         gif = gr.File(label="the whole generation (GIF)")

@@ -79,28 +79,35 @@ def canvas(pictures, marks=None, cell=1, padding=1):
     return picture
 
 
-def colorbar(height, vmin, vmax, cmap, label, width=64):
+def colorbar(height, vmin, vmax, cmap, label, font_size):
     """A vertical colour scale with its range and label, as a PIL picture."""
-    from PIL import ImageDraw
+    from PIL import ImageDraw, ImageFont
 
+    font = ImageFont.load_default(size=font_size)
+    width = 26 + 4 * font_size
     ramp = colormap(np.linspace(vmax, vmin, height)[:, None].repeat(14, 1), vmin, vmax, cmap)
     bar = Image.new("RGB", (width, height), (255, 255, 255))
     bar.paste(Image.fromarray(ramp), (4, 0))
     draw = ImageDraw.Draw(bar)
-    for y, value in ((0, vmax), (height // 2 - 5, (vmin + vmax) / 2), (height - 11, vmin)):
-        draw.text((21, y), f"{value:.2g}", fill=(0, 0, 0))
-    draw.text((21, height // 4), label[:7], fill=(80, 80, 80))
+    for y, value in ((0, vmax), ((height - font_size) // 2, (vmin + vmax) / 2), (height - font_size - 2, vmin)):
+        draw.text((22, y), f"{value:.2g}", fill=(0, 0, 0), font=font)
+    draw.text((22, height // 4), label[:7], fill=(80, 80, 80), font=font)
     return bar
 
 
+MAP_TOP = 40  # a white band above the maps, where a browser's label chip and buttons sit
+
+
 def map_panel(values, vmin, vmax, cmap, label, padding=1):
-    """Per-pixel maps ``[B, H, W]`` (NaN = not yet drawn) coloured, tiled and given a colour scale."""
+    """Per-pixel maps ``[B, H, W]`` (NaN = not yet drawn) coloured, tiled and given a colour scale
+    whose figures stay readable when the panel is shown small."""
     arrays = [colormap(v, vmin, vmax, cmap) for v in np.asarray(values)]
     nrow, scale = layout(len(arrays))
     picture = tile(arrays, nrow, scale, padding, fill=255)
-    panel = Image.new("RGB", (picture.width + 64, picture.height), (255, 255, 255))
-    panel.paste(picture, (0, 0))
-    panel.paste(colorbar(picture.height, vmin, vmax, cmap, label), (picture.width, 0))
+    bar = colorbar(picture.height, vmin, vmax, cmap, label, font_size=max(14, picture.width // 16))
+    panel = Image.new("RGB", (picture.width + bar.width, picture.height + MAP_TOP), (255, 255, 255))
+    panel.paste(picture, (0, MAP_TOP))
+    panel.paste(bar, (picture.width, MAP_TOP))
     return panel
 
 

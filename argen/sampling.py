@@ -7,8 +7,9 @@ models alone), and the naive path (the whole network once per step) and a model'
 the same samples. A schedule that draws its own random numbers (MaskGIT's Gumbel noise) takes them
 from the same seeded generator, after the uniforms.
 """
+import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -27,11 +28,32 @@ class Frame:
     committed: torch.Tensor  # (b, c, h, w) bool: the values committed in this step (the app marks them)
     prob: torch.Tensor  # (b, c, h, w) probability of the chosen value; NaN where not drawn
     entropy: torch.Tensor  # (b, c, h, w) entropy in nats of the distribution it was drawn from; NaN where not drawn
-    dist: torch.Tensor  # (b, K) the distribution of the last value committed in this step
     nll_bits: torch.Tensor  # (b,) -log2 p of the committed values under the model at temperature 1
     step: int  # index of this step in the schedule
     num_steps: int
     done: bool
+    # (entropy [b, p], distribution [b, p, K], value [b, p], committed [b, p] or None: all) of each step since
+    # the last frame, from which `dist` is found when it is asked for
+    window: list = field(default_factory=list, repr=False)
+
+    @functools.cached_property
+    def _peak(self):
+        b, k = self.image.shape[0], self.window[-1][1].shape[-1]
+        peak = torch.full((b,), -1.0), torch.zeros(b, k), torch.zeros(b, dtype=torch.long)
+        for uncertainty, dist, chosen, commit in self.window:
+            peak = most_uncertain(peak, uncertainty if commit is None else uncertainty.masked_fill(~commit, -1.0),
+                                  dist, chosen)
+        return peak
+
+    @property
+    def dist(self):
+        """``[b, K]``: the distribution of the most uncertain value committed since the last frame."""
+        return self._peak[1]
+
+    @property
+    def dist_value(self):
+        """``[b]``: the value drawn from :attr:`dist`."""
+        return self._peak[2]
 
     @property
     def values_done(self):
@@ -122,6 +144,16 @@ def draw(probs, u):
     cdf = probs.cumsum(-1)
     index = torch.searchsorted(cdf, (u * cdf[..., -1]).unsqueeze(-1).contiguous())
     return index.squeeze(-1).clamp_max(probs.shape[-1] - 1)
+
+
+def most_uncertain(peak, uncertainty, dist, chosen):
+    """``peak`` = (entropy [B], distribution [B, K], value [B]) of each image's most uncertain value so
+    far, updated with a step's committed values (``uncertainty`` [B, P], -1 where not committed)."""
+    best, index = uncertainty.max(1)
+    higher = best > peak[0]
+    rows = torch.arange(len(best))
+    return (torch.where(higher, best, peak[0]), torch.where(higher[:, None], dist[rows, index], peak[1]),
+            torch.where(higher, chosen[rows, index], peak[2]))
 
 
 def predictor(model, y, batch, schedule, fast):
@@ -217,6 +249,7 @@ def sample_stream(model, labels=None, temperature=1.0, top_k=None, seed=0, every
     prob = torch.full((batch, n), math.nan)
     ent = torch.full((batch, n), math.nan)
     nll_nats = torch.zeros(batch)
+    window = []
     num_steps = schedule.num_steps(n)
     for step in range(num_steps):
         at = schedule.positions(step, n)  # a slice of raster positions (p of them)
@@ -245,18 +278,20 @@ def sample_stream(model, labels=None, temperature=1.0, top_k=None, seed=0, every
             guide.update(chosen, commit)
         values[:, at] = merge(chosen, values[:, at])
         prob[:, at] = merge(chosen_prob, prob[:, at])
-        ent[:, at] = merge(entropy(dist), ent[:, at])
+        uncertainty = entropy(dist)  # (b, p)
+        ent[:, at] = merge(uncertainty, ent[:, at])
+        window.append((uncertainty, dist, chosen, commit))
         nll_nats -= merge(log_p, torch.zeros_like(log_p)).sum(1)
         drawn[:, at] = merge(True, drawn[:, at])
         done = step == num_steps - 1
         if done or (every and (step + 1) % every == 0):
             now = torch.zeros(batch, n, dtype=torch.bool)
             now[:, at] = True if commit is None else commit
-            last = now[:, at].long().cumsum(1).argmax(1)  # the last committed proposal of each image
             yield Frame(image=from_raster(values, shape).clone(), drawn=from_raster(drawn, shape).clone(),
                         committed=from_raster(now, shape), prob=from_raster(prob, shape).clone(),
-                        entropy=from_raster(ent, shape).clone(), dist=dist[torch.arange(batch), last],
-                        nll_bits=nll_nats / math.log(2), step=step, num_steps=num_steps, done=done)
+                        entropy=from_raster(ent, shape).clone(), nll_bits=nll_nats / math.log(2), step=step,
+                        num_steps=num_steps, done=done, window=window)
+            window = []
 
 
 def sample(model, labels=None, temperature=1.0, top_k=None, seed=0, **kwargs):

@@ -33,7 +33,7 @@ def test_generate_streams_frames_and_exports():
     assert canvas.size == (280, 280) and png.endswith(".png") and gif.endswith(".gif")
     assert "784/784" in stats and all(o[5] is None for o in outputs[:-1])
     assert Image.open(gif).n_frames >= len(outputs)
-    assert prob.size[1] == canvas.size[1] and entropy.size == prob.size
+    assert prob.size[1] == canvas.size[1] + app.render.MAP_TOP and entropy.size == prob.size
 
 
 def test_generate_is_deterministic_and_matches_the_library():

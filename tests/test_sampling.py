@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import argen
-from argen.sampling import draw
+from argen.sampling import draw, entropy
 from argen.schedules import raster_logits, raster_values
 from conftest import labels_kwargs, make_tiny
 
@@ -187,3 +187,15 @@ def test_guidance_follows_the_bayes_rule():
 def test_bad_guidance(scale):
     with pytest.raises(ValueError, match="guidance must be a finite number"):
         run(make_tiny("lstm"), guidance=scale)
+
+
+def test_frame_shows_the_most_uncertain_value_since_the_last_frame(tiny):
+    frames = run(tiny, every=3, seed=6)
+    before = torch.zeros_like(frames[0].drawn)
+    for frame in frames:
+        new = frame.drawn & ~before
+        for i in range(3):
+            top = frame.entropy[i][new[i]].max()
+            assert entropy(frame.dist[i]) == pytest.approx(float(top), abs=1e-5)
+            assert frame.dist_value[i] in frame.image[i][new[i] & (frame.entropy[i] == top)]
+        before = frame.drawn
