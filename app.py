@@ -104,10 +104,8 @@ def top_k_arg(top_k):
 
 
 def steps_per_frame(model, speed):
-    """The sampler's ``every`` for a speed in picture pixels per frame (a step of the model's
-    schedule commits one value in raster order, several in MaskGIT's)."""
-    values_per_step = model.num_values / model.schedule().num_steps(model.num_values)
-    return max(1, round(whole(speed, "speed", 1, max(SPEEDS)) / model.codec.pixels_per_value / values_per_step))
+    """The sampler's ``every`` for a speed in picture pixels per frame."""
+    return pipelines.steps_for_pixels(model, whole(speed, "speed", 1, max(SPEEDS)))
 
 
 def export_path(suffix):
@@ -238,15 +236,24 @@ def likelihood(name, source, index, drawing, digit):
 
 
 @library_errors
-def compare(names, digit, temperature, seed):
-    """The same digit and random numbers through several models: (image, caption) pairs."""
+def compare(names, digit, temperature, seed, speed=max(SPEEDS)):
+    """Race: the same digit and random numbers through several models, drawn live side by side,
+    each with its bits and seconds so far: a list of (picture, caption) per frame."""
     if not names:
         raise gr.Error("pick at least one model to compare")
     models = [get_model(name) for name in names]
     wanted = [whole(digit, "digit", 0, NUM_CLASSES - 1)]
-    results = pipelines.compare(models, wanted, temperature=temperature, seed=resolve_seed(seed, False))
-    return [(render.canvas(r.model.codec.decode(r.values)), f"{name}: {r.nll_bits[0]:.0f} bits, {r.seconds:.2f} s")
-            for name, r in zip(names, results)]
+    runners = pipelines.race(models, wanted, temperature=temperature, seed=resolve_seed(seed, False),
+                             pixels_per_frame=whole(speed, "speed", 1, max(SPEEDS)))
+    last = 0.0
+    for lap in runners:
+        wait = 1 / FPS - (time.monotonic() - last)
+        if wait > 0:
+            time.sleep(wait)
+        last = time.monotonic()
+        yield [(render.canvas(r.model.codec.decode(r.frame.image, r.frame.drawn)),
+                f"{name}: {r.frame.nll_bits[0]:.0f} bits, {r.seconds:.2f} s" + ("" if r.frame.done else " …"))
+               for name, r in zip(names, lap)]
 
 
 def about(name):
@@ -398,16 +405,17 @@ def build():
             l_go.click(likelihood, [l_model, l_source, l_index, l_drawing, l_digit],
                        [l_map, l_summary, l_posterior], api_name="likelihood")
 
-        with gr.Tab("Compare"):
+        with gr.Tab("Compare: a race"):
             with gr.Row():
                 with gr.Column(scale=1):
-                    m_go = gr.Button("Compare", variant="primary")
+                    m_go = gr.Button("Race", variant="primary")
                     m_digit, m_temperature = digit_picker(), temperature_slider()
-                    m_seed = seed_box("seed (shared random numbers)")
+                    m_seed, m_speed = seed_box("seed (shared random numbers)"), speed_picker()
                     m_models = gr.CheckboxGroup(choices, value=names, label="models")
                 with gr.Column(scale=2):
                     m_gallery = gr.Gallery(label="same digit, same random numbers", columns=4, height="auto")
-            m_go.click(compare, [m_models, m_digit, m_temperature, m_seed], m_gallery, api_name="compare")
+            m_go.click(compare, [m_models, m_digit, m_temperature, m_seed, m_speed], m_gallery, api_name="compare",
+                       show_progress="minimal")
 
         with gr.Tab("About"):
             a_model = gr.Dropdown(choices, value=default, label="model")

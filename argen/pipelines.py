@@ -4,6 +4,7 @@ calls these.
 
     frames = generate(model, classes=[7, 7, 3], seed=0, every=28)       # stream Frames
     frames = complete(model, pictures, classes=[7] * 4, rows=14)        # keep the top 14 rows
+    for runners in race([model_a, model_b], classes=[3], seed=0): ...  # side by side, live
     result = score(model, pictures)                                     # bits, surprise map, p(class | image)
     results = compare([model_a, model_b], classes=[3], seed=0)          # same random numbers
 """
@@ -17,6 +18,7 @@ from .sampling import requests, sample_stream
 
 Score = namedtuple("Score", "bits bits_per_value surprise posterior label")
 Result = namedtuple("Result", "model values nll_bits seconds")
+Runner = namedtuple("Runner", "model frame seconds")
 
 
 def generate(model, classes, *, temperature=1.0, top_k=None, seed=0, every=1, schedule=None, fast=True,
@@ -72,6 +74,34 @@ def score(model, pictures, label=None):
     surprise = surprise_bits(model, x, y)
     bits = surprise.flatten(1).sum(1)
     return Score(bits, bits / model.num_values, surprise, posterior, y)
+
+
+def steps_for_pixels(model, pixels):
+    """Schedule steps per frame for about ``pixels`` picture pixels per frame (a raster step commits
+    one value, a MaskGIT step many)."""
+    values_per_step = model.num_values / model.schedule().num_steps(model.num_values)
+    return max(1, round(pixels / model.codec.pixels_per_value / values_per_step))
+
+
+def race(models, classes, *, temperature=1.0, seed=0, pixels_per_frame=28):
+    """Every model draws the same classes with the same random numbers, all advancing about
+    ``pixels_per_frame`` picture pixels per frame: yields, per frame, one :class:`Runner` per model
+    (its latest frame, a finished model keeping its last, and its seconds so far)."""
+    streams = [generate(model, classes, temperature=temperature, seed=seed, every=steps_for_pixels(model, pixels_per_frame))
+               for model in models]
+    latest, seconds = [None] * len(models), [0.0] * len(models)
+    while True:
+        moved = False
+        for i, stream in enumerate(streams):
+            if latest[i] is not None and latest[i].done:
+                continue
+            started = time.perf_counter()
+            latest[i] = next(stream)
+            seconds[i] += time.perf_counter() - started
+            moved = True
+        if not moved:
+            return
+        yield [Runner(*race) for race in zip(models, latest, seconds)]
 
 
 def compare(models, classes, *, temperature=1.0, seed=0):

@@ -118,13 +118,18 @@ def test_drawing_input():
         app.likelihood(MODEL, "my drawing", 0, {"composite": np.zeros(5)}, 1)
 
 
-def test_compare_and_about():
-    results = app.compare(argen.available(), 3, 1.0, 0)
-    assert [caption.split(":")[0] for _, caption in results] == argen.available()
+def test_compare_races_every_model_to_the_library_images():
+    laps = list(app.compare(argen.available(), 3, 1.0, 0, 112))
+    assert len(laps) >= 784 // 112 and all(len(lap) == len(argen.available()) for lap in laps)
+    assert any(caption.endswith(" …") for _, caption in laps[0]) and not any(c.endswith(" …") for _, c in laps[-1])
+    assert [caption.split(":")[0] for _, caption in laps[-1]] == argen.available()
     model = argen.load(MODEL)
-    picture = dict(zip(argen.available(), (p for p, _ in results)))[MODEL]
+    picture = dict(zip(argen.available(), (p for p, _ in laps[-1])))[MODEL]
     assert np.array_equal(np.asarray(picture), np.asarray(app.render.canvas(model.codec.decode(
         argen.sample(model, [3], seed=0)))))
+
+
+def test_about():
     text, grid = app.about(MODEL)
     assert "test bits/pixel | 0.4741" in text and grid.endswith("samples.png")
 
