@@ -142,9 +142,10 @@ def recommended_guidance(name):
     return read_metrics(name).get("guidance", {}).get("recommended", 1.0)
 
 
-def stream(model, frames, seed, note=""):
+def stream(model, frames, seed, note="", finished=None):
     """Pace the sampler's frames at about FPS per second, then export the final PNG and a GIF
-    (of at most GIF_FRAMES canvases: every other one is dropped whenever there are more)."""
+    (of at most GIF_FRAMES canvases: every other one is dropped whenever there are more). The last
+    output is what Inspect needs of the finished images (``finished`` + their values), else None."""
     pictures, last, outputs, stride = [], 0.0, None, 1
     for i, frame in enumerate(frames):
         outputs = frame_outputs(model, frame)
@@ -158,12 +159,12 @@ def stream(model, frames, seed, note=""):
         last = time.monotonic()
         stats = outputs[4] + f" · **seed** {seed}" + note
         if not frame.done:
-            yield *outputs[:4], stats, None, None
+            yield *outputs[:4], stats, None, None, None
     png, gif = export_path(".png"), export_path(".gif")
     outputs[0].save(png)
     pictures[0].save(gif, save_all=True, append_images=pictures[1:] + [outputs[0]] * FPS,
                      duration=round(1000 / FPS * stride), loop=0)
-    yield *outputs[:4], stats, png, gif
+    yield *outputs[:4], stats, png, gif, {**(finished or {}), "values": frame.image}
 
 
 @library_errors
@@ -178,7 +179,8 @@ def generate(name, digit, temperature, top_k, seed, random_seed, count, speed, g
     guidance = guidance if model.num_classes and model.exact_likelihood else None
     frames = pipelines.generate(model, classes(model, digit, count), temperature=temperature, top_k=top_k_arg(top_k),
                                 seed=seed, every=steps_per_frame(model, speed), guidance=guidance)
-    yield from stream(model, frames, seed, f" · **{name}**" + (f" · **guidance** {guidance:g}" if guidance else ""))
+    yield from stream(model, frames, seed, f" · **{name}**" + (f" · **guidance** {guidance:g}" if guidance else ""),
+                      {"name": name, "labels": classes(model, digit, count) if model.num_classes else None})
 
 
 def source_image(source, index, drawing):
@@ -214,7 +216,29 @@ def complete(name, source, index, drawing, digit, rows, count, temperature, seed
     kept_rows = pipelines.kept_rows(model, rows)
     note = f" · **kept** the top {kept_rows} of {rows} rows asked" + (
         f" (a {model.codec.unit} covers {model.codec.patch_size} rows)" if kept_rows != rows else "")
-    yield from stream(model, frames, seed, f" · **{name}**" + (f" as a {digit}" if model.num_classes else "") + note)
+    yield from stream(model, frames, seed, f" · **{name}**" + (f" as a {digit}" if model.num_classes else "") + note,
+                      {"name": name, "labels": classes(model, digit, count) if model.num_classes else None})
+
+
+def inspect_click(finished, evt: gr.SelectData):
+    """A click on a finished image: the distribution its value there was drawn from, and (for a
+    class-conditional model) how that value moved p(class | the values before it)."""
+    if not finished:
+        raise gr.Error("generate an image first, then click one of its pixels")
+    model, values, labels = get_model(finished["name"]), finished["values"], finished["labels"]
+    cell = render.cell_at(values.shape[0], model.codec.picture_shape[1:], *evt.index)
+    if cell is None:
+        raise gr.Error("click inside one of the pictures")
+    image, row, col = cell
+    label = None if labels is None else labels[image]
+    p = model.codec.patch_size
+    seen = pipelines.inspect(model, values[image], label, (0, row // p, col // p))
+    text = (f"**image {image + 1}, {model.codec.unit} ({row // p}, {col // p})**: value {seen.value} had "
+            f"p = {seen.prob:.3f} under a distribution of entropy {seen.entropy:.3f} nats (temperature 1)")
+    if seen.posterior_before is not None:
+        text += (f" · p({label} | the values before it) = {seen.posterior_before[label]:.3f} → "
+                 f"{seen.posterior_after[label]:.3f} with it")
+    return render.distribution_chart(seen.dist.numpy(), seen.value), text
 
 
 @library_errors
@@ -323,10 +347,13 @@ def stream_outputs(what):
         entropy = gr.Image(label="entropy (nats)", type="pil", format="png")
     chart = gr.Image(label="the most uncertain value of the last frame: its distribution (first image)", type="pil",
                      format="png")
+    inspected = gr.Markdown("When the image is finished, click one of its pixels to inspect it.")
     with gr.Row():
         png = gr.File(label="final image (PNG)")
         gif = gr.File(label="the whole generation (GIF)")
-    return [canvas, prob, entropy, chart, stats, png, gif]
+    finished = gr.State()
+    canvas.select(inspect_click, finished, [chart, inspected], api_visibility="private")
+    return [canvas, prob, entropy, chart, stats, png, gif, finished]
 
 
 def speed_picker():

@@ -13,8 +13,9 @@ from collections import namedtuple
 
 import torch
 
-from .likelihood import class_posterior, surprise_bits
-from .sampling import requests, sample_stream
+from .likelihood import check_exact, class_posterior, surprise_bits
+from .sampling import entropy, requests, sample_stream
+from .schedules import raster_values
 
 Score = namedtuple("Score", "bits bits_per_value surprise posterior label")
 Result = namedtuple("Result", "model values nll_bits seconds")
@@ -115,3 +116,30 @@ def compare(models, classes, *, temperature=1.0, seed=0):
             pass
         results.append(Result(model, frame.image, frame.nll_bits, time.perf_counter() - started))
     return results
+
+
+Inspection = namedtuple("Inspection", "dist value prob entropy posterior_before posterior_after")
+
+
+@torch.no_grad()
+def inspect(model, values, label, position):
+    """The distribution a value of a finished image was drawn from (at temperature 1), by one
+    teacher-forced pass: ``values`` ``[c, h, w]``, ``label`` (None when unconditional), ``position``
+    (channel, row, col) on the value grid. With a class-conditional model, also p(class | the values
+    before it) and p(class | those and it): how the value moved the model's belief in each class."""
+    check_exact(model)
+    x = model.codec.check_values(values[None])
+    classes = torch.arange(max(model.num_classes, 1))
+    y = classes if model.num_classes else None
+    log_probs = model(x.expand(len(classes), -1, -1, -1), y).log_softmax(1)  # (C, K, c, h, w): under each class
+    own = 0 if label is None else int(label)
+    dist = log_probs[own][(slice(None), *position)].exp()
+    value = int(x[(0, *position)])
+    posterior_before = posterior_after = None
+    if model.num_classes:
+        picked = raster_values(log_probs.gather(1, x.expand(len(classes), -1, -1, -1)[:, None])[:, 0])  # (C, n)
+        (channel, row, col), (c, _, w) = position, model.value_shape
+        index = (row * w + col) * c + channel  # raster order, channels innermost
+        prefix = picked[:, :index].sum(1)
+        posterior_before, posterior_after = prefix.softmax(0), (prefix + picked[:, index]).softmax(0)
+    return Inspection(dist, value, float(dist[value]), float(entropy(dist[None])[0]), posterior_before, posterior_after)

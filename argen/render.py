@@ -79,6 +79,17 @@ def canvas(pictures, marks=None, cell=1, padding=1):
     return picture
 
 
+def cell_at(batch, picture_size, x, y, padding=1):
+    """Inverse of :func:`canvas`'s layout: the (image, row, col) of the picture pixel at canvas
+    coordinates (x, y), or None on the padding between pictures."""
+    (h, w), (nrow, scale) = picture_size, layout(batch)
+    (tile_row, inside_y), (tile_col, inside_x) = divmod(y // scale, h + padding), divmod(x // scale, w + padding)
+    image = tile_row * nrow + tile_col
+    if inside_y >= h or inside_x >= w or tile_col >= nrow or image >= batch:
+        return None
+    return image, inside_y, inside_x
+
+
 def colorbar(height, vmin, vmax, cmap, label, font_size):
     """A vertical colour scale with its range and label, as a PIL picture."""
     from PIL import ImageDraw, ImageFont

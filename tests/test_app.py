@@ -1,5 +1,6 @@
 """The app: handlers called directly, the server driven through its API, and a real browser."""
 import concurrent.futures
+import re
 import shutil
 import socket
 
@@ -29,11 +30,27 @@ def final_array(outputs):
 def test_generate_streams_frames_and_exports():
     outputs = run_generate()
     assert len(outputs) == 784 // 112  # 6 intermediate frames + the final one
-    canvas, prob, entropy, chart, stats, png, gif = outputs[-1]
+    canvas, prob, entropy, chart, stats, png, gif, finished = outputs[-1]
     assert canvas.size == (280, 280) and png.endswith(".png") and gif.endswith(".gif")
     assert "784/784" in stats and all(o[5] is None for o in outputs[:-1])
     assert Image.open(gif).n_frames >= len(outputs)
     assert prob.size[1] == canvas.size[1] + app.render.MAP_TOP and entropy.size == prob.size
+
+
+def test_inspect_a_pixel_of_the_finished_image():
+    finished = run_generate(count=4, speed=784)[-1][-1]
+    assert finished["name"] == MODEL and finished["labels"] == [7] * 4 and finished["values"].shape == (4, 1, 28, 28)
+    nrow, scale = app.render.layout(4)
+    x, y = (29 + 20) * scale + 3, 14 * scale + 3  # the second picture, row 14, column 20
+    chart, text = app.inspect_click(finished, gr.SelectData(None, {"index": [x, y], "value": None}))
+    model = argen.load(MODEL)
+    seen = argen.pipelines.inspect(model, finished["values"][1], 7, (0, 14, 20))
+    assert text.startswith("**image 2, pixel (14, 20)**") and f"p = {seen.prob:.3f}" in text and "p(7 |" in text
+    assert chart.size == app.render.distribution_chart(seen.dist.numpy(), seen.value).size
+    with pytest.raises(gr.Error, match="inside one of the pictures"):
+        app.inspect_click(finished, gr.SelectData(None, {"index": [28 * scale + 1, 3], "value": None}))
+    with pytest.raises(gr.Error, match="generate an image first"):
+        app.inspect_click(None, gr.SelectData(None, {"index": [1, 1], "value": None}))
 
 
 def test_generate_is_deterministic_and_matches_the_library():
@@ -137,7 +154,7 @@ def test_about():
 def test_token_model_streams_token_by_token():
     outputs = run_generate(name="bsq-gpt", speed=112)  # 112 pixels: a row of 4 x 4 patches, 7 tokens
     assert len(outputs) == 49 // 7
-    canvas, prob, entropy, chart, stats, png, gif = outputs[0]
+    canvas, prob, entropy, chart, stats, png, gif, finished = outputs[0]
     assert canvas.size == (280, 280) and "**tokens** 7/49" in stats
     first_row = np.asarray(canvas)[:, :, 1]  # green: the red mark of the token being drawn aside
     assert first_row[4 * 10:].max() == 0  # patches below the first row of tokens are still blank
@@ -218,9 +235,14 @@ def test_browser_generates_a_digit(server, tmp_path):
         page.get_by_role("button", name="Generate").click()
         page.get_by_text("784/784").wait_for(timeout=60_000)
         page.screenshot(path=str(tmp_path / "generate.png"), full_page=True)
-        source = page.locator("img[src*='.png']").first.get_attribute("src")
-        shown = Image.open(io.BytesIO(page.request.get(source).body()))
+        canvas = page.locator("img[src*='.png']").first
+        shown = Image.open(io.BytesIO(page.request.get(canvas.get_attribute("src")).body()))
+        box = canvas.bounding_box()
+        canvas.click(position={"x": box["width"] / 2, "y": box["height"] / 2})  # Inspect: the middle pixel
+        page.get_by_text("had p =").wait_for(timeout=30_000)
+        inspected = page.get_by_text("had p =").inner_text()
         browser.close()
     model = argen.load(MODEL)
     expected = app.render.canvas(model.codec.decode(argen.sample(model, [7], seed=0)))
     assert np.array_equal(np.asarray(shown.convert("RGB")), np.asarray(expected))
+    assert re.match(r"image 1, pixel \((13|14), (13|14)\): value \d+ had p = ", inspected), inspected  # the middle

@@ -199,3 +199,22 @@ def test_frame_shows_the_most_uncertain_value_since_the_last_frame(tiny):
             assert entropy(frame.dist[i]) == pytest.approx(float(top), abs=1e-5)
             assert frame.dist_value[i] in frame.image[i][new[i] & (frame.entropy[i] == top)]
         before = frame.drawn
+
+
+def test_inspect_gives_the_distribution_a_value_was_drawn_from(tiny):
+    if not tiny.exact_likelihood:
+        with pytest.raises(ValueError, match="no exact likelihood"):
+            argen.pipelines.inspect(tiny, torch.zeros(tiny.value_shape, dtype=torch.long), None, (0, 0, 0))
+        return
+    kwargs = labels_kwargs(tiny, 1)
+    label = int(kwargs["labels"][0]) if "labels" in kwargs else None
+    frames = run(tiny, seed=3, every=1, **{k: v[:1] if k == "labels" else 1 for k, v in kwargs.items()})
+    c, h, w = tiny.value_shape
+    t = tiny.num_values // 2
+    position = (t % c, t // c // w, t // c % w)
+    seen = argen.pipelines.inspect(tiny, frames[-1].image[0], label, position)
+    assert torch.allclose(seen.dist, frames[t].dist[0], atol=1e-5)  # every=1: the value drawn at step t
+    assert seen.value == int(frames[t].dist_value[0]) and seen.prob == pytest.approx(float(frames[-1].prob[0][position]), abs=1e-5)
+    if tiny.num_classes:
+        assert seen.posterior_before.sum() == pytest.approx(1) and not torch.allclose(seen.posterior_before,
+                                                                                       seen.posterior_after)
