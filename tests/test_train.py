@@ -124,3 +124,20 @@ def test_bf16_autocast_trains_float32_weights(tmp_path):
     state = train(model, Likelihood(), data, data, config, tmp_path / "run.pt")
     assert all(p.dtype == torch.float32 for p in model.parameters())
     assert state.val_curve[-1][1] < state.val_curve[0][1]
+
+
+def test_init_from_continues_a_shipped_model_and_records_the_chain(tmp_path):
+    data = fake_mnist(tmp_path)
+    common = ["--epochs", "1", "--batch-size", "32", "--data-dir", str(data), "--out", str(tmp_path / "weights")]
+    train_main(["mlp-v2", "--hidden-dim", "16", *common, "--checkpoint", str(tmp_path / "a.pt")])
+    first = argen.load(tmp_path / "weights" / "mlp-v2")
+    train_main(["mlp-v2", "--init-from", str(tmp_path / "weights" / "mlp-v2"), *common, "--checkpoint",
+                str(tmp_path / "b.pt")])
+    second = argen.load(tmp_path / "weights" / "mlp-v2")
+    assert second.config == first.config and second.config.hidden_dim == 16  # the config came with the weights
+    assert any(not torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))
+    train = json.loads((tmp_path / "weights" / "mlp-v2" / "metrics.json").read_text())["train"]
+    assert [run["steps"] for run in train["chain"]] == [3, 3] and "--init-from" in train["chain"][1]["command"]
+    assert train["total_wall_minutes"] == pytest.approx(sum(run["wall_minutes"] for run in train["chain"]))
+    with pytest.raises(SystemExit, match="not a PixelLSTM"):
+        train_main(["lstm", "--init-from", str(tmp_path / "weights" / "mlp-v2"), *common])

@@ -26,7 +26,7 @@ import torch.distributed as dist
 
 from argen.classifier import MNISTClassifier
 from argen.data import load_mnist
-from argen.hub import WEIGHTS_DIR, load
+from argen.hub import WEIGHTS_DIR, load, read_metrics
 from argen.models import (BSQTokenizer, DiagonalBiLSTM, GatedPixelCNN, ImageGPT, MaskGIT, PixelCNN, PixelLSTM,
                           PixelMLP, RowLSTM)
 from argen.models.codecs import Binary, Levels, Tokens
@@ -127,6 +127,8 @@ def parse_args(argv):
         sub.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
         sub.add_argument("--checkpoint", default=None, help="checkpoint file (default: runs/<name>.pt)")
         sub.add_argument("--resume", action="store_true", help="continue from the checkpoint if it exists")
+        sub.add_argument("--init-from", default=None, metavar="NAME_OR_DIR",
+                         help="start from a shipped model's weights (and its config: the model flags are ignored)")
     return parser.parse_args(argv)
 
 
@@ -156,7 +158,9 @@ def main(argv=None):
     processes = init_processes(args.device)
     torch.manual_seed(args.seed)
     recipe = RECIPES[args.model]
-    model = build(recipe, args)
+    model = load(args.init_from).train() if args.init_from else build(recipe, args)
+    if args.init_from and not isinstance(model, recipe.family):
+        raise SystemExit(f"--init-from {args.init_from} holds a {type(model).__name__}, not a {recipe.family.__name__}")
     objective = OBJECTIVES.get(recipe.family, Likelihood)()
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
     train_data = load_mnist("train", args.data_dir)
@@ -179,6 +183,8 @@ def main(argv=None):
             "hardware": hardware(args.device), "precision": "bfloat16 autocast" if args.bf16 else "float32",
             "processes": processes.world, "backend": processes.backend, "effective_batch_size": args.batch_size,
             "session_minutes": round((time.time() - started) / 60, 2)}
+    if args.init_from:
+        info["init_from"] = {"model": str(args.init_from), "train": read_metrics(args.init_from).get("train", {})}
     metrics = publish(model, args.name, args.out, objective, state, info, test_data)
     print(f"{args.name}: test {metrics['test']} -> {args.out}/{args.name}")
 

@@ -45,6 +45,17 @@ def loss_curve(state, path, title, unit):
     plt.close(fig)
 
 
+def chain(train):
+    """The runs that made a model continued with ``--init-from``: each one's command, minutes and
+    steps (earliest first), and their total minutes."""
+    if "init_from" not in train:
+        return {}
+    earlier = train.pop("init_from")["train"]
+    runs = earlier.get("chain") or [{k: earlier.get(k) for k in ("command", "wall_minutes", "steps", "hardware")}]
+    runs = runs + [{k: train.get(k) for k in ("command", "wall_minutes", "steps", "hardware")}]
+    return {"chain": runs, "total_wall_minutes": round(sum(run["wall_minutes"] or 0 for run in runs), 2)}
+
+
 def publish(model, name, out_root, objective, state, train_info, test_data):
     """Write ``out_root/name`` atomically: build it beside, then swap it in."""
     model = model.cpu().eval()
@@ -52,13 +63,10 @@ def publish(model, name, out_root, objective, state, train_info, test_data):
     staging = Path(out_root) / f".{name}.tmp"
     shutil.rmtree(staging, ignore_errors=True)
     model.save(staging)
-    metrics = {
-        "name": name,
-        **final_metrics(model, *test_data),
-        "train": {**train_info, "steps": state.step, "wall_minutes": round(state.elapsed / 60, 2),
-                  "stopped_early": state.stopped_early, "held_out_unit": objective.unit,
-                  "held_out_curve": [[round(e, 3), round(v, 5)] for e, v in state.val_curve]},
-    }
+    train = {**train_info, "steps": state.step, "wall_minutes": round(state.elapsed / 60, 2),
+             "stopped_early": state.stopped_early, "held_out_unit": objective.unit,
+             "held_out_curve": [[round(e, 3), round(v, 5)] for e, v in state.val_curve]}
+    metrics = {"name": name, **final_metrics(model, *test_data), "train": {**train, **chain(train)}}
     samples = None
     if isinstance(model, GenerativeModel):
         samples = samples_picture(model, draw_samples(model, GRID_PER_CLASS, train_info["seed"])[0])
