@@ -129,8 +129,9 @@ def frame_outputs(model, frame):
     pictures = model.codec.decode(frame.image, frame.drawn)
     marks = None if frame.done else frame.committed.any(1)
     canvas = render.canvas(pictures, marks, model.codec.patch_size)
-    prob = render.map_panel(value_map(frame.prob), 0, 1, "viridis", "p")
-    entropy = render.map_panel(value_map(frame.entropy), 0, math.log(model.levels), "magma", "nats")
+    cell = model.codec.patch_size
+    prob = render.map_panel(value_map(frame.prob), 0, 1, "viridis", "p", cell=cell)
+    entropy = render.map_panel(value_map(frame.entropy), 0, math.log(model.levels), "magma", "nats", cell=cell)
     chart = render.distribution_chart(frame.dist[0].numpy(), int(frame.dist_value[0]))
     stats = (f"**{model.codec.units}** {frame.values_done}/{model.num_values} · **NLL so far** "
              f"{frame.nll_bits.mean():.1f} bits/image · **mean entropy** {np.nanmean(frame.entropy.numpy()):.3f} nats")
@@ -250,7 +251,7 @@ def likelihood(name, source, index, drawing, digit):
     result = pipelines.score(model, image, label if model.num_classes else None)
     surprise = value_map(result.surprise)
     panel = render.map_panel(surprise.numpy(), 0, max(math.log2(model.levels), float(surprise.max())), "inferno",
-                             "bits")
+                             "bits", cell=model.codec.patch_size)
     posterior = {} if result.posterior is None else {str(c): float(p) for c, p in enumerate(result.posterior[0])}
     scored = "" if result.label is None else f" · scored as a {int(result.label[0])}" + (
         " (its most probable class)" if label is None else "")

@@ -109,11 +109,13 @@ def colorbar(height, vmin, vmax, cmap, label, font_size):
 MAP_TOP = 40  # a white band above the maps, where a browser's label chip and buttons sit
 
 
-def map_panel(values, vmin, vmax, cmap, label, padding=1):
-    """Per-pixel maps ``[B, H, W]`` (NaN = not yet drawn) coloured, tiled and given a colour scale
-    whose figures stay readable when the panel is shown small."""
+def map_panel(values, vmin, vmax, cmap, label, padding=1, cell=1):
+    """Per-value maps ``[B, h, w]`` (NaN = not yet drawn) coloured, tiled and given a colour scale
+    whose figures stay readable when the panel is shown small; a value covers ``cell`` x ``cell``
+    picture pixels, so the maps come out as large as the pictures."""
     arrays = [colormap(v, vmin, vmax, cmap) for v in np.asarray(values)]
     nrow, scale = layout(len(arrays))
+    scale *= cell
     picture = tile(arrays, nrow, scale, padding, fill=255)
     bar = colorbar(picture.height, vmin, vmax, cmap, label, font_size=max(14, picture.width // 16))
     panel = Image.new("RGB", (picture.width + bar.width, picture.height + MAP_TOP), (255, 255, 255))

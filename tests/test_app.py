@@ -156,6 +156,7 @@ def test_token_model_streams_token_by_token():
     assert len(outputs) == 49 // 7
     canvas, prob, entropy, chart, stats, png, gif, finished = outputs[0]
     assert canvas.size == (280, 280) and "**tokens** 7/49" in stats
+    assert prob.size[1] == canvas.size[1] + app.render.MAP_TOP  # token maps as large as the picture
     first_row = np.asarray(canvas)[:, :, 1]  # green: the red mark of the token being drawn aside
     assert first_row[4 * 10:].max() == 0  # patches below the first row of tokens are still blank
     model = argen.load("bsq-gpt")
