@@ -38,22 +38,17 @@ class Frame:
 
     @functools.cached_property
     def _peak(self):
-        b, k = self.image.shape[0], self.window[-1][1].shape[-1]
-        peak = torch.full((b,), -1.0), torch.zeros(b, k), torch.zeros(b, dtype=torch.long)
-        for uncertainty, dist, chosen, commit in self.window:
-            peak = most_uncertain(peak, uncertainty if commit is None else uncertainty.masked_fill(~commit, -1.0),
-                                  dist, chosen)
-        return peak
+        return fold(self.window)
 
     @property
     def dist(self):
         """``[b, K]``: the distribution of the most uncertain value committed since the last frame."""
-        return self._peak[1]
+        return self._peak[1][:, 0]
 
     @property
     def dist_value(self):
         """``[b]``: the value drawn from :attr:`dist`."""
-        return self._peak[2]
+        return self._peak[2][:, 0]
 
     @property
     def values_done(self):
@@ -146,14 +141,24 @@ def draw(probs, u):
     return index.squeeze(-1).clamp_max(probs.shape[-1] - 1)
 
 
-def most_uncertain(peak, uncertainty, dist, chosen):
-    """``peak`` = (entropy [B], distribution [B, K], value [B]) of each image's most uncertain value so
-    far, updated with a step's committed values (``uncertainty`` [B, P], -1 where not committed)."""
-    best, index = uncertainty.max(1)
-    higher = best > peak[0]
-    rows = torch.arange(len(best))
-    return (torch.where(higher, best, peak[0]), torch.where(higher[:, None], dist[rows, index], peak[1]),
-            torch.where(higher, chosen[rows, index], peak[2]))
+WINDOW_STEPS = 64  # a frame's steps are folded into one entry this often, so that memory stays small
+
+
+def fold(window):
+    """The entries of a window of steps as one entry: each image's most uncertain committed value
+    (its entropy ``[B, 1]``, distribution ``[B, 1, K]`` and value ``[B, 1]``, committed)."""
+    batch, levels = window[-1][1].shape[0], window[-1][1].shape[-1]
+    best, dist, value = torch.full((batch,), -1.0), torch.zeros(batch, levels), torch.zeros(batch, dtype=torch.long)
+    rows = torch.arange(batch)
+    for uncertainty, step_dist, chosen, commit in window:
+        if commit is not None:
+            uncertainty = uncertainty.masked_fill(~commit, -1.0)
+        top, index = uncertainty.max(1)
+        higher = top > best
+        best = torch.where(higher, top, best)
+        dist = torch.where(higher[:, None], step_dist[rows, index], dist)
+        value = torch.where(higher, chosen[rows, index], value)
+    return best[:, None], dist[:, None], value[:, None], None
 
 
 def predictor(model, y, batch, schedule, fast):
@@ -281,6 +286,8 @@ def sample_stream(model, labels=None, temperature=1.0, top_k=None, seed=0, every
         uncertainty = entropy(dist)  # (b, p)
         ent[:, at] = merge(uncertainty, ent[:, at])
         window.append((uncertainty, dist, chosen, commit))
+        if len(window) > WINDOW_STEPS:
+            window = [fold(window)]
         nll_nats -= merge(log_p, torch.zeros_like(log_p)).sum(1)
         drawn[:, at] = merge(True, drawn[:, at])
         done = step == num_steps - 1

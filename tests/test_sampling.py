@@ -189,8 +189,10 @@ def test_bad_guidance(scale):
         run(make_tiny("lstm"), guidance=scale)
 
 
-def test_frame_shows_the_most_uncertain_value_since_the_last_frame(tiny):
-    frames = run(tiny, every=3, seed=6)
+@pytest.mark.parametrize("window_steps", [64, 2])  # 2: long windows are folded as they grow
+def test_frame_shows_the_most_uncertain_value_since_the_last_frame(tiny, window_steps, monkeypatch):
+    monkeypatch.setattr(argen.sampling, "WINDOW_STEPS", window_steps)
+    frames = run(tiny, every=5, seed=6)
     before = torch.zeros_like(frames[0].drawn)
     for frame in frames:
         new = frame.drawn & ~before
