@@ -13,14 +13,15 @@ import time
 import torch
 
 from .hub import available, load
-from .pipelines import generate
+from .data import IMAGE_SHAPE
+from .pipelines import generate, steps_for_pixels
 
 
-def time_stream(model, batch, fast, every):
+def time_stream(model, batch, fast, every, schedule=None):
     """(seconds to the first frame, seconds to the whole image), one image per class up to ``batch``."""
     started = time.perf_counter()
     first = None
-    for _ in generate(model, [i % 10 for i in range(batch)], seed=0, every=every, fast=fast):
+    for _ in generate(model, [i % 10 for i in range(batch)], seed=0, every=every, fast=fast, schedule=schedule):
         first = first or time.perf_counter() - started
     return first, time.perf_counter() - started
 
@@ -38,7 +39,7 @@ def main(argv=None):
           f"{'speed-up 1':>11} {'speed-up 10':>12}")
     for name in names:
         model = load(name)
-        width = model.value_shape[0] * model.value_shape[2]  # one row of values per frame
+        width = steps_for_pixels(model, IMAGE_SHAPE[2])  # the app's default speed: a row of pixels per frame
         time_stream(model, 1, True, width)  # warm-up
         fast_first, fast_one = time_stream(model, 1, True, width)
         fast_ten = time_stream(model, 10, True, model.num_values)[1]

@@ -69,13 +69,14 @@ def final_metrics(module, images, labels):
             "fixture": {"accuracy": classifier_accuracy(module, *fixture)}}
 
 
-def draw_samples(model, per_class, seed, batch_size=100, guidance=None):
+def draw_samples(model, per_class, seed, batch_size=100, guidance=None, schedule=None):
     """``per_class`` samples of each class (or 10 * per_class unconditional ones) at temperature 1:
     (values [N, c, h, w], requested labels [N] or None)."""
     from .sampling import requests, sample
 
     wanted = torch.arange(NUM_CLASSES).repeat_interleave(per_class)
-    images = [sample(model, seed=seed + i, guidance=guidance, **requests(model, wanted[i:i + batch_size]))
+    images = [sample(model, seed=seed + i, guidance=guidance, schedule=schedule,
+                     **requests(model, wanted[i:i + batch_size]))
               for i in range(0, len(wanted), batch_size)]
     return torch.cat(images), wanted if model.num_classes else None
 
@@ -87,11 +88,11 @@ def samples_picture(model, values):
     return grid(model.codec.decode(values), nrow=10, scale=2)
 
 
-def quality_metrics(model, classifier, reference, per_class, seed, guidance=None):
+def quality_metrics(model, classifier, reference, per_class, seed, guidance=None, schedule=None):
     """Classifier accuracy on class-conditional samples and the classifier-feature Fréchet distance."""
     from .classifier import frechet_distance, predict
 
-    images, labels = draw_samples(model, per_class, seed, guidance=guidance)
+    images, labels = draw_samples(model, per_class, seed, guidance=guidance, schedule=schedule)
     predicted, features = predict(classifier, model.codec.decode(images))
     accuracy = None if labels is None else round((predicted == labels).float().mean().item(), 4)
     return {"samples": int(images.shape[0]), "temperature": 1.0, "seed": seed, "accuracy": accuracy,
@@ -112,6 +113,23 @@ def guidance_curve(model, classifier, reference, per_class, seed, scales):
     fair = [point for point in curve if point["fid"] <= unguided["fid"]]
     best = max(fair, key=lambda point: (point["accuracy"], -point["scale"]))
     return {"samples": NUM_CLASSES * per_class, "seed": seed, "curve": curve, "recommended": best["scale"]}
+
+
+def decoding_curve(model, classifier, reference, per_class, seed, steps):
+    """A parallel decoder's quality and speed against its number of decoding steps T."""
+    from .benchmark import time_stream
+    from .schedules import Confidence
+
+    curve = []
+    for t in steps:
+        schedule = Confidence(t, model.config.choice_temperature)
+        quality = quality_metrics(model, classifier, reference, per_class, seed, schedule=schedule)[0]
+        time_stream(model, 1, True, None, schedule)  # warm-up
+        seconds = time_stream(model, 1, True, None, schedule)[1]
+        curve.append({"steps": t, "accuracy": quality["accuracy"], "fid": quality["fid"],
+                      "seconds_per_image": round(seconds, 4)})
+        print(f"{t} steps: accuracy {quality['accuracy']:.1%}, FID {quality['fid']:.2f}, {seconds:.3f} s/image")
+    return {"samples": NUM_CLASSES * per_class, "seed": seed, "curve": curve}
 
 
 def speed_metrics(model):
@@ -219,6 +237,9 @@ def main(argv=None):
     parser.add_argument("--guidance", type=float, nargs="+", default=None, metavar="SCALE",
                         help="only measure sample quality against these guidance scales (and 1) for the "
                              "class-conditional models, with --per-class samples of each class")
+    parser.add_argument("--decoding-steps", type=int, nargs="+", default=None, metavar="T",
+                        help="only measure sample quality and speed against the number of parallel decoding "
+                             "steps, for the models without an exact likelihood (MaskGIT)")
     parser.add_argument("--per-class", type=int, default=None, help="samples per class (default 100; 10 with --quick)")
     args = parser.parse_args(argv)
     names = args.names or available()
@@ -228,8 +249,8 @@ def main(argv=None):
     if args.quick:
         images, labels = images[:FIXTURE_IMAGES], labels[:FIXTURE_IMAGES]
     per_class = args.per_class or (10 if args.quick else SAMPLES_PER_CLASS)
-    if args.guidance:
-        return guidance_main(names, args, images, per_class)
+    if args.guidance or args.decoding_steps:
+        return curves_main(names, args, images, per_class)
     if args.all:  # the real-data floor: as many training images as samples
         real = load_mnist("train", args.data_dir)[0][-NUM_CLASSES * per_class:]
         classifier, reference = reference_features(images, real)
@@ -254,20 +275,25 @@ def main(argv=None):
         print("wrote each model's metrics.json (the front page's table: python -m train.readme)")
 
 
-def guidance_main(names, args, images, per_class):
-    """``--guidance``: each class-conditional model's quality curve into its metrics.json."""
+def curves_main(names, args, images, per_class):
+    """``--guidance`` / ``--decoding-steps``: quality curves into each model's metrics.json."""
     real = load_mnist("train", args.data_dir)[0][-NUM_CLASSES * per_class:]
     classifier, reference = reference_features(images, real)
     for name in names:
         model = load(name)
-        if not (model.num_classes and model.exact_likelihood):
-            print(f"{name}: no guidance (unconditional, or no exact likelihood)")
-            continue
         print(f"{name} (FID floor {reference['fid_floor']}):")
-        curve = guidance_curve(model, classifier, reference, per_class, args.seed, args.guidance)
-        print(f"{name}: recommended guidance {curve['recommended']}")
+        if args.guidance and model.num_classes and model.exact_likelihood:
+            key, curve = "guidance", guidance_curve(model, classifier, reference, per_class, args.seed, args.guidance)
+            print(f"{name}: recommended guidance {curve['recommended']}")
+        elif args.decoding_steps and not model.exact_likelihood:
+            key, curve = "decoding", decoding_curve(model, classifier, reference, per_class, args.seed,
+                                                    args.decoding_steps)
+        else:
+            print(f"{name}: not measured (guidance needs a class-conditional model with an exact likelihood; "
+                  f"decoding steps, a parallel decoder)")
+            continue
         if not args.quick:
-            write_report(model_dir(name), {**read_metrics(name), "guidance": curve})
+            write_report(model_dir(name), {**read_metrics(name), key: curve})
 
 
 if __name__ == "__main__":
