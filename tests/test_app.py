@@ -231,6 +231,7 @@ def test_browser_generates_a_digit(server, tmp_path):
             "--no-first-run", "--disable-sync"])
         page = browser.new_page(viewport={"width": 1280, "height": 1400})
         page.goto(server)
+        page.get_by_text("top-k (0 = all 16 values)").wait_for()  # the model's settings are loaded
         page.get_by_label("7", exact=True).first.check()
         page.get_by_label("random seed").uncheck()  # seed 0, shown in the box
         page.get_by_role("button", name="Generate").click()
@@ -243,7 +244,7 @@ def test_browser_generates_a_digit(server, tmp_path):
         page.get_by_text("had p =").wait_for(timeout=30_000)
         inspected = page.get_by_text("had p =").inner_text()
         browser.close()
-    model = argen.load(MODEL)
-    expected = app.render.canvas(model.codec.decode(argen.sample(model, [7], seed=0)))
-    assert np.array_equal(np.asarray(shown.convert("RGB")), np.asarray(expected))
+    model = argen.load(MODEL)  # drawn at the model's recommended guidance, where the slider starts
+    expected = argen.sample(model, [7], seed=0, guidance=app.recommended_guidance(MODEL))
+    assert np.array_equal(np.asarray(shown.convert("RGB")), np.asarray(app.render.canvas(model.codec.decode(expected))))
     assert re.match(r"image 1, pixel \((13|14), (13|14)\): value \d+ had p = ", inspected), inspected  # the middle
