@@ -16,6 +16,7 @@ Each codec is composed into its model (``model.codec``) and its ``spec``, a JSON
 ``kind``, is saved in the model's config.json; :func:`build_codec` rebuilds it. Nothing outside
 this file asks how many pixels a value covers or how values become pictures.
 """
+import dataclasses
 import math
 
 import torch
@@ -176,16 +177,9 @@ class Tokens(Codec):
         super().__init__(model.codebook_size, config.image_shape, (1, *model.grid), config.patch_size)
         self.tokenizer = model.requires_grad_(False)
 
-    @classmethod
-    def of(cls, tokenizer):
-        """The codec of a trained tokenizer, its weights included."""
-        codec = cls(tokenizer.config.__dict__)
-        codec.tokenizer.load_state_dict(tokenizer.state_dict())
-        return codec
-
     @property
     def spec(self):
-        return {"kind": self.kind, "tokenizer": {**self.tokenizer.config.__dict__,
+        return {"kind": self.kind, "tokenizer": {**dataclasses.asdict(self.tokenizer.config),
                                                  "image_shape": list(self.picture_shape)}}
 
     def train(self, mode=True):
