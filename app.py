@@ -441,7 +441,7 @@ def build():
                     m_seed, m_speed = seed_box("seed (shared random numbers)"), speed_picker()
                     m_models = gr.CheckboxGroup(choices, value=names, label="models")
                 with gr.Column(scale=2):
-                    m_gallery = gr.Gallery(label="same digit, same random numbers", columns=4, height="auto")
+                    m_gallery = gr.Gallery(label="same digit, same random numbers", columns=3, height=1100)
             m_go.click(compare, [m_models, m_digit, m_temperature, m_seed, m_speed], m_gallery, api_name="compare",
                        show_progress="minimal")
 
