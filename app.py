@@ -391,6 +391,7 @@ def build():
             event = go.click(generate, [model, digit, temperature, top_k, seed, random_seed, count, speed, guidance],
                              outputs, api_name="generate", show_progress="minimal")
             stop.click(None, cancels=[event])
+            model.change(None, cancels=[event])  # a run of the old model stops when the model changes
             model.change(on_model_change, model, [digit, top_k, guidance], api_visibility="private")
             demo.load(on_model_change, model, [digit, top_k, guidance], api_visibility="private")
 

@@ -216,11 +216,8 @@ def test_concurrent_clients_get_their_own_images(server):
         assert np.array_equal(picture[..., :3], np.asarray(expected)), f"client {seed} got another's image"
 
 
-def test_browser_generates_a_digit(server, tmp_path):
-    """A user picks 7 and presses Generate: the page ends showing the library's image for seed 0,
-    with the figures line naming every pixel drawn."""
-    import io
-
+@pytest.fixture
+def browser():
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         pytest.skip("no Chromium installed (Debian: apt-get install chromium)")
@@ -229,21 +226,53 @@ def test_browser_generates_a_digit(server, tmp_path):
         browser = p.chromium.launch(executable_path=chromium, args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
             "--no-first-run", "--disable-sync"])
-        page = browser.new_page(viewport={"width": 1280, "height": 1400})
-        page.goto(server)
-        page.get_by_text("top-k (0 = all 16 values)").wait_for()  # the model's settings are loaded
-        page.get_by_label("7", exact=True).first.check()
-        page.get_by_label("random seed").uncheck()  # seed 0, shown in the box
-        page.get_by_role("button", name="Generate").click()
-        page.get_by_text("784/784").wait_for(timeout=60_000)
-        page.screenshot(path=str(tmp_path / "generate.png"), full_page=True)
-        canvas = page.locator("img[src*='.png']").first
-        shown = Image.open(io.BytesIO(page.request.get(canvas.get_attribute("src")).body()))
-        box = canvas.bounding_box()
-        canvas.click(position={"x": box["width"] / 2, "y": box["height"] / 2})  # Inspect: the middle pixel
-        page.get_by_text("had p =").wait_for(timeout=30_000)
-        inspected = page.get_by_text("had p =").inner_text()
+        yield browser
         browser.close()
+
+
+def test_browser_switching_model_stops_the_run_and_races(server, browser):
+    """Generate at one pixel per frame, switch the model, Generate again: the new model's image
+    finishes and nothing of the old run is left; then a race finishes every model."""
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(server)
+    page.get_by_text("top-k (0 = all 16 values)").wait_for()
+    page.get_by_label("speed (pixels per frame)").click()
+    page.get_by_role("option", name="1", exact=True).click()
+    page.get_by_role("button", name="Generate").click()  # about a minute at 12 frames per second
+    page.get_by_text("mlp-v3 · guidance").first.wait_for(timeout=30_000)
+    page.get_by_label("model").first.click()
+    page.get_by_role("option", name="bsq-gpt").first.click()
+    page.get_by_text("top-k (0 = all 1024 values)").wait_for()
+    page.get_by_role("button", name="Generate").click()
+    page.get_by_text("49/49").wait_for(timeout=60_000)
+    page.wait_for_timeout(1000)
+    assert page.get_by_text("mlp-v3 · guidance").count() == 0 and "bsq-gpt" in page.get_by_text("49/49").inner_text()
+    page.get_by_role("tab", name="Compare: a race").click()
+    page.get_by_role("button", name="Race").click()
+    page.get_by_text("row-lstm:").wait_for(timeout=60_000)
+    page.wait_for_function("!document.body.innerText.includes(' …')", timeout=120_000)  # every runner finished
+    for name in argen.available():
+        assert page.get_by_text(f"{name}:").count() >= 1
+
+
+def test_browser_generates_a_digit(server, browser):
+    """A user picks 7 and presses Generate: the page ends showing the library's image for seed 0,
+    with the figures line naming every pixel drawn."""
+    import io
+
+    page = browser.new_page(viewport={"width": 1280, "height": 1400})
+    page.goto(server)
+    page.get_by_text("top-k (0 = all 16 values)").wait_for()  # the model's settings are loaded
+    page.get_by_label("7", exact=True).first.check()
+    page.get_by_label("random seed").uncheck()  # seed 0, shown in the box
+    page.get_by_role("button", name="Generate").click()
+    page.get_by_text("784/784").wait_for(timeout=60_000)
+    canvas = page.locator("img[src*='.png']").first
+    shown = Image.open(io.BytesIO(page.request.get(canvas.get_attribute("src")).body()))
+    box = canvas.bounding_box()
+    canvas.click(position={"x": box["width"] / 2, "y": box["height"] / 2})  # Inspect: the middle pixel
+    page.get_by_text("had p =").wait_for(timeout=30_000)
+    inspected = page.get_by_text("had p =").inner_text()
     model = argen.load(MODEL)  # drawn at the model's recommended guidance, where the slider starts
     expected = argen.sample(model, [7], seed=0, guidance=app.recommended_guidance(MODEL))
     assert np.array_equal(np.asarray(shown.convert("RGB")), np.asarray(app.render.canvas(model.codec.decode(expected))))
