@@ -221,6 +221,7 @@ def complete(name, source, index, drawing, digit, rows, count, temperature, seed
                       {"name": name, "labels": classes(model, digit, count) if model.num_classes else None})
 
 
+@library_errors
 def inspect_click(finished, evt: gr.SelectData):
     """A click on a finished image: the distribution its value there was drawn from, and (for a
     class-conditional model) how that value moved p(class | the values before it)."""

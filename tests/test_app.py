@@ -168,6 +168,22 @@ def test_token_model_streams_token_by_token():
     assert "bits per token" in summary and max(posterior, key=posterior.get) == "7"
 
 
+def test_maskgit_streams_its_steps_and_the_likelihood_tab_says_why():
+    outputs = run_generate(name="maskgit", speed=28)
+    assert len(outputs) == 8  # one frame per decoding step at the default speed
+    canvas, prob, entropy, chart, stats, png, gif, finished = outputs[0]
+    assert "**tokens** " in stats and 1 <= int(stats.split("**tokens** ")[1].split("/")[0]) < 49
+    model = argen.load("maskgit")
+    expected = app.render.canvas(model.codec.decode(argen.sample(model, [7], seed=0)))
+    assert np.array_equal(np.asarray(Image.open(outputs[-1][5])), np.asarray(expected))
+    with pytest.raises(gr.Error, match="MaskGIT has no exact likelihood"):
+        app.likelihood("maskgit", "test digit", 70, None, None)
+    with pytest.raises(gr.Error, match="MaskGIT has no exact likelihood"):
+        app.inspect_click(finished or outputs[-1][-1], gr.SelectData(None, {"index": [140, 140], "value": None}))
+    text, _ = app.about("maskgit")
+    assert "bits per masked token (not a likelihood) | 5.88427" in text and "Confidence(steps=8" in text
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
