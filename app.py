@@ -124,12 +124,13 @@ def value_map(values):
     return values.nanmean(1) if values.shape[1] > 1 else values[:, 0]
 
 
-def frame_outputs(model, frame):
-    """The panels of one frame: canvas, probability map, entropy map, distribution chart, figures."""
+def frame_outputs(model, frame, **canvas_options):
+    """The panels of one frame: canvas (with ``canvas_options``: captions, kept rows), probability
+    map, entropy map, distribution chart, figures."""
     pictures = model.codec.decode(frame.image, frame.drawn)
     marks = None if frame.done else frame.committed.any(1)
-    canvas = render.canvas(pictures, marks, model.codec.patch_size)
     cell = model.codec.patch_size
+    canvas = render.canvas(pictures, marks, cell, **canvas_options)
     prob = render.map_panel(value_map(frame.prob), 0, 1, "viridis", "p", cell=cell)
     entropy = render.map_panel(value_map(frame.entropy), 0, math.log(model.levels), "magma", "nats", cell=cell)
     chart = render.distribution_chart(frame.dist[0].numpy(), int(frame.dist_value[0]))
@@ -143,13 +144,13 @@ def recommended_guidance(name):
     return read_metrics(name).get("guidance", {}).get("recommended", 1.0)
 
 
-def stream(model, frames, seed, note="", finished=None):
+def stream(model, frames, seed, note="", finished=None, **canvas_options):
     """Pace the sampler's frames at about FPS per second, then export the final PNG and a GIF
     (of at most GIF_FRAMES canvases: every other one is dropped whenever there are more). The last
     output is what Inspect needs of the finished images (``finished`` + their values), else None."""
     pictures, last, outputs, stride = [], 0.0, None, 1
     for i, frame in enumerate(frames):
-        outputs = frame_outputs(model, frame)
+        outputs = frame_outputs(model, frame, **canvas_options)
         if i % stride == 0:
             pictures.append(outputs[0])
         if len(pictures) > GIF_FRAMES:
@@ -180,8 +181,9 @@ def generate(name, digit, temperature, top_k, seed, random_seed, count, speed, g
     guidance = guidance if model.num_classes and model.exact_likelihood else None
     frames = pipelines.generate(model, classes(model, digit, count), temperature=temperature, top_k=top_k_arg(top_k),
                                 seed=seed, every=steps_per_frame(model, speed), guidance=guidance)
+    labels = classes(model, digit, count) if model.num_classes else None
     yield from stream(model, frames, seed, f" · **{name}**" + (f" · **guidance** {guidance:g}" if guidance else ""),
-                      {"name": name, "labels": classes(model, digit, count) if model.num_classes else None})
+                      {"name": name, "labels": labels}, captions=labels if count == NUM_CLASSES else None)
 
 
 def source_image(source, index, drawing):
@@ -218,7 +220,8 @@ def complete(name, source, index, drawing, digit, rows, count, temperature, seed
     note = f" · **kept** the top {kept_rows} of {rows} rows asked" + (
         f" (a {model.codec.unit} covers {model.codec.patch_size} rows)" if kept_rows != rows else "")
     yield from stream(model, frames, seed, f" · **{name}**" + (f" as a {digit}" if model.num_classes else "") + note,
-                      {"name": name, "labels": classes(model, digit, count) if model.num_classes else None})
+                      {"name": name, "labels": classes(model, digit, count) if model.num_classes else None},
+                      kept_rows=kept_rows)
 
 
 @library_errors

@@ -62,15 +62,27 @@ def layout(batch):
     return nrow, {1: 10, 2: 8}.get(nrow, 6 if nrow <= 4 else 4)
 
 
-def canvas(pictures, marks=None, cell=1, padding=1):
+def canvas(pictures, marks=None, cell=1, padding=1, captions=None, kept_rows=0):
     """The pictures ``[B, C, H, W]`` upscaled, with the values just drawn outlined: ``marks`` is a bool
-    mask ``[B, h, w]`` on the value grid, where one position covers ``cell`` x ``cell`` pixels."""
+    mask ``[B, h, w]`` on the value grid, where one position covers ``cell`` x ``cell`` pixels.
+    ``captions`` (one short text per picture) are written in their corners, and a line under the
+    top ``kept_rows`` rows shows what a completion kept."""
+    from PIL import ImageDraw, ImageFont
+
     images = to_numpy(pictures)
     rgb = [np.repeat(image, 3, -1) if image.shape[-1] == 1 else image for image in images]
     nrow, scale = layout(len(rgb))
     picture = tile(rgb, nrow, scale, padding)
+    h, w = rgb[0].shape[:2]
+    draw, font = ImageDraw.Draw(picture), ImageFont.load_default(size=max(12, 3 * scale))
+    for i in range(len(rgb)):
+        top, left = (i // nrow) * (h + padding) * scale, (i % nrow) * (w + padding) * scale
+        if captions is not None:
+            draw.text((left + 3, top + 1), str(captions[i]), fill=(255, 200, 0), font=font)
+        if kept_rows:
+            draw.line((left, top + kept_rows * scale, left + w * scale - 1, top + kept_rows * scale),
+                      fill=(0, 170, 255), width=max(1, scale // 4))
     if marks is not None:
-        h, w = rgb[0].shape[:2]
         for i, row, col in marks.nonzero().tolist():
             r, c = divmod(i, nrow)
             top = (r * (h + padding) + row * cell) * scale

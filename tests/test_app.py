@@ -62,8 +62,13 @@ def test_generate_is_deterministic_and_matches_the_library():
 
 
 def test_ten_images_one_per_digit():
-    canvas = run_generate(count=10, speed=784)[-1][0]
+    outputs = run_generate(count=10, speed=784)
+    canvas, finished = outputs[-1][0], outputs[-1][-1]
     assert canvas.size == (5 * 28 * 4 + 4 * 4, 2 * 28 * 4 + 4)
+    model = argen.load(MODEL)
+    pictures = model.codec.decode(finished["values"])
+    assert np.array_equal(np.asarray(canvas), np.asarray(app.render.canvas(pictures, captions=list(range(10)))))
+    assert not np.array_equal(np.asarray(canvas), np.asarray(app.render.canvas(pictures)))  # each tile says its digit
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -86,6 +91,7 @@ def test_complete_keeps_the_top_rows():
     prompts = app.render.canvas(model.codec.decode(model.codec.encode(image)).repeat(3, 1, 1, 1))
     rows = 14 * app.render.layout(3)[1]
     assert np.array_equal(canvas[:rows], np.asarray(prompts)[:rows])
+    assert (canvas[rows, 5] == (0, 170, 255)).all()  # the line under the kept rows
     assert not np.array_equal(canvas, np.asarray(prompts))
 
 
