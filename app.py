@@ -285,8 +285,20 @@ def compare(names, digit, temperature, seed, speed=max(SPEEDS)):
                for name, r in zip(names, lap)]
 
 
+@functools.cache
+def field_of(name):
+    """What a model sees when it predicts the centre value: (the picture, values seen, values before)."""
+    model = get_model(name)
+    _, h, w = model.value_shape
+    centre = (h // 2, w // 2)
+    seen = pipelines.receptive_field(model, (0, *centre))[0]
+    picture = render.field_picture(seen, centre, model.codec.patch_size)
+    return picture, int(seen.sum()), centre[0] * w + centre[1]
+
+
 def about(name):
-    """What a model is, its measured figures and its sample grid."""
+    """What a model is, its measured figures, its sample grid and (with an exact likelihood) what it
+    sees when it predicts the centre value."""
     if name not in argen.available():
         raise gr.Error(f"unknown model {name!r}")
     model, metrics = get_model(name), read_metrics(name)
@@ -307,10 +319,15 @@ def about(name):
             ("seconds per batch of 10", speed.get("seconds_per_10")),
             ("training minutes", train.get("wall_minutes")), ("hardware", train.get("hardware")),
             ("command", f"`{train['command']}`" if "command" in train else None)]
+    field = None
+    if model.exact_likelihood:
+        field, seen, before = field_of(name)
+        rows.append((f"receptive field of the centre {model.codec.unit}",
+                     f"{seen} of the {before} {model.codec.units} before it (blue in the picture)"))
     lines = [model.about, "", "| measure | value |", "|---|---|"]
     lines += [f"| {label} | {value} |" for label, value in rows if value is not None]
     grid = model_dir(name) / "samples.png"
-    return "\n".join(lines), str(grid) if grid.is_file() else None
+    return "\n".join(lines), str(grid) if grid.is_file() else None, field
 
 
 def on_model_change(name):
@@ -453,9 +470,12 @@ def build():
         with gr.Tab("About"):
             a_model = gr.Dropdown(choices, value=default, label="model")
             a_text = gr.Markdown()
-            a_grid = gr.Image(label="samples (one row per digit)", type="filepath")
-            a_model.change(about, a_model, [a_text, a_grid], api_name="about")
-            demo.load(about, a_model, [a_text, a_grid], api_visibility="private")
+            with gr.Row():
+                a_grid = gr.Image(label="samples (one row per digit)", type="filepath")
+                a_field = gr.Image(label="what it sees when it predicts the centre pixel: blue seen, orange earlier "
+                                         "but unseen (a blind spot or out of reach), red the pixel", type="pil")
+            a_model.change(about, a_model, [a_text, a_grid, a_field], api_name="about")
+            demo.load(about, a_model, [a_text, a_grid, a_field], api_visibility="private")
         demo.queue(default_concurrency_limit=4, max_size=64)
     return demo
 

@@ -15,7 +15,7 @@ import torch
 
 from .likelihood import check_exact, class_posterior, surprise_bits
 from .sampling import entropy, requests, sample_stream
-from .schedules import raster_values
+from .schedules import from_raster, raster_logits, raster_values
 
 Score = namedtuple("Score", "bits bits_per_value surprise posterior label")
 Result = namedtuple("Result", "model values nll_bits seconds")
@@ -143,3 +143,26 @@ def inspect(model, values, label, position):
         prefix = picked[:, :index].sum(1)
         posterior_before, posterior_after = prefix.softmax(0), (prefix + picked[:, index]).softmax(0)
     return Inspection(dist, value, float(dist[value]), float(entropy(dist[None])[0]), posterior_before, posterior_after)
+
+
+@torch.no_grad()
+def receptive_field(model, position, contexts=1, seed=0, chunk=128):
+    """The values the logits at ``position`` (channel, row, col) depend on, as a bool mask on the value
+    grid: changing such a value changes them at all, in at least one of ``contexts`` random images
+    (class 0). The unchanged image rides in every batch, so that a value with no path to the position
+    compares bit for bit. Only values before the position are tried: a causal model sees no later one."""
+    check_exact(model)
+    (channel, row, col), (c, h, w) = position, model.value_shape
+    t = (row * w + col) * c + channel
+    generator = torch.Generator().manual_seed(seed)
+    seen = torch.zeros(model.num_values, dtype=torch.bool)
+    for _ in range(contexts):
+        x = torch.randint(0, model.levels, (1, model.num_values), generator=generator)
+        for start in range(0, t, chunk):
+            earlier = torch.arange(start, min(t, start + chunk))
+            changed = x.repeat(len(earlier) + 1, 1)  # row 0: the image as it is
+            changed[torch.arange(1, len(earlier) + 1), earlier] = (x[0, earlier] + 1) % model.levels
+            y = torch.zeros(len(changed), dtype=torch.long) if model.num_classes else None
+            logits = raster_logits(model(from_raster(changed, model.value_shape), y))[:, t]
+            seen[earlier] |= (logits[1:] != logits[:1]).any(-1)
+    return from_raster(seen[None], model.value_shape)[0]

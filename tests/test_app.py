@@ -153,8 +153,12 @@ def test_compare_races_every_model_to_the_library_images():
 
 
 def test_about():
-    text, grid = app.about(MODEL)
+    text, grid, field = app.about(MODEL)
     assert "test bits/pixel | 0.4741" in text and grid.endswith("samples.png")
+    # the MLP sees its context window: the 28 values before the centre pixel, no more
+    assert "receptive field of the centre pixel | 28 of the 406 pixels before it" in text
+    pixels = np.asarray(field)[::10, ::10]  # one per value
+    assert (pixels == (80, 160, 255)).all(-1).sum() == 28 and (pixels[14, 14] == (230, 40, 40)).all()
 
 
 def test_token_model_streams_token_by_token():
@@ -186,7 +190,8 @@ def test_maskgit_streams_its_steps_and_the_likelihood_tab_says_why():
         app.likelihood("maskgit", "test digit", 70, None, None)
     with pytest.raises(gr.Error, match="MaskGIT has no exact likelihood"):
         app.inspect_click(finished or outputs[-1][-1], gr.SelectData(None, {"index": [140, 140], "value": None}))
-    text, _ = app.about("maskgit")
+    text, _, field = app.about("maskgit")
+    assert field is None
     assert "bits per masked token (not a likelihood) | 5.88427" in text and "Confidence(steps=8" in text
 
 

@@ -220,3 +220,20 @@ def test_inspect_gives_the_distribution_a_value_was_drawn_from(tiny):
     if tiny.num_classes:
         assert seen.posterior_before.sum() == pytest.approx(1) and not torch.allclose(seen.posterior_before,
                                                                                        seen.posterior_after)
+
+
+def test_receptive_field_of_the_centre(tiny):
+    """Only earlier values, all of them where the model promises no blind spot, and the MLP's window."""
+    from conftest import FULL_FIELD
+
+    if not tiny.exact_likelihood:
+        pytest.skip("not autoregressive")
+    c, h, w = tiny.value_shape
+    seen = argen.pipelines.receptive_field(tiny, (0, h // 2, w // 2), contexts=2)
+    t = (h // 2 * w + w // 2) * c
+    flat = raster_values(seen[None])[0]
+    assert not flat[t:].any() and flat[:t].any()
+    if tiny.tiny_name in FULL_FIELD:
+        assert flat[:t].all()
+    if tiny.tiny_name.startswith("mlp"):
+        assert flat[:t].sum() == min(t, tiny.config.context_length)
