@@ -6,7 +6,7 @@ calls these.
     frames = complete(model, pictures, classes=[7] * 4, rows=14)        # keep the top 14 rows
     for runners in race([model_a, model_b], classes=[3], seed=0): ...  # side by side, live
     result = score(model, pictures)                                     # bits, surprise map, p(class | image)
-    results = compare([model_a, model_b], classes=[3], seed=0)          # same random numbers
+    runners = compare([model_a, model_b], classes=[3], seed=0)          # the race's finish
 """
 import time
 from collections import namedtuple
@@ -18,7 +18,6 @@ from .sampling import entropy, requests, sample_stream
 from .schedules import from_raster, raster_logits, raster_values
 
 Score = namedtuple("Score", "bits bits_per_value surprise posterior label")
-Result = namedtuple("Result", "model values nll_bits seconds")
 Runner = namedtuple("Runner", "model frame seconds")
 
 
@@ -86,9 +85,10 @@ def steps_for_pixels(model, pixels):
 
 def race(models, classes, *, temperature=1.0, seed=0, pixels_per_frame=28):
     """Every model draws the same classes with the same random numbers, all advancing about
-    ``pixels_per_frame`` picture pixels per frame: yields, per frame, one :class:`Runner` per model
-    (its latest frame, a finished model keeping its last, and its seconds so far)."""
-    streams = [generate(model, classes, temperature=temperature, seed=seed, every=steps_for_pixels(model, pixels_per_frame))
+    ``pixels_per_frame`` picture pixels per frame (None: to the end at once): yields, per frame, one
+    :class:`Runner` per model (its latest frame, a finished model keeping its last, and its seconds so far)."""
+    streams = [generate(model, classes, temperature=temperature, seed=seed,
+                        every=None if pixels_per_frame is None else steps_for_pixels(model, pixels_per_frame))
                for model in models]
     latest, seconds = [None] * len(models), [0.0] * len(models)
     while True:
@@ -106,16 +106,10 @@ def race(models, classes, *, temperature=1.0, seed=0, pixels_per_frame=28):
 
 
 def compare(models, classes, *, temperature=1.0, seed=0):
-    """Each model draws one image per class with the same seed, so the same random numbers: a
-    :class:`Result` per model with its values, the samples' NLL in bits and the seconds taken."""
-    results = []
-    for model in models:
-        started = time.perf_counter()
-        frame = None
-        for frame in generate(model, classes, temperature=temperature, seed=seed, every=None):
-            pass
-        results.append(Result(model, frame.image, frame.nll_bits, time.perf_counter() - started))
-    return results
+    """Each model draws one image per class with the same seed, so the same random numbers: the
+    finish of a :func:`race` run in one go, one :class:`Runner` per model (last frame, seconds)."""
+    *_, finish = race(models, classes, temperature=temperature, seed=seed, pixels_per_frame=None)
+    return finish
 
 
 Inspection = namedtuple("Inspection", "dist value prob entropy posterior_before posterior_after")

@@ -141,7 +141,7 @@ def draw(probs, u):
     return index.squeeze(-1).clamp_max(probs.shape[-1] - 1)
 
 
-WINDOW_STEPS = 64  # a frame's steps are folded into one entry this often, so that memory stays small
+WINDOW_STEPS = 64  # a frame's raster steps are folded into one entry this often, so that memory stays small
 
 
 def fold(window):
@@ -286,7 +286,7 @@ def sample_stream(model, labels=None, temperature=1.0, top_k=None, seed=0, every
         uncertainty = entropy(dist)  # (b, p)
         ent[:, at] = merge(uncertainty, ent[:, at])
         window.append((uncertainty, dist, chosen, commit))
-        if len(window) > WINDOW_STEPS:
+        if len(window) > WINDOW_STEPS or dist.shape[1] > 1:  # a parallel step's distributions are large
             window = [fold(window)]
         nll_nats -= merge(log_p, torch.zeros_like(log_p)).sum(1)
         drawn[:, at] = merge(True, drawn[:, at])

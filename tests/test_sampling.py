@@ -237,3 +237,13 @@ def test_receptive_field_of_the_centre(tiny):
         assert flat[:t].all()
     if tiny.tiny_name.startswith("mlp"):
         assert flat[:t].sum() == min(t, tiny.config.context_length)
+
+
+def test_compare_is_the_finish_of_a_race():
+    models = [make_tiny("pixel-gpt"), make_tiny("maskgit")]
+    finish = argen.compare(models, [2], seed=7)
+    laps = list(argen.pipelines.race(models, [2], seed=7, pixels_per_frame=4))
+    assert len(laps) > 1 and all(r.frame.done for r in finish)
+    for runner, last in zip(finish, laps[-1]):
+        assert torch.equal(runner.frame.image, last.frame.image)
+        assert torch.equal(runner.frame.image, argen.sample(runner.model, [2], seed=7))
