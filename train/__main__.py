@@ -22,7 +22,6 @@ import types
 from collections import namedtuple
 
 import torch
-import torch.distributed as dist
 
 from argen.classifier import MNISTClassifier
 from argen.data import load_mnist
@@ -174,8 +173,7 @@ def main(argv=None):
     started = time.time()
     state = train(model, objective, train_data, val_data, config, checkpoint_path=args.checkpoint or
                   f"runs/{args.name}.pt", resume=args.resume, device=args.device, processes=processes)
-    if processes.world > 1:
-        dist.destroy_process_group()
+    processes.close()
     if not processes.main:
         return
     launcher = f"torchrun --nproc_per_node={processes.world} -m train " if processes.world > 1 else "python -m train "

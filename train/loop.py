@@ -53,6 +53,11 @@ class Processes:
     def main(self):
         return self.rank == 0
 
+    def close(self):
+        """Leave the process group (a process that exits inside one may be aborted by gloo)."""
+        if self.world > 1:
+            dist.destroy_process_group()
+
 
 def init_processes(device):
     """The process group that torchrun's environment describes (gloo on the CPU, NCCL on CUDA), or

@@ -40,6 +40,7 @@ def worker(argv):
     train(model, OBJECTIVES.get(recipe.family, Likelihood)(), data, data, config, Path(folder) / "run.pt",
           device=args.device, processes=processes)
     seconds = time.perf_counter() - started
+    processes.close()
     if processes.main:
         print(f"RESULT {processes.world} {args.threads} {args.batch_size} {steps / seconds:.3f} "
               f"{steps * args.batch_size / seconds:.1f}")
@@ -65,7 +66,7 @@ def main(argv=None):
                                     cwd=ROOT, capture_output=True, text=True)
         lines = [line.split()[1:] for line in result.stdout.splitlines() if line.startswith("RESULT")]
         if result.returncode or not lines:
-            raise SystemExit(result.stderr[-2000:])
+            raise SystemExit(result.stderr[-6000:])
         world, threads, batch, steps_per_s, images_per_s = lines[0]
         print(f"{args.model:<16} {world:>9} {threads:>12} {batch:>12} {steps_per_s:>8} {images_per_s:>9}")
 
