@@ -15,6 +15,8 @@ def check_exact(model):
 def nll(model, x, y=None):
     """Negative log-likelihood of each image in nats: ``[B]`` (differentiable; used for training)."""
     check_exact(model)
+    if model.scores_values:  # the log-probabilities of the values alone, without all K logits
+        return -model(x, y, at_values=True).flatten(1).sum(1)
     logits = model(x, y)  # (b, K, c, h, w)
     return F.cross_entropy(logits, x.long(), reduction="none").flatten(1).sum(1)
 

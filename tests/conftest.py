@@ -3,7 +3,7 @@ import struct
 import pytest
 import torch
 
-from argen.models import (FAMILIES, Binary, DiagonalBiLSTM, GatedPixelCNN, ImageGPT, Levels, MaskGIT, PixelCNN,
+from argen.models import (FAMILIES, Binary, DiagonalBiLSTM, GatedPixelCNN, ImageGPT, Levels, MaskGIT, PixelCNN, PixelCNNPP,
                           PixelLSTM, PixelMLP, RowLSTM, Tokens)
 
 # Tests run many tiny tensor operations, for which one thread is fastest; it also keeps them from
@@ -35,6 +35,12 @@ TINY_MODELS = {
                                       mlp_dim=16, steps=3),
     "pixelcnn": lambda: PixelCNN(codec=grey(5), hidden_channels=8, num_blocks=2),
     "pixelcnn-rgb": lambda: PixelCNN(codec=Levels(4, (3, 5, 4)), num_classes=0, hidden_channels=24, num_blocks=2),
+    "pixelcnnpp": lambda: PixelCNNPP(codec=grey(5, (1, 6, 4)), hidden_channels=8, num_resnets=1, num_scales=2,
+                                     num_mixtures=2),
+    "pixelcnnpp-rgb": lambda: PixelCNNPP(codec=Levels(4, (3, 4, 4)), num_classes=0, hidden_channels=8, num_resnets=1,
+                                         num_scales=2, num_mixtures=2),
+    "pixelcnnpp-softmax": lambda: PixelCNNPP(codec=grey(5, (1, 4, 4)), hidden_channels=8, num_resnets=1,
+                                             num_scales=2, output="softmax"),
     "gated-pixelcnn": lambda: GatedPixelCNN(codec=grey(5), hidden_channels=8, num_layers=4, output_channels=8),
     "gated-pixelcnn-binary": lambda: GatedPixelCNN(codec=Binary("dynamic", (1, 6, 5)), num_classes=0,
                                                    hidden_channels=8, num_layers=4, output_channels=8),
@@ -43,7 +49,7 @@ TINY_MODELS = {
     "diagonal-bilstm": lambda: DiagonalBiLSTM(codec=grey(5), hidden_channels=4, num_layers=2, output_channels=8),
 }
 # models whose receptive field is the whole causal past (no blind spot) at their tiny size
-FULL_FIELD = {"gated-pixelcnn", "gated-pixelcnn-binary", "diagonal-bilstm", "lstm", "lstm-unconditional",
+FULL_FIELD = {"pixelcnnpp", "pixelcnnpp-rgb", "pixelcnnpp-softmax", "gated-pixelcnn", "gated-pixelcnn-binary", "diagonal-bilstm", "lstm", "lstm-unconditional",
               "pixel-gpt", "pixel-gpt-unconditional", "pixel-gpt-rgb", "bsq-gpt"}
 
 

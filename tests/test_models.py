@@ -6,7 +6,7 @@ import argen
 from argen.gradients import gradient_by_distance
 from argen.gradients import main as gradients_main
 from argen.schedules import raster_logits, raster_values
-from conftest import FULL_FIELD, make_tiny, random_batch
+from conftest import FULL_FIELD, grey, make_tiny, random_batch
 
 
 def test_forward_shapes(tiny):
@@ -218,3 +218,39 @@ def test_nll_refuses_a_model_without_exact_likelihood(monkeypatch):
     x, y = random_batch(model)
     with pytest.raises(ValueError, match="has no exact likelihood"):
         argen.nll(model, x, y)
+
+
+@pytest.mark.parametrize("name", ["pixelcnnpp", "pixelcnnpp-rgb", "pixelcnnpp-softmax"])
+def test_scores_at_values_are_the_logits_at_the_values(name):
+    """The training path (log-probabilities of the values alone) is the forward logits at the values."""
+    model = make_tiny(name)
+    x, y = random_batch(model)
+    log_probs = model(x, y).log_softmax(1)
+    if model.config.output == "logistic-mixture":  # its logits are the log-probabilities: they sum to 1
+        assert torch.allclose(model(x, y), log_probs, atol=1e-5)
+    assert torch.allclose(model(x, y, at_values=True), log_probs.gather(1, x[:, None])[:, 0], atol=1e-5)
+
+
+def test_discretized_logistic_mixture_matches_its_definition():
+    """Bin masses of a mixture of logistics, computed in float64 from the CDF, tails included."""
+    from argen.models.pixelcnnpp import logistic_mixture_log_probs
+
+    g = torch.Generator().manual_seed(0)
+    levels, shape = 7, (2, 3, 1, 2, 2)  # (B, M, C, H, W)
+    weights, means, log_scales = torch.randn(shape, generator=g), torch.randn(shape, generator=g), torch.randn(shape, generator=g) - 2
+    got = logistic_mixture_log_probs(weights, means, log_scales, levels)
+    edges = torch.linspace(-1, 1, levels, dtype=torch.float64)[:-1] + 1 / (levels - 1)
+    cdf = torch.sigmoid((edges.view(1, 1, -1, 1, 1, 1) - means.double()[:, :, None]) / log_scales.double().exp()[:, :, None])
+    cdf = torch.cat([torch.zeros_like(cdf[:, :, :1]), cdf, torch.ones_like(cdf[:, :, :1])], 2)  # (B, M, K + 1, ...)
+    mass = ((cdf[:, :, 1:] - cdf[:, :, :-1]) * weights.double().softmax(1)[:, :, None]).sum(1)
+    assert torch.allclose(got.double().exp(), mass, atol=1e-6)
+    far = logistic_mixture_log_probs(torch.zeros(1, 1, 1, 1, 1), torch.full((1, 1, 1, 1, 1), 30.0),
+                                     torch.full((1, 1, 1, 1, 1), -7.0), 256)
+    assert torch.isfinite(far).all() and far[0, -1].exp() > 0.999  # a mean far right: the top bin, no NaN
+
+
+def test_pixelcnnpp_rejects_grids_it_cannot_halve():
+    with pytest.raises(ValueError, match="num_scales 3 halves the 6 x 5 value grid 2 times"):
+        argen.models.PixelCNNPP(codec=grey(4), num_scales=3)
+    with pytest.raises(ValueError, match="output must be one of"):
+        argen.models.PixelCNNPP(codec=grey(4, (1, 4, 4)), num_scales=1, output="gaussian")

@@ -26,8 +26,8 @@ import torch
 from argen.classifier import MNISTClassifier
 from argen.data import load_mnist
 from argen.hub import WEIGHTS_DIR, load, read_metrics
-from argen.models import (BSQTokenizer, DiagonalBiLSTM, GatedPixelCNN, ImageGPT, MaskGIT, PixelCNN, PixelLSTM,
-                          PixelMLP, RowLSTM)
+from argen.models import (BSQTokenizer, DiagonalBiLSTM, GatedPixelCNN, ImageGPT, MaskGIT, PixelCNN, PixelCNNPP,
+                          PixelLSTM, PixelMLP, RowLSTM)
 from argen.models.codecs import Binary, Levels, Tokens
 
 from .loop import TrainConfig, init_processes, train
@@ -41,6 +41,7 @@ RECIPES = {
     "mlp-v3": Recipe(PixelMLP, {"variant": "v3"}),
     "lstm": Recipe(PixelLSTM, training={"lr": 2e-3}),
     "pixelcnn": Recipe(PixelCNN),
+    "pixelcnnpp": Recipe(PixelCNNPP),
     "gated-pixelcnn": Recipe(GatedPixelCNN),
     "gated-pixelcnn-binary": Recipe(GatedPixelCNN, {"codec": Binary("dynamic").spec}),
     "row-lstm": Recipe(RowLSTM),

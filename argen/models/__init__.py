@@ -8,8 +8,9 @@ from .lstm import PixelLSTM
 from .maskgit import MaskGIT
 from .mlp import PixelMLP
 from .pixelcnn import PixelCNN
+from .pixelcnnpp import PixelCNNPP
 from .pixelrnn import DiagonalBiLSTM, RowLSTM
 from .transformer import ImageGPT
 
 __all__ = ["FAMILIES", "BSQTokenizer", "Binary", "DiagonalBiLSTM", "GatedPixelCNN", "GenerativeModel", "ImageGPT",
-           "Levels", "MaskGIT", "ModelConfig", "PixelCNN", "PixelLSTM", "PixelMLP", "RowLSTM", "Tokens", "build_codec", "register"]
+           "Levels", "MaskGIT", "ModelConfig", "PixelCNN", "PixelCNNPP", "PixelLSTM", "PixelMLP", "RowLSTM", "Tokens", "build_codec", "register"]

@@ -12,6 +12,9 @@ from a config dataclass (the single source of its defaults; see :mod:`argen.conf
   class, so the sum of their log-probabilities is the exact likelihood;
 - ``schedule()``: the decoding order the sampler follows by default (raster order here), and
   ``predict(x, y, drawn)``: the logits given the values drawn so far (``forward`` here);
+- optionally ``scores_values``: ``forward(x, y, at_values=True)`` gives the log-probabilities of
+  the values ``x`` alone ``[B, c, h, w]``, for a model whose K logits cost far more than that
+  (a mixture of logistics); the likelihood and training use it;
 - optionally ``fast_sampler(y, batch)``: a callable ``step(x, t) -> logits [B, K]`` for raster
   index ``t`` that reuses work from earlier steps. It must give the logits of the naive path.
 
@@ -60,6 +63,7 @@ class ModelConfig:
 
 class GenerativeModel(Configured, nn.Module):
     exact_likelihood = True  # the model gives log p(x) exactly (autoregressive in raster order)
+    scores_values = False  # forward(x, y, at_values=True) gives log p of the values alone
 
     def __init__(self, config=None, **overrides):
         super().__init__()

@@ -1,0 +1,264 @@
+"""PixelCNN++ (Salimans, Karpathy, Chen & Kingma 2017, "PixelCNN++: Improving the PixelCNN with
+Discretized Logistic Mixture Likelihood and Other Modifications").
+
+What it changes against the PixelCNN and Gated PixelCNN:
+
+- **Discretized mixture of logistics** instead of a K-way softmax. Each value gets M logistic
+  components (weight, mean, scale) over the levels scaled to [-1, 1]; the probability of level k
+  is the mass of its bin (the edge bins take the tails), so nearby levels share probability by
+  construction, which a softmax must learn from data. :func:`logistic_mixture_log_probs` gives the
+  exact log-probabilities of all K levels, so the model follows the K-logit contract and the one
+  sampler, likelihood and maps work unchanged.
+- **Whole pixels**: the network sees complete pixels only; for RGB the mean of channel c moves
+  linearly with the pixel's earlier channels (learned coefficients), which keeps R -> G -> B
+  autoregressive inside a pixel.
+- **Down-shifted and down-right-shifted convolutions** (two streams, no blind spot, no masks),
+  **gated ResNet blocks** with concatenated ELUs, **down-sampling** by strided convolutions and
+  up-sampling by transposed ones (28 -> 14 -> 7 -> 14 -> 28 on MNIST) with **short-cut
+  connections** from each down-pass block to its up-pass twin (a U-Net), and dropout.
+
+Different here: class conditioning is a learned bias in every gated block (as in the paper's
+conditional variant); ``output="softmax"`` swaps the mixture for a K-way softmax head on the same
+network, for the ablation of which output learns faster. Layers follow the reference code
+(openai/pixel-cnn nn.py). The fast path is a crop, not a cache: see :meth:`PixelCNNPP.fast_sampler`.
+"""
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .base import GenerativeModel, ModelConfig, register
+from .layers import scale_levels
+
+OUTPUTS = ("logistic-mixture", "softmax")
+
+
+def concat_elu(x):
+    """ELU of the features and of their negation, concatenated (keeps both signs' information)."""
+    return F.elu(torch.cat([x, -x], 1))
+
+
+def down_shift(x):
+    return F.pad(x, (0, 0, 1, 0))[:, :, :-1]
+
+
+def right_shift(x):
+    return F.pad(x, (1, 0))[:, :, :, :-1]
+
+
+class DownShiftedConv(nn.Conv2d):
+    """A (rows, cols) convolution that sees the rows above and the current row, centred on the column:
+    padded above and on both sides, never below."""
+
+    def __init__(self, in_channels, out_channels, kernel_size=(2, 3), stride=1):
+        super().__init__(in_channels, out_channels, kernel_size, stride)
+
+    def forward(self, x):
+        rows, cols = self.kernel_size
+        return super().forward(F.pad(x, ((cols - 1) // 2, (cols - 1) // 2, rows - 1, 0)))
+
+
+class DownRightShiftedConv(nn.Conv2d):
+    """A (rows, cols) convolution that sees the rows above and the columns to the left, up to the current one."""
+
+    def __init__(self, in_channels, out_channels, kernel_size=(2, 2), stride=1):
+        super().__init__(in_channels, out_channels, kernel_size, stride)
+
+    def forward(self, x):
+        rows, cols = self.kernel_size
+        return super().forward(F.pad(x, (cols - 1, 0, rows - 1, 0)))
+
+
+class DownShiftedDeconv(nn.ConvTranspose2d):
+    """Doubles the size; output rows 2i and 2i + 1 come from input rows <= i."""
+
+    def __init__(self, in_channels, out_channels, kernel_size=(2, 3)):
+        super().__init__(in_channels, out_channels, kernel_size, stride=2, output_padding=1)
+
+    def forward(self, x):
+        rows, cols = self.kernel_size
+        out = super().forward(x)
+        return out[:, :, :out.shape[2] - rows + 1, (cols - 1) // 2:out.shape[3] - (cols - 1) // 2]
+
+
+class DownRightShiftedDeconv(nn.ConvTranspose2d):
+    def __init__(self, in_channels, out_channels, kernel_size=(2, 2)):
+        super().__init__(in_channels, out_channels, kernel_size, stride=2, output_padding=1)
+
+    def forward(self, x):
+        rows, cols = self.kernel_size
+        out = super().forward(x)
+        return out[:, :, :out.shape[2] - rows + 1, :out.shape[3] - cols + 1]
+
+
+class GatedResNet(nn.Module):
+    """x + a * sigmoid(b), where (a, b) = conv(dropout(concat_elu(conv(concat_elu(x)) + nin(concat_elu(skip)))))
+    plus a class bias: the reference's gated_resnet."""
+
+    def __init__(self, channels, conv, skip_channels, num_classes, dropout):
+        super().__init__()
+        self.conv_in = conv(2 * channels, channels)
+        self.skip = nn.Conv2d(2 * skip_channels, channels, 1) if skip_channels else None
+        self.dropout = nn.Dropout(dropout)
+        self.conv_out = conv(2 * channels, 2 * channels)
+        self.cond = nn.Embedding(num_classes, 2 * channels) if num_classes else None
+
+    def forward(self, x, skip=None, y=None):
+        h = self.conv_in(concat_elu(x))
+        if skip is not None:
+            h = h + self.skip(concat_elu(skip))
+        h = self.conv_out(self.dropout(concat_elu(h)))
+        if y is not None:
+            h = h + self.cond(y)[:, :, None, None]
+        a, b = h.chunk(2, 1)
+        return x + a * torch.sigmoid(b)
+
+
+def log_sigmoid_difference(a, b):
+    """log(sigmoid(a) - sigmoid(b)) for a > b, accurate in both tails (right of 0 it is computed as
+    sigmoid(-b) - sigmoid(-a), the same number)."""
+    right = (a + b) > 0
+    a, b = torch.where(right, -b, a), torch.where(right, -a, b)
+    upper, lower = F.logsigmoid(a), F.logsigmoid(b)
+    return upper + torch.log(-torch.expm1(lower - upper).clamp(max=-1e-30))
+
+
+def logistic_mixture_log_probs(weights, means, log_scales, levels, values=None):
+    """Exact log-probabilities under a discretized mixture of logistics: ``weights`` (unnormalized
+    log mixture weights) ``[B, M, 1 or C, H, W]``, ``means`` and ``log_scales`` ``[B, M, C, H, W]``
+    on the [-1, 1] scale. Level k covers [centre_k - 1/(K-1), centre_k + 1/(K-1)]; level 0 takes
+    everything below, level K-1 everything above. Of all K levels ``[B, K, C, H, W]``, or of the
+    given ``values`` ``[B, C, H, W]`` only (K times cheaper: the training loss)."""
+    if values is None:
+        levels_at = torch.arange(levels, device=means.device).view(1, 1, levels, 1, 1, 1)  # against (B, M, 1, C, H, W)
+        weights, means, log_scales = weights.unsqueeze(2), means.unsqueeze(2), log_scales.unsqueeze(2)
+    else:
+        levels_at = values.unsqueeze(1)  # (B, 1, C, H, W)
+    centres = levels_at * (2 / (levels - 1)) - 1
+    inv_scales = torch.exp(-log_scales)
+    upper = (centres + 1 / (levels - 1) - means) * inv_scales
+    lower = (centres - 1 / (levels - 1) - means) * inv_scales
+    log_mass = torch.where(levels_at == 0, F.logsigmoid(upper),
+                           torch.where(levels_at == levels - 1, F.logsigmoid(-lower), log_sigmoid_difference(upper, lower)))
+    return torch.logsumexp(F.log_softmax(weights, 1) + log_mass, 1)
+
+
+@dataclass
+class PixelCNNPPConfig(ModelConfig):
+    hidden_channels: int = 64
+    num_resnets: int = 1  # gated ResNet blocks per scale down (one more up); the paper has 5 (a 2-core CPU budget)
+    num_scales: int = 3  # 28 x 28, 14 x 14, 7 x 7
+    num_mixtures: int = 5
+    dropout: float = 0.0
+    output: str = "logistic-mixture"  # or "softmax": a K-way softmax head on the same network
+
+
+@register
+class PixelCNNPP(GenerativeModel):
+    """PixelCNN++: mixture of logistics, shifted convolutions, U-Net of gated ResNets."""
+
+    model_type = "pixelcnnpp"
+    scores_values = True
+    config_class = PixelCNNPPConfig
+
+    def __init__(self, config=None, **overrides):
+        super().__init__(config, **overrides)
+        c = self.config
+        channels, (data_channels, height, width) = c.hidden_channels, self.value_shape
+        if c.output not in OUTPUTS:
+            raise ValueError(f"output must be one of {OUTPUTS}, got {c.output!r}")
+        if c.num_scales < 1 or height % 2 ** (c.num_scales - 1) or width % 2 ** (c.num_scales - 1):
+            raise ValueError(f"num_scales {c.num_scales} halves the {height} x {width} value grid "
+                             f"{c.num_scales - 1} times: both sides must be divisible by {2 ** (c.num_scales - 1)}")
+        n = self.num_classes
+
+        def resnets(conv, skip_channels, count):
+            return nn.ModuleList(GatedResNet(channels, conv, skip_channels, n, c.dropout) for _ in range(count))
+
+        # the input gets a channel of ones, so that the zero padding tells the image's border apart
+        self.u_input = DownShiftedConv(data_channels + 1, channels, (2, 3))
+        self.ul_input = nn.ModuleList([DownShiftedConv(data_channels + 1, channels, (1, 3)),
+                                       DownRightShiftedConv(data_channels + 1, channels, (2, 1))])
+        self.down_u = nn.ModuleList(resnets(DownShiftedConv, 0, c.num_resnets) for _ in range(c.num_scales))
+        self.down_ul = nn.ModuleList(resnets(DownRightShiftedConv, channels, c.num_resnets)
+                                     for _ in range(c.num_scales))
+        self.downsample = nn.ModuleList(
+            nn.ModuleList([DownShiftedConv(channels, channels, (2, 3), 2), DownRightShiftedConv(channels, channels, (2, 2), 2)])
+            for _ in range(c.num_scales - 1))
+        ups = [c.num_resnets] + [c.num_resnets + 1] * (c.num_scales - 1)
+        self.up_u = nn.ModuleList(resnets(DownShiftedConv, channels, count) for count in ups)
+        self.up_ul = nn.ModuleList(resnets(DownRightShiftedConv, 2 * channels, count) for count in ups)
+        self.upsample = nn.ModuleList(
+            nn.ModuleList([DownShiftedDeconv(channels, channels), DownRightShiftedDeconv(channels, channels)])
+            for _ in range(c.num_scales - 1))
+        if c.output == "softmax":
+            outputs = self.levels * data_channels
+        else:  # per component: a weight, then per channel a mean, a log scale and (RGB) coupling coefficients
+            outputs = c.num_mixtures * (1 + data_channels * 2 + data_channels * (data_channels - 1) // 2)
+        self.output = nn.Conv2d(channels, outputs, 1)
+
+    def features(self, x, y):
+        """The down-right stream's features ``[B, hidden, H, W]``: at each pixel they depend on the
+        pixels above it and to its left only."""
+        x = scale_levels(x, self.levels)
+        x = torch.cat([x, torch.ones_like(x[:, :1])], 1)
+        us = [down_shift(self.u_input(x))]
+        uls = [down_shift(self.ul_input[0](x)) + right_shift(self.ul_input[1](x))]
+        for scale, (u_blocks, ul_blocks) in enumerate(zip(self.down_u, self.down_ul)):
+            for u_block, ul_block in zip(u_blocks, ul_blocks):
+                us.append(u_block(us[-1], None, y))
+                uls.append(ul_block(uls[-1], us[-1], y))
+            if scale < len(self.downsample):
+                us.append(self.downsample[scale][0](us[-1]))
+                uls.append(self.downsample[scale][1](uls[-1]))
+        u, ul = us.pop(), uls.pop()
+        for scale, (u_blocks, ul_blocks) in enumerate(zip(self.up_u, self.up_ul)):
+            for u_block, ul_block in zip(u_blocks, ul_blocks):
+                u = u_block(u, us.pop(), y)
+                ul = ul_block(ul, torch.cat([u, uls.pop()], 1), y)
+            if scale < len(self.upsample):
+                u, ul = self.upsample[scale][0](u), self.upsample[scale][1](ul)
+        return F.elu(ul)
+
+    def forward(self, x, y=None, at_values=False):
+        """Logits ``[B, K, C, H, W]`` (the exact log-probabilities), or with ``at_values`` those of the
+        values ``x`` alone ``[B, C, H, W]``, without the other K - 1 levels (what training needs)."""
+        x, y = self.check_input(x, y)
+        return self.distribution(self.output(self.features(x, y)), x, at_values)
+
+    def distribution(self, out, x, at_values=False):
+        """Log-probabilities ``[B, K, C, h, w]`` (or of ``x`` alone, ``[B, C, h, w]``) from the output
+        layer's ``out`` ``[B, outputs, h, w]`` and the values ``x`` at the same positions (RGB: a
+        channel's mean moves with the earlier channels of its pixel)."""
+        out = out.float()  # the bins' arithmetic in float32, also under autocast
+        b, c, height, width = x.shape
+        if self.config.output == "softmax":
+            logits = out.view(b, self.levels, c, height, width)
+            return -F.cross_entropy(logits, x, reduction="none") if at_values else logits
+        m = self.config.num_mixtures
+        weights, rest = out[:, :m], out[:, m:].view(b, -1, m, height, width)
+        means, log_scales, coupling = rest[:, :c], rest[:, c:2 * c].clamp(min=-7), torch.tanh(rest[:, 2 * c:])
+        if c > 1:  # channel i's mean moves with the pixel's channels j < i (teacher-forced values)
+            scaled = scale_levels(x, self.levels).unsqueeze(2)  # (B, C, 1, H, W) against (B, M, H, W)
+            pairs = [(i, j) for i in range(c) for j in range(i)]
+            means = torch.stack([means[:, i] + sum(coupling[:, k] * scaled[:, j] for k, (i_, j) in enumerate(pairs)
+                                                   if i_ == i) for i in range(c)], 1)
+        return logistic_mixture_log_probs(weights.unsqueeze(2), means.transpose(1, 2), log_scales.transpose(1, 2),
+                                          self.levels, x if at_values else None)
+
+    def fast_sampler(self, y, batch):
+        """Each step runs the network on the rows drawn so far only (rounded up to whole rows of the
+        coarsest scale: every layer is causal from the top, so the rows below change nothing above)
+        and the output layer and mixture at the one position asked."""
+        c, height, width = self.value_shape
+        block = 2 ** (self.config.num_scales - 1)
+
+        def step(x, t):
+            row, col = divmod(t // c, width)
+            rows = min(height, (row // block + 1) * block)
+            features = self.features(x[:, :, :rows], y)[:, :, row:row + 1, col:col + 1]
+            return self.distribution(self.output(features), x[:, :, row:row + 1, col:col + 1])[:, :, t % c, 0, 0]
+
+        return step
