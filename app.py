@@ -182,7 +182,8 @@ def generate(name, digit, temperature, top_k, seed, random_seed, count, speed, g
     frames = pipelines.generate(model, classes(model, digit, count), temperature=temperature, top_k=top_k_arg(top_k),
                                 seed=seed, every=steps_per_frame(model, speed), guidance=guidance)
     labels = classes(model, digit, count) if model.num_classes else None
-    yield from stream(model, frames, seed, f" · **{name}**" + (f" · **guidance** {guidance:g}" if guidance else ""),
+    settings = f" · **{name}** · **temperature** {temperature:g}" + (f" · **top-k** {top_k_arg(top_k)}" if top_k else "")
+    yield from stream(model, frames, seed, settings + (f" · **guidance** {guidance:g}" if guidance else ""),
                       {"name": name, "labels": labels}, captions=labels if count == NUM_CLASSES else None)
 
 
@@ -219,7 +220,8 @@ def complete(name, source, index, drawing, digit, rows, count, temperature, seed
     kept_rows = pipelines.kept_rows(model, rows)
     note = f" · **kept** the top {kept_rows} of {rows} rows asked" + (
         f" (a {model.codec.unit} covers {model.codec.patch_size} rows)" if kept_rows != rows else "")
-    yield from stream(model, frames, seed, f" · **{name}**" + (f" as a {digit}" if model.num_classes else "") + note,
+    yield from stream(model, frames, seed, f" · **{name}**" + (f" as a {digit}" if model.num_classes else "")
+                      + f" · **temperature** {temperature:g}" + note,
                       {"name": name, "labels": classes(model, digit, count) if model.num_classes else None},
                       kept_rows=kept_rows)
 
@@ -378,6 +380,16 @@ def stream_outputs(what):
     return [canvas, prob, entropy, chart, stats, png, gif, finished]
 
 
+def restartable(button, fn, inputs, outputs, **kwargs):
+    """The run behind ``button``: pressing it during a run stops that run and starts a new one with
+    the settings now shown (Gradio would otherwise drop the second press). The press bumps a
+    counter whose change starts the run, so the stop is done before the new run begins."""
+    presses = gr.State(0)
+    event = presses.change(fn, inputs, outputs, trigger_mode="multiple", show_progress="minimal", **kwargs)
+    button.click(None, cancels=[event]).then(lambda n: n + 1, presses, presses, api_visibility="private")
+    return event
+
+
 def speed_picker():
     return gr.Dropdown(list(SPEEDS), value=28, label="speed (pixels per frame)")
 
@@ -409,8 +421,8 @@ def build():
                     speed = speed_picker()
                 with gr.Column(scale=2):
                     outputs = stream_outputs("canvas")
-            event = go.click(generate, [model, digit, temperature, top_k, seed, random_seed, count, speed, guidance],
-                             outputs, api_name="generate", show_progress="minimal")
+            event = restartable(go, generate, [model, digit, temperature, top_k, seed, random_seed, count, speed,
+                                               guidance], outputs, api_name="generate")
             stop.click(None, cancels=[event])
             model.change(None, cancels=[event])  # a run of the old model stops when the model changes
             model.change(on_model_change, model, [digit, top_k, guidance], api_visibility="private")
@@ -435,9 +447,8 @@ def build():
                     c_outputs = stream_outputs("completions")
             for trigger in (c_source.change, c_index.change, c_drawing.change, demo.load):
                 trigger(show_source, [c_source, c_index, c_drawing], c_preview, api_visibility="private")
-            c_event = c_go.click(complete, [c_model, c_source, c_index, c_drawing, c_digit, c_rows, c_count,
-                                            c_temperature, c_seed, c_speed], c_outputs,
-                                 api_name="complete", show_progress="minimal")
+            c_event = restartable(c_go, complete, [c_model, c_source, c_index, c_drawing, c_digit, c_rows, c_count,
+                                                   c_temperature, c_seed, c_speed], c_outputs, api_name="complete")
             c_stop.click(None, cancels=[c_event])
 
         with gr.Tab("Likelihood"):
@@ -464,8 +475,8 @@ def build():
                     m_models = gr.CheckboxGroup(choices, value=names, label="models")
                 with gr.Column(scale=2):
                     m_gallery = gr.Gallery(label="same digit, same random numbers", columns=3, height=1100)
-            m_go.click(compare, [m_models, m_digit, m_temperature, m_seed, m_speed], m_gallery, api_name="compare",
-                       show_progress="minimal")
+            restartable(m_go, compare, [m_models, m_digit, m_temperature, m_seed, m_speed], m_gallery,
+                        api_name="compare")
 
         with gr.Tab("About"):
             a_model = gr.Dropdown(choices, value=default, label="model")

@@ -266,14 +266,14 @@ def test_browser_switching_model_stops_the_run_and_races(server, browser):
     page.get_by_label("speed (pixels per frame)").click()
     page.get_by_role("option", name="1", exact=True).click()
     page.get_by_role("button", name="Generate").click()  # about a minute at 12 frames per second
-    page.get_by_text("mlp-v3 · guidance").first.wait_for(timeout=30_000)
+    page.get_by_text("mlp-v3 · temperature").first.wait_for(timeout=30_000)
     page.get_by_label("model").first.click()
     page.get_by_role("option", name="bsq-gpt").first.click()
     page.get_by_text("top-k (0 = all 1024 values)").wait_for()
     page.get_by_role("button", name="Generate").click()
     page.get_by_text("49/49").wait_for(timeout=60_000)
     page.wait_for_timeout(1000)
-    assert page.get_by_text("mlp-v3 · guidance").count() == 0 and "bsq-gpt" in page.get_by_text("49/49").inner_text()
+    assert page.get_by_text("mlp-v3 · temperature").count() == 0 and "bsq-gpt" in page.get_by_text("49/49").inner_text()
     page.get_by_role("tab", name="Compare: a race").click()
     page.get_by_role("button", name="Race").click()
     page.get_by_text("row-lstm:").wait_for(timeout=60_000)
@@ -304,3 +304,127 @@ def test_browser_generates_a_digit(server, browser):
     expected = argen.sample(model, [7], seed=0, guidance=app.recommended_guidance(MODEL))
     assert np.array_equal(np.asarray(shown.convert("RGB")), np.asarray(app.render.canvas(model.codec.decode(expected))))
     assert re.match(r"image 1, pixel \((13|14), (13|14)\): value \d+ had p = ", inspected), inspected  # the middle
+
+
+VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
+
+
+def open_tab(page, name):
+    """Click a tab; on a phone the tabs that do not fit sit behind the "More tabs" menu."""
+    tab = page.get_by_role("tab", name=name)
+    if not tab.is_visible():
+        page.get_by_role("button", name="More tabs").click()
+        tab = page.get_by_role("button", name=name, exact=True).filter(visible=True)
+    tab.first.click()
+
+
+def assert_in_first_viewport(page, name):
+    box = page.get_by_role("button", name=name, exact=True).filter(visible=True).first.bounding_box()
+    assert box and 0 <= box["y"] and box["y"] + box["height"] <= page.viewport_size["height"], (name, box)
+
+
+def draw_seven(page):
+    """Pick the brush and draw a 7 on the visible sketchpad, as a user would."""
+    page.get_by_role("button", name="Brush").filter(visible=True).first.click()
+    box = page.locator(".pixi-target canvas").filter(visible=True).first.bounding_box()
+    points = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in
+              [(0.3, 0.25), (0.7, 0.25), (0.45, 0.8)]]
+    page.mouse.move(*points[0])
+    page.mouse.down()
+    for point in points[1:]:
+        page.mouse.move(*point, steps=12)
+    page.mouse.up()
+
+
+def values_done(page):
+    """The ``n`` of the visible figures line's ``n/784``."""
+    text = page.get_by_text(re.compile(r"pixels \d+/784")).filter(visible=True).first.inner_text()
+    return int(re.search(r"(\d+)/784", text).group(1))
+
+
+# the loaded picture of the visible image block labelled `label`, or null
+SHOWN_IMAGE = """[...document.querySelectorAll('.block')].filter(b => b.offsetParent && b.querySelector(
+    '[data-testid=block-label]')?.innerText.trim() === label).map(b => b.querySelector('img')).find(
+    img => img && img.complete && img.naturalWidth)"""
+
+
+def covered_map_area(page, label):
+    """How a map panel shows: the elements (label chip, buttons) over its figures and colour scale,
+    below the white band left for them, and the panel's height on screen."""
+    return page.wait_for_function("""([label, band]) => {
+        const img = """ + SHOWN_IMAGE + """, block = img?.closest('.block'), r = img?.getBoundingClientRect();
+        if (!img) return null;  // still loading
+        const s = Math.min(r.width / img.naturalWidth, r.height / img.naturalHeight);
+        const left = r.left + (r.width - img.naturalWidth * s) / 2, right = left + img.naturalWidth * s;
+        const top = r.top + (r.height - img.naturalHeight * s) / 2, bottom = top + img.naturalHeight * s;
+        const over = [...block.querySelectorAll('[data-testid=block-label], button')]
+            .filter(e => !e.contains(img)).map(e => e.getBoundingClientRect())  // not the image's own frame
+            .filter(b => b.width && b.bottom > top + band * s && b.top < bottom && b.right > left && b.left < right);
+        return {over: over.length, height: bottom - top};
+    }""", arg=[label, app.render.MAP_TOP]).json_value()
+
+
+@pytest.mark.parametrize("viewport", sorted(VIEWPORTS))
+def test_browser_studio(server, browser, viewport):
+    """What a user sees on a desktop and on a phone: the main buttons in the first screenful, a
+    typed temperature shown as the value the run uses, the canvas changing while it streams, map
+    scales nobody covers, a second Generate that restarts the run, Inspect, Complete (a test digit
+    and a drawing), Likelihood of a drawing with no class, and an error's own message."""
+    page = browser.new_page(viewport=VIEWPORTS[viewport])
+    page.goto(server)
+    page.get_by_text("top-k (0 = all 16 values)").wait_for()
+    for name in ("Generate", "Stop"):
+        assert_in_first_viewport(page, name)
+
+    temperature = page.get_by_label("number input for temperature").first
+    temperature.fill("50")
+    page.get_by_role("button", name="Generate", exact=True).click()
+    assert temperature.input_value() == "2"  # Gradio brings a typed value into range, in sight
+    canvas, seen = page.locator("img[src*='.png']").first, set()
+    while not page.get_by_text("784/784").count():
+        if canvas.count():
+            seen.add(canvas.get_attribute("src"))
+        page.wait_for_timeout(100)
+    assert len(seen) >= 3, "the canvas did not change while streaming"
+    assert "temperature 2" in page.get_by_text("784/784").inner_text()
+    for label in ("probability of the chosen value", "entropy (nats)"):
+        shown = covered_map_area(page, label)
+        assert shown["over"] == 0 and shown["height"] >= 100, (label, shown)
+    box = canvas.bounding_box()
+    canvas.click(position={"x": box["width"] / 2, "y": box["height"] / 2})  # Inspect: the middle pixel
+    page.get_by_text("had p =").wait_for(timeout=30_000)
+
+    page.get_by_label("speed (pixels per frame)").click()  # a slow run, pressed again midway: it restarts
+    page.get_by_role("option", name="1", exact=True).click()
+    page.get_by_role("button", name="Generate", exact=True).click()
+    page.wait_for_function("/pixels (2\\d|[3-9]\\d)\\//.test(document.body.innerText)", timeout=30_000)
+    before = values_done(page)
+    page.get_by_role("button", name="Generate", exact=True).click()
+    page.wait_for_function(f"(m => m && +m[1] < {before})(document.body.innerText.match(/pixels (\\d+)\\//))",
+                           timeout=30_000)
+    page.get_by_role("button", name="Stop", exact=True).first.click()
+
+    open_tab(page, "Complete")
+    assert_in_first_viewport(page, "Complete")
+    page.wait_for_function(f"label => !!({SHOWN_IMAGE})", arg="the digit", timeout=10_000)  # the preview, on load
+    page.get_by_role("button", name="Complete", exact=True).filter(visible=True).first.click()
+    page.get_by_text("kept the top 14 of 14 rows").filter(visible=True).wait_for(timeout=60_000)
+    page.get_by_label("my drawing").filter(visible=True).first.check()
+    draw_seven(page)
+    page.get_by_role("button", name="Complete", exact=True).filter(visible=True).first.click()
+    page.get_by_text(re.compile(r"784/784 .*mlp-v3 as a \d")).filter(visible=True).wait_for(timeout=60_000)
+
+    open_tab(page, "Likelihood")
+    assert_in_first_viewport(page, "Score")
+    page.get_by_label("my drawing").filter(visible=True).first.check()
+    page.get_by_role("button", name="Score", exact=True).click()
+    page.get_by_text("the drawing is empty: draw a digit first").first.wait_for(timeout=30_000)
+    draw_seven(page)
+    page.get_by_role("button", name="Score", exact=True).click()
+    summary = page.get_by_text("bits for this image").filter(visible=True)
+    summary.wait_for(timeout=30_000)
+    assert "(its most probable class)" in summary.inner_text()
+
+    open_tab(page, "Compare: a race")
+    assert_in_first_viewport(page, "Race")
+    page.close()
