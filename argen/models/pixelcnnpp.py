@@ -22,7 +22,6 @@ conditional variant); ``output="softmax"`` swaps the mixture for a K-way softmax
 network, for the ablation of which output learns faster. Layers follow the reference code
 (openai/pixel-cnn nn.py). The fast path is a crop, not a cache: see :meth:`PixelCNNPP.fast_sampler`.
 """
-import math
 from dataclasses import dataclass
 
 import torch
@@ -30,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import GenerativeModel, ModelConfig, register
-from .layers import scale_levels
+from .layers import scale_levels, shift_down
 
 OUTPUTS = ("logistic-mixture", "softmax")
 
@@ -40,11 +39,8 @@ def concat_elu(x):
     return F.elu(torch.cat([x, -x], 1))
 
 
-def down_shift(x):
-    return F.pad(x, (0, 0, 1, 0))[:, :, :-1]
-
-
 def right_shift(x):
+    """Move a feature map one column right (column j gets column j - 1; column 0 gets zeros)."""
     return F.pad(x, (1, 0))[:, :, :, :-1]
 
 
@@ -204,8 +200,8 @@ class PixelCNNPP(GenerativeModel):
         pixels above it and to its left only."""
         x = scale_levels(x, self.levels)
         x = torch.cat([x, torch.ones_like(x[:, :1])], 1)
-        us = [down_shift(self.u_input(x))]
-        uls = [down_shift(self.ul_input[0](x)) + right_shift(self.ul_input[1](x))]
+        us = [shift_down(self.u_input(x))]
+        uls = [shift_down(self.ul_input[0](x)) + right_shift(self.ul_input[1](x))]
         for scale, (u_blocks, ul_blocks) in enumerate(zip(self.down_u, self.down_ul)):
             for u_block, ul_block in zip(u_blocks, ul_blocks):
                 us.append(u_block(us[-1], None, y))
