@@ -146,7 +146,7 @@ def receptive_field(model, position, contexts=1, seed=0, chunk=128):
     (class 0). The unchanged image rides in every batch, so that a value with no path to the position
     compares bit for bit. Only values before the position are tried: a causal model sees no later one."""
     check_exact(model)
-    (channel, row, col), (c, h, w) = position, model.value_shape
+    (channel, row, col), (c, _, w) = position, model.value_shape
     t = (row * w + col) * c + channel
     generator = torch.Generator().manual_seed(seed)
     seen = torch.zeros(model.num_values, dtype=torch.bool)

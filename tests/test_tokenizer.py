@@ -9,7 +9,6 @@ import argen
 from argen.models.bsq import BSQ
 from argen.models.patch_ae import PatchAutoEncoder
 from argen.hub import read_metrics
-from argen.models.bsq_tokenizer import tokenizer_metrics
 from conftest import fake_mnist, load_fixture
 from train.__main__ import main as train_main
 

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import GenerativeModel, ModelConfig, register, register
+from .base import GenerativeModel, ModelConfig, register
 from .layers import MaskedConv2d, output_head, scale_levels, shift_down
 
 
