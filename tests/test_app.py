@@ -369,7 +369,7 @@ def test_browser_studio(server, browser, viewport):
     """What a user sees on a desktop and on a phone: the main buttons in the first screenful, a
     typed temperature shown as the value the run uses, the canvas changing while it streams, map
     scales nobody covers, a second Generate that restarts the run, Inspect, Complete (a test digit
-    and a drawing), Likelihood of a drawing with no class, and an error's own message."""
+    and a drawing), Likelihood of a drawing with no class, an error's own message, and a race."""
     page = browser.new_page(viewport=VIEWPORTS[viewport])
     page.goto(server)
     page.get_by_text("top-k (0 = all 16 values)").wait_for()
@@ -427,4 +427,11 @@ def test_browser_studio(server, browser, viewport):
 
     open_tab(page, "Compare: a race")
     assert_in_first_viewport(page, "Race")
+    racers = ["mlp-v3", "maskgit"]
+    for name in argen.available():
+        if name not in racers:
+            page.get_by_role("checkbox", name=re.compile(f"^{re.escape(name)} — ")).uncheck()
+    page.get_by_role("button", name="Race", exact=True).click()
+    page.wait_for_function("['mlp-v3: ', 'maskgit: '].every(s => document.body.innerText.includes(s)) && "
+                           "!document.body.innerText.includes(' …')", timeout=60_000)
     page.close()

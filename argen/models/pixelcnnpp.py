@@ -20,7 +20,8 @@ What it changes against the PixelCNN and Gated PixelCNN:
 Different here: class conditioning is a learned bias in every gated block (as in the paper's
 conditional variant); ``output="softmax"`` swaps the mixture for a K-way softmax head on the same
 network, for the ablation of which output learns faster. Layers follow the reference code
-(openai/pixel-cnn nn.py). The fast path is a crop, not a cache: see :meth:`PixelCNNPP.fast_sampler`.
+(openai/pixel-cnn nn.py). The fast path crops and splits the streams, but keeps no per-layer
+cache: see :meth:`PixelCNNPP.fast_sampler`.
 """
 from dataclasses import dataclass
 
@@ -195,28 +196,53 @@ class PixelCNNPP(GenerativeModel):
             outputs = c.num_mixtures * (1 + data_channels * 2 + data_channels * (data_channels - 1) // 2)
         self.output = nn.Conv2d(channels, outputs, 1)
 
-    def features(self, x, y):
-        """The down-right stream's features ``[B, hidden, H, W]``: at each pixel they depend on the
-        pixels above it and to its left only."""
+    def inputs(self, x):
+        """Levels -> the network input: scaled values and a channel of ones (so that the zero
+        padding tells the image's border apart)."""
         x = scale_levels(x, self.levels)
-        x = torch.cat([x, torch.ones_like(x[:, :1])], 1)
-        us = [shift_down(self.u_input(x))]
-        uls = [shift_down(self.ul_input[0](x)) + right_shift(self.ul_input[1](x))]
-        for scale, (u_blocks, ul_blocks) in enumerate(zip(self.down_u, self.down_ul)):
-            for u_block, ul_block in zip(u_blocks, ul_blocks):
-                us.append(u_block(us[-1], None, y))
-                uls.append(ul_block(uls[-1], us[-1], y))
+        return torch.cat([x, torch.ones_like(x[:, :1])], 1)
+
+    def u_stream(self, inputs, y):
+        """The down-shifted stream, which at each pixel depends on the rows above only: the maps the
+        down-right stream reads from it, in reading order (after each gated block of the down pass,
+        then of the up pass)."""
+        us, reads = [shift_down(self.u_input(inputs))], []
+        for scale, blocks in enumerate(self.down_u):
+            for block in blocks:
+                us.append(block(us[-1], None, y))
+                reads.append(us[-1])
             if scale < len(self.downsample):
                 us.append(self.downsample[scale][0](us[-1]))
-                uls.append(self.downsample[scale][1](uls[-1]))
-        u, ul = us.pop(), uls.pop()
-        for scale, (u_blocks, ul_blocks) in enumerate(zip(self.up_u, self.up_ul)):
-            for u_block, ul_block in zip(u_blocks, ul_blocks):
-                u = u_block(u, us.pop(), y)
-                ul = ul_block(ul, torch.cat([u, uls.pop()], 1), y)
+        u = us.pop()
+        for scale, blocks in enumerate(self.up_u):
+            for block in blocks:
+                u = block(u, us.pop(), y)
+                reads.append(u)
             if scale < len(self.upsample):
-                u, ul = self.upsample[scale][0](u), self.upsample[scale][1](ul)
+                u = self.upsample[scale][0](u)
+        return reads
+
+    def ul_stream(self, inputs, reads, y):
+        """The down-right-shifted stream's features ``[B, hidden, H, W]`` given the u stream's
+        ``reads``: at each pixel they depend on the pixels above it and to its left only."""
+        reads = iter(reads)
+        uls = [shift_down(self.ul_input[0](inputs)) + right_shift(self.ul_input[1](inputs))]
+        for scale, blocks in enumerate(self.down_ul):
+            for block in blocks:
+                uls.append(block(uls[-1], next(reads), y))
+            if scale < len(self.downsample):
+                uls.append(self.downsample[scale][1](uls[-1]))
+        ul = uls.pop()
+        for scale, blocks in enumerate(self.up_ul):
+            for block in blocks:
+                ul = block(ul, torch.cat([next(reads), uls.pop()], 1), y)
+            if scale < len(self.upsample):
+                ul = self.upsample[scale][1](ul)
         return F.elu(ul)
+
+    def features(self, x, y):
+        inputs = self.inputs(x)
+        return self.ul_stream(inputs, self.u_stream(inputs, y), y)
 
     def forward(self, x, y=None, at_values=False):
         """Logits ``[B, K, C, H, W]`` (the exact log-probabilities), or with ``at_values`` those of the
@@ -247,14 +273,19 @@ class PixelCNNPP(GenerativeModel):
     def fast_sampler(self, y, batch):
         """Each step runs the network on the rows drawn so far only (rounded up to whole rows of the
         coarsest scale: every layer is causal from the top, so the rows below change nothing above)
-        and the output layer and mixture at the one position asked."""
+        and the output layer and mixture at the one position asked. The u stream, which sees only
+        the rows above, runs once per row; the down-right stream runs at every value."""
         c, height, width = self.value_shape
         block = 2 ** (self.config.num_scales - 1)
+        state = {"row": None}
 
         def step(x, t):
             row, col = divmod(t // c, width)
             rows = min(height, (row // block + 1) * block)
-            features = self.features(x[:, :, :rows], y)[:, :, row:row + 1, col:col + 1]
+            inputs = self.inputs(x[:, :, :rows])
+            if state["row"] != row:  # the rows above are final: so are the u stream's maps up to this row
+                state["row"], state["reads"] = row, self.u_stream(inputs, y)
+            features = self.ul_stream(inputs, state["reads"], y)[:, :, row:row + 1, col:col + 1]
             return self.distribution(self.output(features), x[:, :, row:row + 1, col:col + 1])[:, :, t % c, 0, 0]
 
         return step
