@@ -68,6 +68,15 @@ def test_train_command_publishes_a_model(tmp_path):
     assert metrics["parameters"] == model.num_parameters and metrics["fixture"]["num_images"] == 64
 
 
+def test_an_ablation_run_publishes_nothing(tmp_path, capsys):
+    data = fake_mnist(tmp_path)
+    train_main(["pixelcnnpp", "--output", "softmax", "--hidden-channels", "8", "--num-scales", "2", "--epochs", "1",
+                "--batch-size", "32", "--no-publish", "--data-dir", str(data), "--out", str(tmp_path / "weights"),
+                "--checkpoint", str(tmp_path / "run.pt")])
+    assert not (tmp_path / "weights").exists() and (tmp_path / "run.pt").is_file()
+    assert "held-out" in capsys.readouterr().out  # its learning curve is printed
+
+
 @pytest.mark.parametrize("name", sorted(RECIPES))
 def test_flags_are_the_config_fields(name):
     """Every config field of a recipe's family is a flag of the same name whose default is the recipe's."""

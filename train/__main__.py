@@ -127,6 +127,9 @@ def parse_args(argv):
         sub.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
         sub.add_argument("--checkpoint", default=None, help="checkpoint file (default: runs/<name>.pt)")
         sub.add_argument("--resume", action="store_true", help="continue from the checkpoint if it exists")
+        sub.add_argument("--publish", action=argparse.BooleanOptionalAction, default=True,
+                         help="write weights/<name>/ at the end (--no-publish: an ablation's run, only its "
+                              "learning curve printed and the checkpoint kept)")
         sub.add_argument("--init-from", default=None, metavar="NAME_OR_DIR",
                          help="start from a shipped model's weights (and its config: the model flags are ignored)")
     return parser.parse_args(argv)
@@ -175,7 +178,7 @@ def main(argv=None):
     state = train(model, objective, train_data, val_data, config, checkpoint_path=args.checkpoint or
                   f"runs/{args.name}.pt", resume=args.resume, device=args.device, processes=processes)
     processes.close()
-    if not processes.main:
+    if not processes.main or not args.publish:
         return
     launcher = f"torchrun --nproc_per_node={processes.world} -m train " if processes.world > 1 else "python -m train "
     info = {"command": launcher + shlex.join(argv), "seed": args.seed, "epochs": args.epochs,
