@@ -1,4 +1,6 @@
 """The model contract, checked for every registered family with a tiny configuration."""
+import math
+
 import pytest
 import torch
 
@@ -232,21 +234,24 @@ def test_scores_at_values_are_the_logits_at_the_values(name):
 
 
 def test_discretized_logistic_mixture_matches_its_definition():
-    """Bin masses of a mixture of logistics, computed in float64 from the CDF, tails included."""
+    """Bin masses of a mixture of logistics, computed in float64 from the CDF, tails included, and
+    no collapse where a bin is a sliver of a wide logistic."""
     from argen.models.pixelcnnpp import logistic_mixture_log_probs
 
     g = torch.Generator().manual_seed(0)
     levels, shape = 7, (2, 3, 1, 2, 2)  # (B, M, C, H, W)
     weights, means, log_scales = torch.randn(shape, generator=g), torch.randn(shape, generator=g), torch.randn(shape, generator=g) - 2
-    got = logistic_mixture_log_probs(weights, means, log_scales, levels)
+    got = logistic_mixture_log_probs(weights.log_softmax(1), means, log_scales, levels)
     edges = torch.linspace(-1, 1, levels, dtype=torch.float64)[:-1] + 1 / (levels - 1)
     cdf = torch.sigmoid((edges.view(1, 1, -1, 1, 1, 1) - means.double()[:, :, None]) / log_scales.double().exp()[:, :, None])
     cdf = torch.cat([torch.zeros_like(cdf[:, :, :1]), cdf, torch.ones_like(cdf[:, :, :1])], 2)  # (B, M, K + 1, ...)
     mass = ((cdf[:, :, 1:] - cdf[:, :, :-1]) * weights.double().softmax(1)[:, :, None]).sum(1)
     assert torch.allclose(got.double().exp(), mass, atol=1e-6)
-    far = logistic_mixture_log_probs(torch.zeros(1, 1, 1, 1, 1), torch.full((1, 1, 1, 1, 1), 30.0),
-                                     torch.full((1, 1, 1, 1, 1), -7.0), 256)
+    one = torch.zeros(1, 1, 1, 1, 1)
+    far = logistic_mixture_log_probs(one, one + 30, one - 7, 256)
     assert torch.isfinite(far).all() and far[0, -1].exp() > 0.999  # a mean far right: the top bin, no NaN
+    wide = logistic_mixture_log_probs(one, one, one + 12, 256)[0, 100]  # scale e^12: mass ~ (2/255) / (4 e^12)
+    assert float(wide) == pytest.approx(math.log(2 / 255 / 4) - 12, abs=1e-3)
 
 
 def test_pixelcnnpp_rejects_grids_it_cannot_halve():

@@ -69,7 +69,7 @@ class DownRightShiftedConv(nn.Conv2d):
 
 
 class DownShiftedDeconv(nn.ConvTranspose2d):
-    """Doubles the size; output rows 2i and 2i + 1 come from input rows <= i."""
+    """Doubles the size; output rows 2i and 2i + 1 come from input row i."""
 
     def __init__(self, in_channels, out_channels, kernel_size=(2, 3)):
         super().__init__(in_channels, out_channels, kernel_size, stride=2, output_padding=1)
@@ -81,6 +81,8 @@ class DownShiftedDeconv(nn.ConvTranspose2d):
 
 
 class DownRightShiftedDeconv(nn.ConvTranspose2d):
+    """Doubles the size; output (2i or 2i + 1, 2j or 2j + 1) comes from input (i' <= i, j' <= j)."""
+
     def __init__(self, in_channels, out_channels, kernel_size=(2, 2)):
         super().__init__(in_channels, out_channels, kernel_size, stride=2, output_padding=1)
 
@@ -113,33 +115,28 @@ class GatedResNet(nn.Module):
         return x + a * torch.sigmoid(b)
 
 
-def log_sigmoid_difference(a, b):
-    """log(sigmoid(a) - sigmoid(b)) for a > b, accurate in both tails (right of 0 it is computed as
-    sigmoid(-b) - sigmoid(-a), the same number)."""
-    right = (a + b) > 0
-    a, b = torch.where(right, -b, a), torch.where(right, -a, b)
-    upper, lower = F.logsigmoid(a), F.logsigmoid(b)
-    return upper + torch.log(-torch.expm1(lower - upper).clamp(max=-1e-30))
+def log_bin_mass(values, means, log_scales, levels):
+    """log P(value) under each logistic component, for integer ``values`` broadcastable against
+    ``means`` and ``log_scales`` (on the [-1, 1] scale). Level k covers centre_k +- 1/(K-1); level 0
+    takes everything below, level K-1 everything above. A middle bin's log(sigmoid(a) - sigmoid(b))
+    is computed as log sigmoid(a) + log sigmoid(-b) + log(1 - exp(-(a - b))) with the bin's width
+    a - b given directly, so nothing cancels at any scale (the reference's mid-bin fallback is not needed)."""
+    half_width, inv_scales = 1 / (levels - 1), torch.exp(-log_scales)
+    centred = (values * (2 / (levels - 1)) - 1 - means) * inv_scales
+    log_below_upper = F.logsigmoid(centred + half_width * inv_scales)  # log P(X < upper edge)
+    log_above_lower = F.logsigmoid(-(centred - half_width * inv_scales))  # log P(X > lower edge)
+    width = -torch.expm1(-2 * half_width * inv_scales)
+    inside = log_below_upper + log_above_lower + torch.log(width.clamp(min=1e-30))
+    return torch.where(values == 0, log_below_upper, torch.where(values == levels - 1, log_above_lower, inside))
 
 
-def logistic_mixture_log_probs(weights, means, log_scales, levels, values=None):
-    """Exact log-probabilities under a discretized mixture of logistics: ``weights`` (unnormalized
-    log mixture weights) ``[B, M, 1 or C, H, W]``, ``means`` and ``log_scales`` ``[B, M, C, H, W]``
-    on the [-1, 1] scale. Level k covers [centre_k - 1/(K-1), centre_k + 1/(K-1)]; level 0 takes
-    everything below, level K-1 everything above. Of all K levels ``[B, K, C, H, W]``, or of the
-    given ``values`` ``[B, C, H, W]`` only (K times cheaper: the training loss)."""
-    if values is None:
-        levels_at = torch.arange(levels, device=means.device).view(1, 1, levels, 1, 1, 1)  # against (B, M, 1, C, H, W)
-        weights, means, log_scales = weights.unsqueeze(2), means.unsqueeze(2), log_scales.unsqueeze(2)
-    else:
-        levels_at = values.unsqueeze(1)  # (B, 1, C, H, W)
-    centres = levels_at * (2 / (levels - 1)) - 1
-    inv_scales = torch.exp(-log_scales)
-    upper = (centres + 1 / (levels - 1) - means) * inv_scales
-    lower = (centres - 1 / (levels - 1) - means) * inv_scales
-    log_mass = torch.where(levels_at == 0, F.logsigmoid(upper),
-                           torch.where(levels_at == levels - 1, F.logsigmoid(-lower), log_sigmoid_difference(upper, lower)))
-    return torch.logsumexp(F.log_softmax(weights, 1) + log_mass, 1)
+def logistic_mixture_log_probs(log_weights, means, log_scales, levels):
+    """Exact log-probabilities ``[B, K, C, H, W]`` of all K levels under a discretized mixture of
+    logistics: ``log_weights`` (normalized over components) ``[B, M, 1 or C, H, W]``, ``means`` and
+    ``log_scales`` ``[B, M, C, H, W]``."""
+    levels_at = torch.arange(levels, device=means.device).view(1, 1, levels, 1, 1, 1)  # against (B, M, 1, C, H, W)
+    log_mass = log_bin_mass(levels_at, means.unsqueeze(2), log_scales.unsqueeze(2), levels)
+    return torch.logsumexp(log_weights.unsqueeze(2) + log_mass, 1)
 
 
 @dataclass
@@ -248,44 +245,62 @@ class PixelCNNPP(GenerativeModel):
         """Logits ``[B, K, C, H, W]`` (the exact log-probabilities), or with ``at_values`` those of the
         values ``x`` alone ``[B, C, H, W]``, without the other K - 1 levels (what training needs)."""
         x, y = self.check_input(x, y)
-        return self.distribution(self.output(self.features(x, y)), x, at_values)
+        return self.distribution(self.features(x, y), x, at_values)
 
-    def distribution(self, out, x, at_values=False):
-        """Log-probabilities ``[B, K, C, h, w]`` (or of ``x`` alone, ``[B, C, h, w]``) from the output
-        layer's ``out`` ``[B, outputs, h, w]`` and the values ``x`` at the same positions (RGB: a
-        channel's mean moves with the earlier channels of its pixel)."""
-        out = out.float()  # the bins' arithmetic in float32, also under autocast
+    def distribution(self, features, x, at_values=False):
+        """Log-probabilities ``[B, K, C, h, w]`` (or of ``x`` alone, ``[B, C, h, w]``) from the
+        features at some positions and the values ``x`` there. In float32 also under autocast: in
+        bfloat16 a mean would move in steps of about one bin of 256."""
+        with torch.autocast(x.device.type, enabled=False):
+            out = self.output(features.float())
         b, c, height, width = x.shape
         if self.config.output == "softmax":
             logits = out.view(b, self.levels, c, height, width)
             return -F.cross_entropy(logits, x, reduction="none") if at_values else logits
         m = self.config.num_mixtures
-        weights, rest = out[:, :m], out[:, m:].view(b, -1, m, height, width)
-        means, log_scales, coupling = rest[:, :c], rest[:, c:2 * c].clamp(min=-7), torch.tanh(rest[:, 2 * c:])
-        if c > 1:  # channel i's mean moves with the pixel's channels j < i (teacher-forced values)
-            scaled = scale_levels(x, self.levels).unsqueeze(2)  # (B, C, 1, H, W) against (B, M, H, W)
-            pairs = [(i, j) for i in range(c) for j in range(i)]
-            means = torch.stack([means[:, i] + sum(coupling[:, k] * scaled[:, j] for k, (i_, j) in enumerate(pairs)
-                                                   if i_ == i) for i in range(c)], 1)
-        return logistic_mixture_log_probs(weights.unsqueeze(2), means.transpose(1, 2), log_scales.transpose(1, 2),
-                                          self.levels, x if at_values else None)
+        weights, rest = out[:, :m], out[:, m:].view(b, -1, m, height, width).transpose(1, 2)  # (B, M, P, h, w)
+        means, log_scales, coupling = rest[:, :, :c], rest[:, :, c:2 * c].clamp(min=-7), torch.tanh(rest[:, :, 2 * c:])
+        log_weights = F.log_softmax(weights, 1).unsqueeze(2)  # (B, M, 1, h, w)
+        if c > 1:  # one component per pixel: channel i weighs the components by how they explain channels < i
+            means = self.coupled_means(means, coupling, scale_levels(x, self.levels))
+            log_at_values = log_bin_mass(x.unsqueeze(1), means, log_scales, self.levels)  # (B, M, C, h, w)
+            log_weights = F.log_softmax(log_weights + log_at_values.cumsum(2) - log_at_values, 1)
+        elif at_values:
+            log_at_values = log_bin_mass(x.unsqueeze(1), means, log_scales, self.levels)
+        if at_values:
+            return torch.logsumexp(log_weights + log_at_values, 1)
+        return logistic_mixture_log_probs(log_weights, means, log_scales, self.levels)
+
+    @staticmethod
+    def coupled_means(means, coupling, scaled):
+        """Each channel's means ``[B, M, C, h, w]`` moved by the pixel's earlier channels (teacher-forced
+        ``scaled`` values ``[B, C, h, w]`` on [-1, 1]) with the coefficients ``coupling``
+        ``[B, M, C(C-1)/2, h, w]`` of (G|R), (B|R), (B|G), as in the paper."""
+        moved, pair = [means[:, :, 0]], 0
+        for i in range(1, means.shape[2]):
+            mean = means[:, :, i]
+            for j in range(i):
+                mean = mean + coupling[:, :, pair] * scaled[:, j].unsqueeze(1)
+                pair += 1
+            moved.append(mean)
+        return torch.stack(moved, 2)
 
     def fast_sampler(self, y, batch):
         """Each step runs the network on the rows drawn so far only (rounded up to whole rows of the
         coarsest scale: every layer is causal from the top, so the rows below change nothing above)
         and the output layer and mixture at the one position asked. The u stream, which sees only
         the rows above, runs once per row; the down-right stream runs at every value."""
-        c, height, width = self.value_shape
+        c, _, width = self.value_shape
         block = 2 ** (self.config.num_scales - 1)
         state = {"row": None}
 
         def step(x, t):
             row, col = divmod(t // c, width)
-            rows = min(height, (row // block + 1) * block)
+            rows = (row // block + 1) * block
             inputs = self.inputs(x[:, :, :rows])
             if state["row"] != row:  # the rows above are final: so are the u stream's maps up to this row
                 state["row"], state["reads"] = row, self.u_stream(inputs, y)
             features = self.ul_stream(inputs, state["reads"], y)[:, :, row:row + 1, col:col + 1]
-            return self.distribution(self.output(features), x[:, :, row:row + 1, col:col + 1])[:, :, t % c, 0, 0]
+            return self.distribution(features, x[:, :, row:row + 1, col:col + 1])[:, :, t % c, 0, 0]
 
         return step
