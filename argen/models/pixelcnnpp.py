@@ -133,10 +133,14 @@ def log_bin_mass(values, means, log_scales, levels):
 def logistic_mixture_log_probs(log_weights, means, log_scales, levels):
     """Exact log-probabilities ``[B, K, C, H, W]`` of all K levels under a discretized mixture of
     logistics: ``log_weights`` (normalized over components) ``[B, M, 1 or C, H, W]``, ``means`` and
-    ``log_scales`` ``[B, M, C, H, W]``."""
-    levels_at = torch.arange(levels, device=means.device).view(1, 1, levels, 1, 1, 1)  # against (B, M, 1, C, H, W)
-    log_mass = log_bin_mass(levels_at, means.unsqueeze(2), log_scales.unsqueeze(2), levels)
-    return torch.logsumexp(log_weights.unsqueeze(2) + log_mass, 1)
+    ``log_scales`` ``[B, M, C, H, W]``. One component at a time, so that no tensor is M times the
+    size of the result."""
+    levels_at = torch.arange(levels, device=means.device).view(1, levels, 1, 1, 1)  # against (B, 1, C, H, W)
+    total = None
+    for m in range(means.shape[1]):
+        term = log_weights[:, m:m + 1] + log_bin_mass(levels_at, means[:, m:m + 1], log_scales[:, m:m + 1], levels)
+        total = term if total is None else torch.logaddexp(total, term)
+    return total
 
 
 @dataclass
