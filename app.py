@@ -65,6 +65,8 @@ def library_errors(fn):
         def stream_wrapper(*args, **kwargs):
             try:
                 yield from fn(*args, **kwargs)
+            except gr.Error:  # already the user's message (a gr.Error is a ValueError: do not wrap it again)
+                raise
             except ValueError as error:
                 raise gr.Error(str(error)) from error
         return stream_wrapper
@@ -73,6 +75,8 @@ def library_errors(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
+        except gr.Error:
+            raise
         except ValueError as error:
             raise gr.Error(str(error)) from error
     return wrapper

@@ -31,6 +31,7 @@ def main(out):
     train(model, objective, (images, torch.arange(40)), (images[:8], torch.arange(8)), config,
           Path(out) / "probe.pt", processes=processes)
     (Path(out) / f"rank{processes.rank}.json").write_text(json.dumps(objective.seen))
+    processes.close()
 
 
 if __name__ == "__main__":

@@ -326,7 +326,9 @@ def assert_in_first_viewport(page, name):
 def draw_seven(page):
     """Pick the brush and draw a 7 on the visible sketchpad, as a user would."""
     page.get_by_role("button", name="Brush").filter(visible=True).first.click()
-    box = page.locator(".pixi-target canvas").filter(visible=True).first.bounding_box()
+    canvas = page.locator(".pixi-target canvas").filter(visible=True).first
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
     points = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in
               [(0.3, 0.25), (0.7, 0.25), (0.45, 0.8)]]
     page.mouse.move(*points[0])
@@ -418,7 +420,7 @@ def test_browser_studio(server, browser, viewport):
     assert_in_first_viewport(page, "Score")
     page.get_by_label("my drawing").filter(visible=True).first.check()
     page.get_by_role("button", name="Score", exact=True).click()
-    page.get_by_text("the drawing is empty: draw a digit first").first.wait_for(timeout=30_000)
+    page.get_by_text("the drawing is empty: draw a digit first", exact=True).first.wait_for(timeout=30_000)
     draw_seven(page)
     page.get_by_role("button", name="Score", exact=True).click()
     summary = page.get_by_text("bits for this image").filter(visible=True)
