@@ -219,15 +219,15 @@ def complete(name, source, index, drawing, digit, rows, count, temperature, seed
     if digit is None:  # a test digit's own label; for a drawing, the class the model finds most probable
         digit = label if label is not None or not model.num_classes else int(pipelines.score(model, image).label[0])
     seed = resolve_seed(seed, False)
-    frames = pipelines.complete(model, image, classes(model, digit, count), rows, temperature=temperature, seed=seed,
+    wanted = classes(model, digit, count)
+    frames = pipelines.complete(model, image, wanted, rows, temperature=temperature, seed=seed,
                                 every=steps_per_frame(model, speed))
     kept_rows = pipelines.kept_rows(model, rows)
     note = f" · **kept** the top {kept_rows} of {rows} rows asked" + (
         f" (a {model.codec.unit} covers {model.codec.patch_size} rows)" if kept_rows != rows else "")
     yield from stream(model, frames, seed, f" · **{name}**" + (f" as a {digit}" if model.num_classes else "")
                       + f" · **temperature** {temperature:g}" + note,
-                      {"name": name, "labels": classes(model, digit, count) if model.num_classes else None},
-                      kept_rows=kept_rows)
+                      {"name": name, "labels": wanted if model.num_classes else None}, kept_rows=kept_rows)
 
 
 @library_errors
