@@ -20,18 +20,22 @@ import torch
 
 import argen
 from argen import pipelines, render
-from argen.data import IMAGE_SHAPE, MAX_LEVELS, NUM_CLASSES, from_drawing
+from argen.data import DATASETS, MAX_LEVELS, NUM_CLASSES, from_drawing
 from argen.hub import model_dir, read_metrics
 
 FPS = 12  # frames per second sent to the browser; more is wasted
-IMAGE_COUNTS = (1, 4, 10)  # 10 = one per digit
+IMAGE_COUNTS = (1, 4, 10)  # 10 = one per class
 SPEEDS = (1, 4, 14, 28, 56, 112, 784)  # picture pixels per frame
 MAX_COMPLETIONS = 8
 MAX_GUIDANCE = 5.0
 EXPORT_DIR = Path(tempfile.gettempdir()) / "argen-exports"
 EXPORT_MAX_AGE_S = 3600
 GIF_FRAMES = 200
-DIGITS = np.load(Path(__file__).parent / "argen" / "assets" / "digits.npz")  # 10 test digits per class
+ASSETS = Path(__file__).parent / "argen" / "assets"
+# 10 test images per class of each dataset, in class order, for Complete and Likelihood
+TEST_IMAGES = {"mnist": np.load(ASSETS / "digits.npz"), "games": np.load(ASSETS / "games.npz")}
+TEST_COUNT = len(TEST_IMAGES["mnist"]["labels"])
+MAX_ROWS = max(dataset.image_shape[1] for dataset in DATASETS.values())
 
 
 @functools.cache
@@ -53,7 +57,7 @@ def model_choices():
         elif "bits_per_dim" in test:
             score = f" · {test['bits_per_dim']:.3f} bits/{model.codec.unit} (K = {model.levels})"
         if quality.get("accuracy") is not None:
-            score += f" · {quality['accuracy']:.0%} of samples read as their digit"
+            score += f" · {quality['accuracy']:.0%} of samples read as their {class_word(model)}"
         choices.append((f"{name} — {model.summary}{score}", name))
     return choices
 
@@ -90,13 +94,29 @@ def whole(value, what, low, high):
     return int(value)
 
 
+def class_word(model):
+    """What a class is called for a model's dataset: a digit, a game."""
+    return "digit" if model.config.dataset == "mnist" else "game"
+
+
+def class_names(model):
+    return model.config.class_names
+
+
+def as_class(model, c):
+    """A class for a sentence: "a 7" for a digit, the game's name for a game."""
+    name = class_names(model)[c]
+    return f"a {name}" if model.config.dataset == "mnist" else name
+
+
 def classes(model, digit, count=1):
-    """The class of each of ``count`` images: ``digit`` for a class-conditional model (all ten for 10)."""
+    """The class of each of ``count`` images: ``digit`` for a class-conditional model (one of each
+    when ``count`` is the number of classes)."""
     if not model.num_classes:
         return [0] * count
-    if count == NUM_CLASSES:
-        return list(range(NUM_CLASSES))
-    return [whole(digit, "digit", 0, model.num_classes - 1)] * count
+    if count == model.num_classes:
+        return list(range(model.num_classes))
+    return [whole(digit, class_word(model), 0, model.num_classes - 1)] * count
 
 
 def resolve_seed(seed, random_seed):
@@ -187,23 +207,29 @@ def generate(name, digit, temperature, top_k, seed, random_seed, count, speed, g
                                 seed=seed, every=steps_per_frame(model, speed), guidance=guidance)
     labels = classes(model, digit, count) if model.num_classes else None
     settings = f" · **{name}** · **temperature** {temperature:g}" + (f" · **top-k** {top_k_arg(top_k)}" if top_k else "")
+    captions = labels if model.num_classes and count == model.num_classes and model.config.dataset == "mnist" else None
     yield from stream(model, frames, seed, settings + (f" · **guidance** {guidance:g}" if guidance else ""),
-                      {"name": name, "labels": labels}, captions=labels if count == NUM_CLASSES else None)
+                      {"name": name, "labels": labels}, captions=captions)
 
 
-def source_image(source, index, drawing):
-    """The 8-bit image ``[1, 1, 28, 28]`` and its label (None for a drawing) from the chosen source."""
+def source_image(source, index, drawing, dataset="mnist"):
+    """The 8-bit image ``[1, C, H, W]`` and its label (None for a drawing) from the chosen source:
+    one of the test images of the model's dataset, or (a digit model) the drawing."""
     if source == "my drawing":
+        if dataset != "mnist":
+            raise gr.Error(f"drawings are for the digit models; a {dataset} model scores and completes its "
+                           f"test images")
         if drawing is None or drawing.get("composite") is None:
             raise gr.Error("the drawing is empty: draw a digit first")
         return from_drawing(drawing["composite"]), None
-    index = whole(index, "test digit index", 0, len(DIGITS["labels"]) - 1)
-    return torch.from_numpy(DIGITS["images"][index:index + 1]), int(DIGITS["labels"][index])
+    images = TEST_IMAGES[dataset]
+    index = whole(index, "test image index", 0, len(images["labels"]) - 1)
+    return torch.from_numpy(images["images"][index:index + 1]), int(images["labels"][index])
 
 
-def show_source(source, index, drawing):
+def show_source(name, source, index, drawing):
     try:
-        image, label = source_image(source, index, drawing)
+        image, label = source_image(source, index, drawing, get_model(name).config.dataset)
     except (gr.Error, ValueError):
         return None
     return render.grid(image, nrow=1, scale=6)
@@ -213,10 +239,10 @@ def show_source(source, index, drawing):
 def complete(name, source, index, drawing, digit, rows, count, temperature, seed, speed):
     """Keep the top ``rows`` rows of a digit and stream ``count`` completions side by side."""
     model = get_model(name)
-    image, label = source_image(source, index, drawing)
+    image, label = source_image(source, index, drawing, model.config.dataset)
     count, rows = whole(count, "number of completions", 1, MAX_COMPLETIONS), whole(rows, "rows to keep", 0,
                                                                                        image.shape[2])
-    if digit is None:  # a test digit's own label; for a drawing, the class the model finds most probable
+    if digit is None:  # a test image's own label; for a drawing, the class the model finds most probable
         digit = label if label is not None or not model.num_classes else int(pipelines.score(model, image).label[0])
     seed = resolve_seed(seed, False)
     wanted = classes(model, digit, count)
@@ -225,7 +251,8 @@ def complete(name, source, index, drawing, digit, rows, count, temperature, seed
     kept_rows = pipelines.kept_rows(model, rows)
     note = f" · **kept** the top {kept_rows} of {rows} rows asked" + (
         f" (a {model.codec.unit} covers {model.codec.patch_size} rows)" if kept_rows != rows else "")
-    yield from stream(model, frames, seed, f" · **{name}**" + (f" as a {digit}" if model.num_classes else "")
+    yield from stream(model, frames, seed, f" · **{name}**" + (f" as {as_class(model, digit)}" if model.num_classes
+                                                                else "")
                       + f" · **temperature** {temperature:g}" + note,
                       {"name": name, "labels": wanted if model.num_classes else None}, kept_rows=kept_rows)
 
@@ -256,14 +283,15 @@ def inspect_click(finished, evt: gr.SelectData):
 def likelihood(name, source, index, drawing, digit):
     """Per-value surprise, bits per value and p(class | image) of one digit under a model."""
     model = get_model(name)
-    image, label = source_image(source, index, drawing)
-    label = label if digit is None else whole(digit, "class", 0, NUM_CLASSES - 1)
+    image, label = source_image(source, index, drawing, model.config.dataset)
+    label = label if digit is None else whole(digit, "class", 0, len(class_names(model)) - 1)
     result = pipelines.score(model, image, label if model.num_classes else None)
     surprise = value_map(result.surprise)
     panel = render.map_panel(surprise.numpy(), 0, max(math.log2(model.levels), float(surprise.max())), "inferno",
                              "bits", cell=model.codec.patch_size)
-    posterior = {} if result.posterior is None else {str(c): float(p) for c, p in enumerate(result.posterior[0])}
-    scored = "" if result.label is None else f" · scored as a {int(result.label[0])}" + (
+    names = class_names(model)
+    posterior = {} if result.posterior is None else {names[c]: float(p) for c, p in enumerate(result.posterior[0])}
+    scored = "" if result.label is None else f" · scored as {as_class(model, int(result.label[0]))}" + (
         " (its most probable class)" if label is None else "")
     summary = (f"**{result.bits[0]:.1f} bits** for this image · **{result.bits_per_value[0]:.4f} bits per "
                f"{model.codec.unit}** (K = {model.levels}){scored}")
@@ -277,7 +305,7 @@ def compare(names, digit, temperature, seed, speed=max(SPEEDS)):
     if not names:
         raise gr.Error("pick at least one model to compare")
     models = [get_model(name) for name in names]
-    wanted = [whole(digit, "digit", 0, NUM_CLASSES - 1)]
+    wanted = [whole(digit, "class", 0, NUM_CLASSES - 1)]
     runners = pipelines.race(models, wanted, temperature=temperature, seed=resolve_seed(seed, False),
                              pixels_per_frame=whole(speed, "speed", 1, max(SPEEDS)))
     last = 0.0
@@ -336,12 +364,18 @@ def about(name):
     return "\n".join(lines), str(grid) if grid.is_file() else None, field
 
 
+def class_choices(model):
+    """The class picker's (name, index) pairs: digits or game names."""
+    return [(label, i) for i, label in enumerate(class_names(model))]
+
+
 def on_model_change(name):
-    """Enable the digit picker for class-conditional models, fit top-k to the model's K, set the
-    guidance to the model's recommended scale (where guidance applies)."""
+    """Show the model's classes in the class picker (enabled for class-conditional models), fit
+    top-k to the model's K, set the guidance to the model's recommended scale (where guidance applies)."""
     model = get_model(name)
     guided = bool(model.num_classes) and model.exact_likelihood
-    return (gr.Radio(interactive=bool(model.num_classes)),
+    return (gr.Radio(choices=class_choices(model), interactive=bool(model.num_classes),
+                     label=class_word(model) if model.num_classes else "class (this model is unconditional)"),
             gr.Slider(maximum=model.levels, value=0, label=f"top-k (0 = all {model.levels} values)"),
             gr.Slider(value=recommended_guidance(name) if guided else 1, interactive=guided))
 
@@ -358,9 +392,16 @@ def digit_picker(label="digit"):
     return gr.Radio(list(range(10)), value=7, label=label)
 
 
+def on_source_model_change(name):
+    """Complete and Likelihood: the class picker shows the model's classes (kept empty: its test
+    image's own class by default)."""
+    return gr.Radio(choices=class_choices(get_model(name)), value=None)
+
+
 def source_pickers():
-    source = gr.Radio(["test digit", "my drawing"], value="test digit", label="image")
-    index = gr.Slider(0, len(DIGITS["labels"]) - 1, value=70, step=1, label="test digit (10 of each class)")
+    source = gr.Radio(["test image", "my drawing"], value="test image", label="image")
+    index = gr.Slider(0, TEST_COUNT - 1, value=70, step=1,
+                      label="test image of the model's dataset (10 of each class, in class order)")
     drawing = gr.Sketchpad(label="draw a digit (white background, dark ink)", height=280,
                            canvas_size=(280, 280), type="numpy")
     return source, index, drawing
@@ -371,8 +412,8 @@ def stream_outputs(what):
     canvas = gr.Image(label=what, type="pil", format="png")
     stats = gr.Markdown()
     with gr.Row():
-        prob = gr.Image(label="probability of the chosen value", type="pil", format="png")
-        entropy = gr.Image(label="entropy (nats)", type="pil", format="png")
+        prob = gr.Image(label="probability of the chosen value (colour: mean of R, G, B)", type="pil", format="png")
+        entropy = gr.Image(label="entropy in nats (colour: mean of R, G, B)", type="pil", format="png")
     chart = gr.Image(label="the most uncertain value of the last frame: its distribution (first image)", type="pil",
                      format="png")
     inspected = gr.Markdown("When the image is finished, click one of its pixels to inspect it.")
@@ -440,17 +481,18 @@ def build():
                         c_go = gr.Button("Complete", variant="primary")
                         c_stop = gr.Button("Stop")
                     c_source, c_index, c_drawing = source_pickers()
-                    c_preview = gr.Image(label="the digit", type="pil", height=180)
-                    c_digit = gr.Radio(list(range(10)), value=None, label="class (default: the test digit's)")
-                    c_rows = gr.Slider(0, IMAGE_SHAPE[1], value=IMAGE_SHAPE[1] // 2, step=1, label="rows to keep")
+                    c_preview = gr.Image(label="the image", type="pil", height=180)
+                    c_digit = gr.Radio(list(range(10)), value=None, label="class (default: the test image's)")
+                    c_rows = gr.Slider(0, MAX_ROWS, value=14, step=1, label="rows to keep")
                     c_count = gr.Slider(1, MAX_COMPLETIONS, value=4, step=1, label="completions")
                     c_temperature = temperature_slider()
                     c_seed = seed_box()
                     c_speed = speed_picker()
                 with gr.Column(scale=2):
                     c_outputs = stream_outputs("completions")
-            for trigger in (c_source.change, c_index.change, c_drawing.change, demo.load):
-                trigger(show_source, [c_source, c_index, c_drawing], c_preview, api_visibility="private")
+            for trigger in (c_model.change, c_source.change, c_index.change, c_drawing.change, demo.load):
+                trigger(show_source, [c_model, c_source, c_index, c_drawing], c_preview, api_visibility="private")
+            c_model.change(on_source_model_change, c_model, c_digit, api_visibility="private")
             c_event = restartable(c_go, complete, [c_model, c_source, c_index, c_drawing, c_digit, c_rows, c_count,
                                                    c_temperature, c_seed, c_speed], c_outputs, api_name="complete")
             c_stop.click(None, cancels=[c_event])
@@ -469,12 +511,15 @@ def build():
                     l_posterior = gr.Label(label="p(class | image), the model as a classifier", num_top_classes=10)
             l_go.click(likelihood, [l_model, l_source, l_index, l_drawing, l_digit],
                        [l_map, l_summary, l_posterior], api_name="likelihood")
+            l_model.change(on_source_model_change, l_model, l_digit, api_visibility="private")
 
         with gr.Tab("Compare: a race"):
             with gr.Row():
                 with gr.Column(scale=1):
                     m_go = gr.Button("Race", variant="primary")
-                    m_digit, m_temperature = digit_picker(), temperature_slider()
+                    m_digit = gr.Radio([(f"{i} · {game}", i) for i, game in enumerate(DATASETS["games"].class_names)],
+                                       value=7, label="class (a digit, or for the game models the game)")
+                    m_temperature = temperature_slider()
                     m_seed, m_speed = seed_box("seed (shared random numbers)"), speed_picker()
                     m_models = gr.CheckboxGroup(choices, value=names, label="models")
                 with gr.Column(scale=2):

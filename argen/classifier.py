@@ -1,6 +1,7 @@
-"""The MNIST classifier that judges samples (evaluation only, never used to train generators).
+"""The classifiers that judge samples (evaluation only, never used to train generators).
 
-A small VGG-style CNN (two 3x3 conv pairs with max-pooling, a 128-unit penultimate layer).
+One per dataset (``mnist-classifier``, ``games-classifier``; see :data:`argen.data.DATASETS`): a
+small VGG-style CNN (two 3x3 conv pairs with max-pooling, a 128-unit penultimate layer).
 ``features`` returns the penultimate activations for a classifier-feature Fréchet distance
 (the FID recipe of Heusel et al. 2017 with this network in place of Inception).
 """
@@ -10,43 +11,47 @@ import torch
 from torch import nn
 
 from .configs import Configured
-from .data import IMAGE_SHAPE, NUM_CLASSES, check_uint8_images
-
-MEAN, STD = 0.1307, 0.3081  # MNIST pixel statistics
-NAME = "mnist-classifier"
+from .data import NUM_CLASSES, check_uint8_images, get_dataset
 
 
 @dataclass
-class MNISTClassifierConfig:
+class ClassifierConfig:
     width: int = 32
     feature_dim: int = 128
     dropout: float = 0.3
     num_classes: int = NUM_CLASSES
+    dataset: str = "mnist"  # its pictures' shape comes from the dataset
+    mean: float = 0.1307  # pixel statistics the input is normalised with (MNIST's)
+    std: float = 0.3081
 
 
-class MNISTClassifier(Configured, nn.Module):
-    """The judge of samples: a small VGG-style CNN over 28 x 28 grey pictures."""
+class Classifier(Configured, nn.Module):
+    """The judge of samples: a small VGG-style CNN over a dataset's pictures."""
 
-    model_type = NAME
-    config_class = MNISTClassifierConfig
+    model_type = "image-classifier"
+    config_class = ClassifierConfig
 
     def __init__(self, config=None, **overrides):
         super().__init__()
         self.config = c = self.resolve_config(config, overrides)
-        width, feature_dim = c.width, c.feature_dim
+        self.image_shape = channels, height, width = get_dataset(c.dataset).image_shape
+        wide, feature_dim = c.width, c.feature_dim
         self.body = nn.Sequential(
-            nn.Conv2d(1, width, 3, padding=1), nn.ReLU(), nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
-            nn.MaxPool2d(2),  # 14x14
-            nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(2 * width, 2 * width, 3, padding=1), nn.ReLU(),
-            nn.MaxPool2d(2),  # 7x7
-            nn.Flatten(), nn.Linear(2 * width * (IMAGE_SHAPE[1] // 4) * (IMAGE_SHAPE[2] // 4), feature_dim), nn.ReLU())
+            nn.Conv2d(channels, wide, 3, padding=1), nn.ReLU(), nn.Conv2d(wide, wide, 3, padding=1), nn.ReLU(),
+            nn.MaxPool2d(2),  # 28 -> 14
+            nn.Conv2d(wide, 2 * wide, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(2 * wide, 2 * wide, 3, padding=1), nn.ReLU(),
+            nn.MaxPool2d(2),  # 14 -> 7
+            nn.Flatten(), nn.Linear(2 * wide * (height // 4) * (width // 4), feature_dim), nn.ReLU())
         self.head = nn.Sequential(nn.Dropout(c.dropout), nn.Linear(feature_dim, c.num_classes))
 
     def features(self, images):
-        """Penultimate features ``[B, feature_dim]`` of uint8 images ``[B, 1, 28, 28]``."""
-        x = (check_uint8_images(images).float() / 255 - MEAN) / STD
-        return self.body(x)
+        """Penultimate features ``[B, feature_dim]`` of uint8 images ``[B, C, H, W]`` of its dataset."""
+        images = check_uint8_images(images)
+        if tuple(images.shape[1:]) != self.image_shape:
+            raise ValueError(f"this classifier judges pictures of shape {self.image_shape} "
+                             f"({self.config.dataset}), got {tuple(images.shape[1:])}")
+        return self.body((images.float() / 255 - self.config.mean) / self.config.std)
 
     def forward(self, images):
         return self.head(self.features(images))

@@ -1,11 +1,15 @@
-"""MNIST as integer pixel levels.
+"""The datasets, as 8-bit pictures, and integer pixel levels.
 
-This module loads MNIST through torchvision as 8-bit pictures, and holds the conversions the codecs
+This module names the datasets the models learn from (:data:`DATASETS`: MNIST through torchvision,
+the game scenes of :mod:`argen.games`), each with its picture shape, class names and the classifier
+that judges its samples, and loads them as uint8 pictures. It also holds the conversions the codecs
 (:mod:`argen.models.codecs`) are built from: quantization of an 8-bit pixel into K bins
 (2 <= K <= 256; a ``long`` level in ``[0, K)``) and back, binarization (fixed threshold, or the
 literature's dynamic Bernoulli binarization), and the checks of what users hand to the models.
 """
 import os
+from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -31,6 +35,65 @@ def load_mnist(split="train", root=None):
 
     dataset = MNIST(data_root(root), train=split == "train", download=True)
     return dataset.data.unsqueeze(1).clone(), dataset.targets.clone()
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A dataset the models learn from: what its pictures are and who judges samples of it."""
+
+    name: str
+    image_shape: tuple  # (C, H, W) of its uint8 pictures
+    class_names: tuple
+    classifier: str  # the shipped classifier that judges samples (accuracy per class, FID)
+    about: str
+
+    def load(self, split="train", root=None):
+        """``(images uint8 [N, C, H, W], labels int64 [N])`` of a split."""
+        if self.name == "mnist":
+            return load_mnist(split, root)
+        return load_games(split, root, self.image_shape[1:])
+
+
+DATASETS = {d.name: d for d in (
+    Dataset("mnist", IMAGE_SHAPE, tuple(str(d) for d in range(NUM_CLASSES)), "mnist-classifier",
+            "handwritten digits, 28 x 28 grey (LeCun et al. 1998)"),
+    Dataset("games", (3, 32, 32), ("Pong", "Breakout", "Space Invaders", "Enduro", "Freeway", "Ms. Pac-Man",
+                                   "Seaquest", "Boxing", "River Raid", "Road Runner"), "games-classifier",
+            "ten Atari games, 32 x 32 colour frames rendered offline (python -m argen.games)"),
+)}
+
+
+def get_dataset(name):
+    """The :class:`Dataset` called ``name``; a clear error for any other name."""
+    if name not in DATASETS:
+        raise ValueError(f"dataset must be one of {sorted(DATASETS)}, got {name!r}")
+    return DATASETS[name]
+
+
+def load_dataset(name, split="train", root=None):
+    """``(images uint8 [N, C, H, W], labels int64 [N])`` of a dataset's split."""
+    return get_dataset(name).load(split, root)
+
+
+def games_path(root=None, size=(32, 32)):
+    """Where :mod:`argen.games` writes the game scenes of one size: ``<data>/games/games-<H>x<W>.npz``."""
+    return Path(data_root(root)) / "games" / f"games-{size[0]}x{size[1]}.npz"
+
+
+def load_games(split="train", root=None, size=(32, 32)):
+    """Game frames as ``(images uint8 [N, 3, H, W], labels int64 [N])``, from the file
+    ``python -m argen.games`` renders (it names the command when the file is missing)."""
+    import numpy as np
+
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    path = games_path(root, size)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: render the game scenes first with "
+                                f"python -m argen.games --data-dir {data_root(root)} --sizes {size[0]}x{size[1]} "
+                                f"(about a minute)")
+    with np.load(path) as data:
+        return torch.from_numpy(data[f"{split}_images"]), torch.from_numpy(data[f"{split}_labels"]).long()
 
 
 def check_levels(levels):

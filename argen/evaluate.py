@@ -18,7 +18,7 @@ import argparse
 
 import torch
 
-from .data import NUM_CLASSES, load_mnist
+from .data import get_dataset
 from .hub import available, load, model_dir, read_metrics, weights_dir, write_report
 from .likelihood import bits_per_dim, dataset_nll
 from .models import BSQTokenizer, GenerativeModel
@@ -60,7 +60,8 @@ def final_metrics(module, images, labels):
     metrics = {"parameters": module.num_parameters}
     if isinstance(module, GenerativeModel):
         measure = likelihood_metrics if module.exact_likelihood else masked_metrics
-        return {**metrics, "data": {"levels": module.levels, "codec": module.codec.kind},
+        return {**metrics, "data": {"dataset": module.config.dataset, "levels": module.levels,
+                                    "codec": module.codec.kind},
                 "test": measure(module, images, labels), "fixture": measure(module, *fixture),
                 **module.codec.report(images)}
     if isinstance(module, BSQTokenizer):
@@ -74,7 +75,7 @@ def draw_samples(model, per_class, seed, batch_size=100, guidance=None, schedule
     (values [N, c, h, w], requested labels [N] or None)."""
     from .sampling import requests, sample
 
-    wanted = torch.arange(NUM_CLASSES).repeat_interleave(per_class)
+    wanted = torch.arange(len(model.config.class_names)).repeat_interleave(per_class)
     images = [sample(model, seed=seed + i, guidance=guidance, schedule=schedule,
                      **requests(model, wanted[i:i + batch_size]))
               for i in range(0, len(wanted), batch_size)]
@@ -112,7 +113,8 @@ def guidance_curve(model, classifier, reference, per_class, seed, scales):
     unguided = next(point for point in curve if point["scale"] == 1.0)
     fair = [point for point in curve if point["fid"] <= unguided["fid"]]
     best = max(fair, key=lambda point: (point["accuracy"], -point["scale"]))
-    return {"samples": NUM_CLASSES * per_class, "seed": seed, "curve": curve, "recommended": best["scale"]}
+    return {"samples": len(model.config.class_names) * per_class, "seed": seed, "curve": curve,
+            "recommended": best["scale"]}
 
 
 def decoding_curve(model, classifier, reference, per_class, seed, steps):
@@ -129,7 +131,7 @@ def decoding_curve(model, classifier, reference, per_class, seed, steps):
         curve.append({"steps": t, "accuracy": quality["accuracy"], "fid": quality["fid"],
                       "seconds_per_image": round(seconds, 4)})
         print(f"{t} steps: accuracy {quality['accuracy']:.1%}, FID {quality['fid']:.2f}, {seconds:.3f} s/image")
-    return {"samples": NUM_CLASSES * per_class, "seed": seed, "curve": curve}
+    return {"samples": len(model.config.class_names) * per_class, "seed": seed, "curve": curve}
 
 
 def speed_metrics(model):
@@ -146,15 +148,38 @@ def speed_metrics(model):
     return speed
 
 
-def reference_features(test_images, real_images):
-    """The classifier, its features of the test set and the real-data floor of the Fréchet
-    distance (``real_images``, as many as the samples, against the test set)."""
-    from .classifier import NAME, frechet_distance, predict
+def dataset_of(module):
+    """The :class:`~argen.data.Dataset` a module learns from or judges (MNIST for the tokenizer)."""
+    return get_dataset(getattr(module.config, "dataset", "mnist"))
 
-    classifier = load(NAME)
-    test_features = predict(classifier, test_images)[1]
-    real = predict(classifier, real_images)[1]
-    return classifier, {"test_features": test_features, "fid_floor": round(frechet_distance(real, test_features), 3)}
+
+class TestSets:
+    """Each dataset's test split (or its first FIXTURE_IMAGES with ``quick``), and for the sample
+    quality its classifier, the classifier's features of the test set and the real-data floor of
+    the Fréchet distance (as many training images as samples, against the test set); each loaded
+    once, when a model first asks for it."""
+
+    def __init__(self, data_dir, quick=False):
+        self.data_dir, self.quick, self.loaded, self.references = data_dir, quick, {}, {}
+
+    def test(self, dataset):
+        if dataset.name not in self.loaded:
+            images, labels = dataset.load("test", self.data_dir)
+            self.loaded[dataset.name] = (images[:FIXTURE_IMAGES], labels[:FIXTURE_IMAGES]) if self.quick else (images, labels)
+        return self.loaded[dataset.name]
+
+    def reference(self, dataset, samples):
+        """(the judging classifier, {"test_features", "fid_floor"}) for ``samples`` samples."""
+        from .classifier import frechet_distance, predict
+
+        key = (dataset.name, samples)
+        if key not in self.references:
+            classifier = load(dataset.classifier)
+            test_features = predict(classifier, self.test(dataset)[0])[1]
+            real = predict(classifier, dataset.load("train", self.data_dir)[0][-samples:])[1]
+            self.references[key] = classifier, {"test_features": test_features,
+                                                "fid_floor": round(frechet_distance(real, test_features), 3)}
+        return self.references[key]
 
 
 def fmt(value, spec):
@@ -176,7 +201,19 @@ def format_table(rows):
 
 
 def markdown_table(names):
-    """The results table of the front page, from each model's metrics.json."""
+    """The results tables of the front page, one per dataset, from each model's metrics.json."""
+    from .configs import read_config
+
+    by_dataset = {}
+    for name in names:
+        by_dataset.setdefault(read_config(model_dir(name)).get("dataset", "mnist"), []).append(name)
+    tables = [f"**{dataset}** — {get_dataset(dataset).about}\n\n" + dataset_table(group)
+              for dataset, group in by_dataset.items()]
+    return "\n\n".join(tables)
+
+
+def dataset_table(names):
+    """One results table: a row per model."""
     rows = ["| model | K | parameters | test nats/image | test bits/dim | 8-bit-equiv. bits/dim | sample accuracy "
             "| FID (real floor) | s/image fast (naive) | s/10 images | training | hardware |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -194,9 +231,11 @@ def markdown_table(names):
             bpd = f"— ({t['masked_bits_per_token']:.3f} bits per masked token: not a likelihood)"
         if "tokenizer" in m:
             bpd += f" (tokenizer PSNR {m['tokenizer']['psnr_db']:.1f} dB)"
+        accuracy = fmt(q.get("accuracy"), ".1%") + (f" of {q['samples']}" if q.get("accuracy") is not None
+                                                     and q.get("samples") != 1000 else "")
         rows.append(f"| `{name}` | {m['data']['levels']} | {m['parameters']:,} | {fmt(t.get('nats_per_image'), '.2f')} "
                     f"| {bpd} | {fmt(t.get('bits_per_dim_8bit'), '.4f')} "
-                    f"| {fmt(q.get('accuracy'), '.1%')} | {fid} | {per_image} "
+                    f"| {accuracy} | {fid} | {per_image} "
                     f"| {fmt(s.get('seconds_per_10'), '.2f')} | {tr.get('wall_minutes', '?')} min, "
                     f"{tr.get('epochs', '?')} epochs | {tr.get('hardware', '?')} |")
     return "\n".join(rows)
@@ -209,7 +248,8 @@ def comparison_plot(rows, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = [name for name, _ in rows]
+    names = [name if m["data"].get("dataset", "mnist") == "mnist" else f"{name} ({m['data']['dataset']})"
+             for name, m in rows]
     bpd = [m["test"].get("bits_per_dim_8bit") or 0 for _, m in rows]
     accuracy = [100 * (m.get("quality", {}).get("accuracy") or 0) for _, m in rows]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 0.5 * len(rows) + 1.5), sharey=True)
@@ -229,7 +269,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m argen.evaluate",
                                      description="The report card of the shipped models.")
     parser.add_argument("names", nargs="*", help=f"models (default: all shipped: {available()})")
-    parser.add_argument("--data-dir", default=None, help="MNIST root (default: $ARGEN_DATA or ./data)")
+    parser.add_argument("--data-dir", default=None, help="the data folder (default: $ARGEN_DATA or ./data)")
     parser.add_argument("--all", action="store_true", help="also sample quality and speed")
     parser.add_argument("--quick", action="store_true",
                         help=f"the first {FIXTURE_IMAGES:,} test images and 10 samples per class; prints, writes nothing")
@@ -245,21 +285,19 @@ def main(argv=None):
     names = args.names or available()
     for name in names:
         model_dir(name)  # fail early on an unknown name
-    images, labels = load_mnist("test", args.data_dir)
-    if args.quick:
-        images, labels = images[:FIXTURE_IMAGES], labels[:FIXTURE_IMAGES]
+    data = TestSets(args.data_dir, args.quick)
     per_class = args.per_class or (10 if args.quick else SAMPLES_PER_CLASS)
     if args.guidance or args.decoding_steps:
-        return curves_main(names, args, images, per_class)
-    if args.all:  # the real-data floor: as many training images as samples
-        real = load_mnist("train", args.data_dir)[0][-NUM_CLASSES * per_class:]
-        classifier, reference = reference_features(images, real)
-    rows = []
+        return curves_main(names, args, data, per_class)
+    rows, floors = [], {}
     for name in names:
         model = load(name)
-        metrics = {**read_metrics(name), **final_metrics(model, images, labels)}
+        dataset = dataset_of(model)
+        metrics = {**read_metrics(name), **final_metrics(model, *data.test(dataset))}
         samples = None
         if args.all:
+            classifier, reference = data.reference(dataset, len(model.config.class_names) * per_class)
+            floors[dataset.name] = reference["fid_floor"]
             metrics["quality"], samples = quality_metrics(model, classifier, reference, per_class, args.seed)
             metrics["speed"] = speed_metrics(model)
             samples = samples_picture(model, samples[::per_class // 10])
@@ -267,20 +305,19 @@ def main(argv=None):
             write_report(model_dir(name), metrics, samples)
         rows.append((name, metrics))
     print(format_table(rows))
-    if args.all:
-        print(f"FID floor (real images vs test set, {NUM_CLASSES * per_class} images): {reference['fid_floor']}")
+    for dataset, floor in floors.items():
+        print(f"FID floor of {dataset} (real images vs its test set, as many as the samples): {floor}")
     if args.all and not args.quick:
         comparison_plot([(n, read_metrics(n)) for n in available()], weights_dir() / "report.png")
     if not args.quick:
         print("wrote each model's metrics.json (the front page's table: python -m train.readme)")
 
 
-def curves_main(names, args, images, per_class):
+def curves_main(names, args, data, per_class):
     """``--guidance`` / ``--decoding-steps``: quality curves into each model's metrics.json."""
-    real = load_mnist("train", args.data_dir)[0][-NUM_CLASSES * per_class:]
-    classifier, reference = reference_features(images, real)
     for name in names:
         model = load(name)
+        classifier, reference = data.reference(dataset_of(model), len(model.config.class_names) * per_class)
         print(f"{name} (FID floor {reference['fid_floor']}):")
         if args.guidance and model.num_classes and model.exact_likelihood:
             key, curve = "guidance", guidance_curve(model, classifier, reference, per_class, args.seed, args.guidance)

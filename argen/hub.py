@@ -12,7 +12,7 @@ from pathlib import Path
 
 from safetensors.torch import load_file
 
-from .classifier import MNISTClassifier
+from .classifier import Classifier
 from .configs import CONFIG, WEIGHTS, build, read_config, write_atomic
 from .models import FAMILIES, BSQTokenizer
 from .models.codecs import Binary, Levels
@@ -21,11 +21,11 @@ PACKAGE = Path(__file__).resolve().parent
 # a checkout's weights/, or the copy an installed package carries
 WEIGHTS_DIR = PACKAGE.parent / "weights" if (PACKAGE.parent / "weights").is_dir() else PACKAGE / "weights"
 METRICS, SAMPLES = "metrics.json", "samples.png"
-OTHER_MODULES = {BSQTokenizer.model_type: BSQTokenizer, MNISTClassifier.model_type: MNISTClassifier}
+OTHER_MODULES = {BSQTokenizer.model_type: BSQTokenizer, Classifier.model_type: Classifier}
 # model_type names of the first wave
 LEGACY_TYPES = {"pixel_gpt": "image-gpt", "token_gpt": "image-gpt", "gated_pixelcnn": "gated-pixelcnn",
                 "row_lstm": "row-lstm", "diagonal_bilstm": "diagonal-bilstm", "bsq_tokenizer": "bsq-tokenizer",
-                "classifier": "mnist-classifier"}
+                "classifier": Classifier.model_type, "mnist-classifier": Classifier.model_type}
 
 
 @functools.cache

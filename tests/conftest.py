@@ -24,6 +24,10 @@ TINY_MODELS = {
     "lstm": lambda: PixelLSTM(codec=grey(5), embed_dim=4, position_dim=8, hidden_dim=8),
     "lstm-unconditional": lambda: PixelLSTM(codec=grey(3, (1, 4, 5)), num_classes=0, embed_dim=4, position_dim=4,
                                             hidden_dim=8, num_layers=1),
+    "lstm-rgb": lambda: PixelLSTM(codec=Levels(4, (3, 3, 4)), embed_dim=4, position_dim=4,
+                                  hidden_dim=8, num_layers=1, output="logistic-mixture", num_mixtures=2),
+    "lstm-mixture": lambda: PixelLSTM(codec=grey(6, (1, 4, 3)), embed_dim=4, position_dim=4, hidden_dim=8,
+                                      num_layers=1, output="logistic-mixture", num_mixtures=2),
     "pixel-gpt": lambda: ImageGPT(codec=grey(5), dim=16, num_heads=2, num_layers=2, mlp_dim=32),
     "pixel-gpt-unconditional": lambda: ImageGPT(codec=grey(3, (1, 4, 5)), num_classes=0, dim=8, num_heads=2,
                                                 num_layers=1, mlp_dim=16),
@@ -49,7 +53,7 @@ TINY_MODELS = {
     "diagonal-bilstm": lambda: DiagonalBiLSTM(codec=grey(5), hidden_channels=4, num_layers=2, output_channels=8),
 }
 # models whose receptive field is the whole causal past (no blind spot) at their tiny size
-FULL_FIELD = {"pixelcnnpp", "pixelcnnpp-rgb", "pixelcnnpp-softmax", "gated-pixelcnn", "gated-pixelcnn-binary", "diagonal-bilstm", "lstm", "lstm-unconditional",
+FULL_FIELD = {"pixelcnnpp", "pixelcnnpp-rgb", "pixelcnnpp-softmax", "gated-pixelcnn", "gated-pixelcnn-binary", "diagonal-bilstm", "lstm", "lstm-unconditional", "lstm-rgb", "lstm-mixture",
               "pixel-gpt", "pixel-gpt-unconditional", "pixel-gpt-rgb", "bsq-gpt"}
 
 
@@ -91,12 +95,16 @@ def write_idx(path, array):
                      + array.numpy().astype("uint8").tobytes())
 
 
-def load_fixture():
-    """The first 1,000 MNIST test images and labels, kept in the repo for tests."""
+FIXTURES = {"mnist": "mnist_test_1000.npz", "games": "games_test_first100.npz"}
+
+
+def load_fixture(dataset="mnist"):
+    """The first test images and labels of a dataset, kept in the repo for tests (MNIST: 1,000;
+    the game scenes: 100, ten of each game)."""
     import numpy as np
     from pathlib import Path
 
-    data = np.load(Path(__file__).parent / "fixtures" / "mnist_test_1000.npz")
+    data = np.load(Path(__file__).parent / "fixtures" / FIXTURES[dataset])
     return torch.from_numpy(data["images"]), torch.from_numpy(data["labels"]).long()
 
 

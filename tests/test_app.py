@@ -83,9 +83,9 @@ def test_generate_bad_input(overrides, message):
 
 
 def test_complete_keeps_the_top_rows():
-    outputs = list(app.complete(MODEL, "test digit", 70, None, None, 14, 3, 1.0, 0, 784))
+    outputs = list(app.complete(MODEL, "test image", 70, None, None, 14, 3, 1.0, 0, 784))
     canvas = np.asarray(outputs[-1][0])
-    image, label = app.source_image("test digit", 70, None)
+    image, label = app.source_image("test image", 70, None)
     assert label == 7
     model = argen.load(MODEL)
     prompts = app.render.canvas(model.codec.decode(model.codec.encode(image)).repeat(3, 1, 1, 1))
@@ -100,7 +100,7 @@ def test_complete_a_drawing_without_a_class_and_says_what_it_kept():
     drawing[40:240, 130:150] = 0  # a "1"
     stats = list(app.complete(MODEL, "my drawing", 0, {"composite": drawing}, None, 14, 2, 1.0, 0, 784))[-1][4]
     assert "as a 1" in stats and "kept** the top 14 of 14 rows asked" in stats
-    stats = list(app.complete("bsq-gpt", "test digit", 70, None, None, 3, 1, 1.0, 0, 784))[-1][4]
+    stats = list(app.complete("bsq-gpt", "test image", 70, None, None, 3, 1, 1.0, 0, 784))[-1][4]
     assert "kept** the top 0 of 3 rows asked (a token covers 4 rows)" in stats
 
 
@@ -116,12 +116,12 @@ def test_guidance_and_the_model_list():
 
 
 def test_likelihood_scores_and_classifies():
-    panel, summary, posterior = app.likelihood(MODEL, "test digit", 70, None, None)
+    panel, summary, posterior = app.likelihood(MODEL, "test image", 70, None, None)
     assert "bits per pixel" in summary and "scored as a 7" in summary and panel.size[0] > 28
     assert sum(posterior.values()) == pytest.approx(1.0, abs=1e-4)
     assert max(posterior, key=posterior.get) == "7"
     model = argen.load(MODEL)
-    image, _ = app.source_image("test digit", 70, None)
+    image, _ = app.source_image("test image", 70, None)
     bits = float(argen.nll(model, model.codec.encode(image), torch.tensor([7]))) / np.log(2)
     assert f"**{bits:.1f} bits**" in summary
 
@@ -172,9 +172,9 @@ def test_token_model_streams_token_by_token():
     model = argen.load("bsq-gpt")
     expected = app.render.canvas(model.codec.decode(argen.sample(model, [7], seed=0)))
     assert np.array_equal(np.asarray(Image.open(outputs[-1][5])), np.asarray(expected))
-    completed = list(app.complete("bsq-gpt", "test digit", 70, None, None, 14, 2, 1.0, 0, 784))
+    completed = list(app.complete("bsq-gpt", "test image", 70, None, None, 14, 2, 1.0, 0, 784))
     assert len(completed) == 1
-    panel, summary, posterior = app.likelihood("bsq-gpt", "test digit", 70, None, None)
+    panel, summary, posterior = app.likelihood("bsq-gpt", "test image", 70, None, None)
     assert "bits per token" in summary and max(posterior, key=posterior.get) == "7"
 
 
@@ -187,7 +187,7 @@ def test_maskgit_streams_its_steps_and_the_likelihood_tab_says_why():
     expected = app.render.canvas(model.codec.decode(argen.sample(model, [7], seed=0)))
     assert np.array_equal(np.asarray(Image.open(outputs[-1][5])), np.asarray(expected))
     with pytest.raises(gr.Error, match="MaskGIT has no exact likelihood"):
-        app.likelihood("maskgit", "test digit", 70, None, None)
+        app.likelihood("maskgit", "test image", 70, None, None)
     with pytest.raises(gr.Error, match="MaskGIT has no exact likelihood"):
         app.inspect_click(finished or outputs[-1][-1], gr.SelectData(None, {"index": [140, 140], "value": None}))
     text, _, field = app.about("maskgit")
@@ -410,7 +410,7 @@ def test_browser_studio(server, browser, viewport):
 
     open_tab(page, "Complete")
     assert_in_first_viewport(page, "Complete")
-    page.wait_for_function(f"label => !!({SHOWN_IMAGE})", arg="the digit", timeout=10_000)  # the preview, on load
+    page.wait_for_function(f"label => !!({SHOWN_IMAGE})", arg="the image", timeout=10_000)  # the preview, on load
     page.get_by_role("button", name="Complete", exact=True).filter(visible=True).first.click()
     page.get_by_text("kept the top 14 of 14 rows").filter(visible=True).wait_for(timeout=60_000)
     page.get_by_label("my drawing").filter(visible=True).first.check()

@@ -23,20 +23,35 @@ def test_reproduces_recorded_fixture_likelihood(name):
     """On the first FIXTURE_IMAGES test images, through the codec its config.json names (for the
     binary model: the fixed-seed Bernoulli draw its metrics were measured on)."""
     model, metrics = argen.load(name), read_metrics(name)
-    images, labels = load_fixture()
+    images, labels = load_fixture(model.config.dataset)
     measure = likelihood_metrics if model.exact_likelihood else masked_metrics
     measured = measure(model, images[:FIXTURE_IMAGES], labels[:FIXTURE_IMAGES])
     assert measured == pytest.approx(metrics["fixture"], abs=2e-4)
     assert metrics["fixture"]["num_images"] == FIXTURE_IMAGES and metrics["test"]["num_images"] == 10_000
     assert metrics["train"]["command"].startswith(("python -m train ", "torchrun "))
-    assert metrics["data"] == {"levels": model.levels, "codec": model.codec.kind}
+    data = {"levels": model.levels, "codec": model.codec.kind}  # (the first wave's metrics name no dataset: MNIST)
+    assert metrics["data"] in (data, {"dataset": model.config.dataset, **data})
+    assert metrics["data"].get("dataset", "mnist") == model.config.dataset
 
 
-@pytest.mark.parametrize("name", ["bsq-tokenizer", "mnist-classifier"])
-def test_tokenizer_and_classifier_reproduce_their_fixture_figures(name):
-    images, labels = load_fixture()
+@pytest.mark.parametrize("name, dataset", [("bsq-tokenizer", "mnist"), ("mnist-classifier", "mnist"),
+                                           ("games-classifier", "games")])
+def test_tokenizer_and_classifiers_reproduce_their_fixture_figures(name, dataset):
+    images, labels = load_fixture(dataset)
     measured = final_metrics(argen.load(name), images, labels)
     assert measured["fixture"] == pytest.approx(read_metrics(name)["fixture"], abs=0.01)
+
+
+def test_games_classifier_tells_the_games_apart():
+    """The judge of colour samples names the game of every frame of the committed fixture, and
+    refuses pictures of another dataset."""
+    from argen.classifier import predict
+
+    classifier = argen.load("games-classifier")
+    images, labels = load_fixture("games")
+    assert torch.equal(predict(classifier, images)[0], labels)
+    with pytest.raises(ValueError, match=r"judges pictures of shape \(3, 32, 32\) \(games\)"):
+        classifier.features(load_fixture()[0][:2])
 
 
 @pytest.mark.parametrize("name", SHIPPED)

@@ -23,8 +23,8 @@ from collections import namedtuple
 
 import torch
 
-from argen.classifier import MNISTClassifier
-from argen.data import load_mnist
+from argen.classifier import Classifier
+from argen.data import get_dataset
 from argen.hub import WEIGHTS_DIR, load, read_metrics
 from argen.models import (BSQTokenizer, DiagonalBiLSTM, GatedPixelCNN, ImageGPT, MaskGIT, PixelCNN, PixelCNNPP,
                           PixelLSTM, PixelMLP, RowLSTM)
@@ -49,10 +49,17 @@ RECIPES = {
     "pixel-gpt": Recipe(ImageGPT),
     "bsq-gpt": Recipe(ImageGPT, {"codec": {"kind": Tokens.kind}}, {"epochs": 10.0, "batch_size": 64}),
     "maskgit": Recipe(MaskGIT, training={"epochs": 10.0, "batch_size": 64}),
+    # colour: 32 x 32 game scenes (python -m argen.games renders them)
+    "pixelcnnpp-games": Recipe(PixelCNNPP, {"dataset": "games"}),
+    "pixelcnn-games": Recipe(PixelCNN, {"dataset": "games", "hidden_channels": 96}),
+    "lstm-games": Recipe(PixelLSTM, {"dataset": "games", "output": "logistic-mixture"},
+                         {"lr": 2e-3, "beta1": 0.0, "weight_decay": 1e-4}),  # the note's settings
     "bsq-tokenizer": Recipe(BSQTokenizer, training={"epochs": 5.0, "batch_size": 128, "lr": 2e-3}),
-    "mnist-classifier": Recipe(MNISTClassifier, training={"epochs": 3.0, "batch_size": 128, "lr": 2e-3}),
+    "mnist-classifier": Recipe(Classifier, training={"epochs": 3.0, "batch_size": 128, "lr": 2e-3}),
+    "games-classifier": Recipe(Classifier, {"dataset": "games", "mean": 0.35, "std": 0.3},
+                               {"epochs": 2.0, "batch_size": 128, "lr": 2e-3}),
 }
-OBJECTIVES = {BSQTokenizer: Reconstruction, MNISTClassifier: Classification, MaskGIT: MaskedTokens}
+OBJECTIVES = {BSQTokenizer: Reconstruction, Classifier: Classification, MaskGIT: MaskedTokens}
 VAL_IMAGES = 2000  # the first test images, used to watch the learning curve (no early stopping)
 
 
@@ -115,12 +122,12 @@ def parse_args(argv):
     for name, recipe in RECIPES.items():
         sub = models.add_parser(name, help=recipe.family.__doc__.strip().split("\n")[0])
         config = recipe_defaults(recipe)
-        add_fields(sub, recipe.family.config_class, config, skip={"codec"})
+        add_fields(sub, recipe.family.config_class, config, skip={"codec", "class_names"})
         if "codec" in config:
             add_codec_flags(sub, config["codec"])
         add_fields(sub, TrainConfig, {**vars(TrainConfig()), **recipe.training})
         sub.add_argument("--name", default=name, help="weights folder name")
-        sub.add_argument("--data-dir", default=None, help="MNIST root (default: $ARGEN_DATA or ./data)")
+        sub.add_argument("--data-dir", default=None, help="the data folder, holding MNIST/ and games/ (default: $ARGEN_DATA or ./data)")
         sub.add_argument("--out", default=str(WEIGHTS_DIR), help="where weights/<name>/ is written")
         sub.add_argument("--train-images", type=int, default=None, help="use only the first N training images")
         sub.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -138,13 +145,14 @@ def parse_args(argv):
 def build(recipe, args):
     """The module to train, from the recipe and the flags (a token model gets its tokenizer's weights)."""
     config_class = recipe.family.config_class
-    fields = {f.name: getattr(args, f.name) for f in dataclasses.fields(config_class) if f.name != "codec"}
+    fields = {f.name: getattr(args, f.name) for f in dataclasses.fields(config_class) if hasattr(args, f.name)}
     tokenizer = None
     if hasattr(args, "tokenizer"):
         tokenizer = load(args.tokenizer)
         fields["codec"] = Tokens(dataclasses.asdict(tokenizer.config)).spec
     elif hasattr(args, "binarization"):
-        fields["codec"] = (Binary(args.binarization) if args.binarization else Levels(args.levels)).spec
+        shape = get_dataset(args.dataset).image_shape
+        fields["codec"] = (Binary(args.binarization, shape) if args.binarization else Levels(args.levels, shape)).spec
     module = recipe.family(config_class(**fields))
     if tokenizer is not None:
         module.codec.tokenizer.load_state_dict(tokenizer.state_dict())
@@ -166,13 +174,15 @@ def main(argv=None):
         raise SystemExit(f"--init-from {args.init_from} holds a {type(model).__name__}, not a {recipe.family.__name__}")
     objective = OBJECTIVES.get(recipe.family, Likelihood)()
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
-    train_data = load_mnist("train", args.data_dir)
+    dataset = get_dataset(getattr(model.config, "dataset", "mnist"))
+    train_data = dataset.load("train", args.data_dir)
     if args.train_images:
         train_data = tuple(t[:args.train_images] for t in train_data)
-    test_data = load_mnist("test", args.data_dir)
+    test_data = dataset.load("test", args.data_dir)
     val_data = tuple(t[:VAL_IMAGES] for t in test_data)
     if processes.main:
-        print(f"{args.name}: {model.num_parameters:,} parameters, {train_data[0].shape[0]:,} training images, "
+        print(f"{args.name}: {model.num_parameters:,} parameters, {train_data[0].shape[0]:,} training images "
+              f"of {dataset.name}, "
               f"device {args.device}, {processes.world} process(es)")
     started = time.time()
     state = train(model, objective, train_data, val_data, config, checkpoint_path=args.checkpoint or

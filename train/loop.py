@@ -31,6 +31,7 @@ class TrainConfig:
     batch_size: int = 32
     lr: float = 1e-3
     weight_decay: float = 0.01
+    beta1: float = 0.9  # Adam's first-moment decay (the diagnosis note's LSTM: 0)
     warmup_steps: int = 100
     grad_clip: float = 1.0
     seed: int = 0
@@ -154,7 +155,8 @@ def train(model, objective, train_data, val_data, config, checkpoint_path, resum
     images, labels = train_data
     model.to(device)
     replica = model if processes.world == 1 else DistributedModel(model, find_unused_parameters=True)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
+                                  betas=(config.beta1, 0.999))
     torch.manual_seed(config.seed)  # dropout masks
     generator = torch.Generator().manual_seed(config.seed)  # binarization, shifts
     state = TrainState()

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from torch import nn
 
 from ..configs import Configured
-from ..data import MAX_LEVELS, NUM_CLASSES, check_labels
+from ..data import MAX_LEVELS, NUM_CLASSES, check_labels, get_dataset
 from ..schedules import Raster
 from .codecs import Codec, Levels, build_codec
 
@@ -49,16 +49,25 @@ def levels_codec(levels=MAX_LEVELS):
 
 @dataclass
 class ModelConfig:
-    """The fields every family has: its codec's spec and its number of classes."""
+    """The fields every family has: its codec's spec, its number of classes, the dataset it learns
+    from and that dataset's class names (what the app's class picker shows)."""
 
     codec: dict = levels_codec()
     num_classes: int = NUM_CLASSES  # 0 = unconditional
+    dataset: str = "mnist"
+    class_names: list | None = None  # None: the dataset's
 
     def __post_init__(self):
         if isinstance(self.codec, Codec):
             self.codec = self.codec.spec
         if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int) or self.num_classes < 0:
             raise ValueError(f"num_classes must be an integer >= 0 (0 = unconditional), got {self.num_classes!r}")
+        if self.class_names is None:
+            names = get_dataset(self.dataset).class_names
+            self.class_names = list(names if self.num_classes in (0, len(names)) else map(str, range(self.num_classes)))
+        self.class_names = list(self.class_names)
+        if self.num_classes and len(self.class_names) != self.num_classes:
+            raise ValueError(f"class_names must name the {self.num_classes} classes, got {len(self.class_names)} names")
 
 
 class GenerativeModel(Configured, nn.Module):

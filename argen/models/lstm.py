@@ -12,9 +12,16 @@ The note's diagnosis is vanishing gradients over a very long sequence. The pixel
 steps back, and the top of the digit is hundreds of steps back. ``python -m argen.gradients``
 measures how much gradient reaches the inputs at each distance.
 
+Colour (the note's 32 x 32 RGB LSTM, done right): the LSTM still takes one step per pixel, reading
+the previous pixel's channels, and its output is PixelCNN++'s discretized mixture of logistics
+(``output="logistic-mixture"``) with channel coupling, instead of the note's three independent
+256-way softmaxes: G is drawn knowing R, and B knowing R and G, and nearby levels share
+probability. The note's training settings go with it (Adam with beta1 = 0, weight decay 1e-4, no
+mixed precision for the LSTM: see the ``lstm-games`` recipe).
+
 Different from the note: there is no global noise vector z. A z drawn independently of the image
 carries no information about it, so teacher-forced likelihood training would learn to ignore it.
-Variety comes from sampling. Grey images only (C = 1).
+Variety comes from sampling.
 """
 import math
 from dataclasses import dataclass
@@ -23,8 +30,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..schedules import image_logits, raster_values
+from ..schedules import image_logits
 from .base import GenerativeModel, ModelConfig, register
+from .pixelcnnpp import DiscretizedLogisticMixture
+
+OUTPUTS = ("softmax", "logistic-mixture")
 
 
 def sinusoidal(positions, dim):
@@ -40,11 +50,15 @@ class PixelLSTMConfig(ModelConfig):
     position_dim: int = 32
     hidden_dim: int = 256
     num_layers: int = 2
+    output: str = "softmax"  # or "logistic-mixture" (PixelCNN++'s head; needed for RGB)
+    num_mixtures: int = 5
 
     def __post_init__(self):
         if self.position_dim % 4:
             raise ValueError(f"position_dim must be a multiple of 4 (sin and cos of row and column), "
                              f"got {self.position_dim}")
+        if self.output not in OUTPUTS:
+            raise ValueError(f"output must be one of {OUTPUTS}, got {self.output!r}")
         super().__post_init__()
 
 
@@ -57,49 +71,63 @@ class PixelLSTM(GenerativeModel):
 
     def __init__(self, config=None, **overrides):
         super().__init__(config, **overrides)
-        self.require_grey()
         levels, embed_dim, position_dim = self.levels, self.config.embed_dim, self.config.position_dim
-        _, height, width = self.value_shape
+        channels, height, width = self.value_shape
+        self.scores_values = self.config.output == "logistic-mixture"
+        if channels > 1 and not self.scores_values:
+            raise ValueError(f"an RGB LSTM takes one step per pixel, so its channels need the coupled "
+                             f"output='logistic-mixture' (got output={self.config.output!r} for {channels} channels)")
         index = torch.arange(height * width)
         encoding = torch.cat([sinusoidal(index // width, position_dim // 2), sinusoidal(index % width, position_dim // 2)], -1)
         self.register_buffer("positions", encoding, persistent=False)  # (n, position_dim)
         self.value_embedding = nn.Embedding(levels + 1, embed_dim)  # index K: the start token
         if self.num_classes:
             self.class_embedding = nn.Embedding(self.num_classes, embed_dim)
-        inputs = embed_dim * (2 if self.num_classes else 1) + position_dim
+        inputs = embed_dim * (channels + (1 if self.num_classes else 0)) + position_dim
         self.lstm = nn.LSTM(inputs, self.config.hidden_dim, self.config.num_layers, batch_first=True)
-        self.head = nn.Linear(self.config.hidden_dim, levels)
+        self.mixture = DiscretizedLogisticMixture(levels, channels, self.config.num_mixtures)
+        self.head = nn.Linear(self.config.hidden_dim, self.mixture.num_params if self.scores_values else levels)
 
     def step_inputs(self, previous, steps, y):
-        """The LSTM inputs ``[B, T, D]`` for ``steps`` (a slice of raster indices) given the values
-        before them, ``previous`` ``[B, T]`` (``levels`` = start token)."""
-        b, t = previous.shape
-        parts = [self.value_embedding(previous), self.positions[steps].expand(b, t, -1)]
+        """The LSTM inputs ``[B, T, D]`` for ``steps`` (a slice of pixel indices) given the pixels
+        before them, ``previous`` ``[B, T, C]`` (``levels`` = start token)."""
+        b, t, _ = previous.shape
+        parts = [self.value_embedding(previous).flatten(2), self.positions[steps].expand(b, t, -1)]
         if y is not None:
             parts.append(self.class_embedding(y)[:, None].expand(-1, t, -1))
         return torch.cat(parts, -1)
 
     def inputs(self, x, y):
-        """The teacher-forced input sequence ``[B, n, D]`` of validated images."""
-        previous = F.pad(raster_values(x), (1, 0), value=self.levels)[:, :-1]
+        """The teacher-forced input sequence ``[B, n, D]`` of validated images (one step per pixel)."""
+        pixels = x.permute(0, 2, 3, 1).flatten(1, 2)  # (b, h*w, c)
+        previous = F.pad(pixels, (0, 0, 1, 0), value=self.levels)[:, :-1]
         return self.step_inputs(previous, slice(None), y)
 
-    def sequence_logits(self, inputs):
-        """Logits ``[B, n, K]`` in raster order from the input sequence ``[B, n, D]``."""
-        out, _ = self.lstm(inputs)  # (b, n, hidden)
-        return self.head(out)
-
-    def forward(self, x, y=None):
+    def forward(self, x, y=None, at_values=False):
+        """Logits ``[B, K, C, H, W]``; with ``at_values`` the log-probabilities of ``x`` alone ``[B, C, H, W]``."""
         x, y = self.check_input(x, y)
-        return image_logits(self.sequence_logits(self.inputs(x, y)), self.value_shape)
+        out = self.head(self.lstm(self.inputs(x, y))[0])  # (b, h*w, outputs)
+        if self.scores_values:
+            return self.mixture(out.transpose(1, 2).unflatten(2, x.shape[2:]), x, at_values)
+        logits = image_logits(out, self.value_shape)
+        return logits.log_softmax(1).gather(1, x.unsqueeze(1))[:, 0] if at_values else logits
 
     def fast_sampler(self, y, batch):
-        state = None  # the LSTM's (h, c) after the pixels drawn so far
+        state = {"lstm": None}  # the LSTM's (h, c) after the pixels drawn so far, and the head's output
+        c, _, width = self.value_shape
 
         def step(x, t):
-            nonlocal state
-            previous = raster_values(x)[:, t - 1:t] if t else x.new_full((x.shape[0], 1), self.levels)
-            out, state = self.lstm(self.step_inputs(previous, slice(t, t + 1), y), state)
-            return self.head(out[:, 0])
+            pixel = t // c
+            row, col = divmod(pixel, width)
+            if t % c == 0:  # the channels of a pixel share one LSTM step
+                previous = (x[:, :, (pixel - 1) // width, (pixel - 1) % width] if pixel
+                            else x.new_full((x.shape[0], c), self.levels))
+                out, state["lstm"] = self.lstm(self.step_inputs(previous[:, None], slice(pixel, pixel + 1), y),
+                                               state["lstm"])
+                state["out"] = self.head(out[:, 0])
+            if not self.scores_values:
+                return state["out"]
+            here = x[:, :, row:row + 1, col:col + 1]
+            return self.mixture(state["out"][:, :, None, None], here)[:, :, t % c, 0, 0]
 
         return step

@@ -143,6 +143,57 @@ def logistic_mixture_log_probs(log_weights, means, log_scales, levels):
     return total
 
 
+class DiscretizedLogisticMixture(nn.Module):
+    """The output distribution of PixelCNN++, as a layer any model can put on its features: per
+    position ``num_params`` numbers (per component a weight, then per channel a mean and a log
+    scale and, for RGB, the coupling coefficients (G|R), (B|R), (B|G)) -> exact log-probabilities of
+    the K levels of each channel. RGB: one component per pixel, as in the paper; channel i weighs
+    the components by how well they explain the pixel's channels < i, and its mean moves with them,
+    so a pixel's channels stay autoregressive R -> G -> B. It has no weights of its own."""
+
+    def __init__(self, levels, channels, num_mixtures):
+        super().__init__()
+        self.levels, self.channels, self.num_mixtures = levels, channels, num_mixtures
+
+    @property
+    def num_params(self):
+        c = self.channels
+        return self.num_mixtures * (1 + 2 * c + c * (c - 1) // 2)
+
+    def forward(self, params, x, at_values=False):
+        """``params`` ``[B, num_params, h, w]`` and the values ``x`` ``[B, C, h, w]`` there (only the
+        channels before each one are read) -> log-probabilities ``[B, K, C, h, w]``, or with
+        ``at_values`` those of the values ``x`` alone ``[B, C, h, w]``."""
+        m, (b, c, height, width) = self.num_mixtures, x.shape
+        params = params.float()
+        weights, rest = params[:, :m], params[:, m:].reshape(b, -1, m, height, width).transpose(1, 2)  # (B, M, P, h, w)
+        means, log_scales, coupling = rest[:, :, :c], rest[:, :, c:2 * c].clamp(min=-7), torch.tanh(rest[:, :, 2 * c:])
+        log_weights = F.log_softmax(weights, 1).unsqueeze(2)  # (B, M, 1, h, w)
+        if c > 1:
+            means = self.coupled_means(means, coupling, scale_levels(x, self.levels))
+            log_at_values = log_bin_mass(x.unsqueeze(1), means, log_scales, self.levels)  # (B, M, C, h, w)
+            log_weights = F.log_softmax(log_weights + log_at_values.cumsum(2) - log_at_values, 1)
+        elif at_values:
+            log_at_values = log_bin_mass(x.unsqueeze(1), means, log_scales, self.levels)
+        if at_values:
+            return torch.logsumexp(log_weights + log_at_values, 1)
+        return logistic_mixture_log_probs(log_weights, means, log_scales, self.levels)
+
+    @staticmethod
+    def coupled_means(means, coupling, scaled):
+        """Each channel's means ``[B, M, C, h, w]`` moved by the pixel's earlier channels (teacher-forced
+        ``scaled`` values ``[B, C, h, w]`` on [-1, 1]) with the coefficients ``coupling``
+        ``[B, M, C(C-1)/2, h, w]`` of (G|R), (B|R), (B|G), as in the paper."""
+        moved, pair = [means[:, :, 0]], 0
+        for i in range(1, means.shape[2]):
+            mean = means[:, :, i]
+            for j in range(i):
+                mean = mean + coupling[:, :, pair] * scaled[:, j].unsqueeze(1)
+                pair += 1
+            moved.append(mean)
+        return torch.stack(moved, 2)
+
+
 @dataclass
 class PixelCNNPPConfig(ModelConfig):
     hidden_channels: int = 64
@@ -191,10 +242,8 @@ class PixelCNNPP(GenerativeModel):
         self.upsample = nn.ModuleList(
             nn.ModuleList([DownShiftedDeconv(channels, channels), DownRightShiftedDeconv(channels, channels)])
             for _ in range(c.num_scales - 1))
-        if c.output == "softmax":
-            outputs = self.levels * data_channels
-        else:  # per component: a weight, then per channel a mean, a log scale and (RGB) coupling coefficients
-            outputs = c.num_mixtures * (1 + data_channels * 2 + data_channels * (data_channels - 1) // 2)
+        self.mixture = DiscretizedLogisticMixture(self.levels, data_channels, c.num_mixtures)
+        outputs = self.levels * data_channels if c.output == "softmax" else self.mixture.num_params
         self.output = nn.Conv2d(channels, outputs, 1)
 
     def inputs(self, x):
@@ -257,54 +306,29 @@ class PixelCNNPP(GenerativeModel):
         bfloat16 a mean would move in steps of about one bin of 256."""
         with torch.autocast(x.device.type, enabled=False):
             out = self.output(features.float())
-        b, c, height, width = x.shape
         if self.config.output == "softmax":
-            logits = out.view(b, self.levels, c, height, width)
+            logits = out.view(x.shape[0], self.levels, *x.shape[1:])
             return -F.cross_entropy(logits, x, reduction="none") if at_values else logits
-        m = self.config.num_mixtures
-        weights, rest = out[:, :m], out[:, m:].view(b, -1, m, height, width).transpose(1, 2)  # (B, M, P, h, w)
-        means, log_scales, coupling = rest[:, :, :c], rest[:, :, c:2 * c].clamp(min=-7), torch.tanh(rest[:, :, 2 * c:])
-        log_weights = F.log_softmax(weights, 1).unsqueeze(2)  # (B, M, 1, h, w)
-        if c > 1:  # one component per pixel: channel i weighs the components by how they explain channels < i
-            means = self.coupled_means(means, coupling, scale_levels(x, self.levels))
-            log_at_values = log_bin_mass(x.unsqueeze(1), means, log_scales, self.levels)  # (B, M, C, h, w)
-            log_weights = F.log_softmax(log_weights + log_at_values.cumsum(2) - log_at_values, 1)
-        elif at_values:
-            log_at_values = log_bin_mass(x.unsqueeze(1), means, log_scales, self.levels)
-        if at_values:
-            return torch.logsumexp(log_weights + log_at_values, 1)
-        return logistic_mixture_log_probs(log_weights, means, log_scales, self.levels)
-
-    @staticmethod
-    def coupled_means(means, coupling, scaled):
-        """Each channel's means ``[B, M, C, h, w]`` moved by the pixel's earlier channels (teacher-forced
-        ``scaled`` values ``[B, C, h, w]`` on [-1, 1]) with the coefficients ``coupling``
-        ``[B, M, C(C-1)/2, h, w]`` of (G|R), (B|R), (B|G), as in the paper."""
-        moved, pair = [means[:, :, 0]], 0
-        for i in range(1, means.shape[2]):
-            mean = means[:, :, i]
-            for j in range(i):
-                mean = mean + coupling[:, :, pair] * scaled[:, j].unsqueeze(1)
-                pair += 1
-            moved.append(mean)
-        return torch.stack(moved, 2)
+        return self.mixture(out, x, at_values)
 
     def fast_sampler(self, y, batch):
         """Each step runs the network on the rows drawn so far only (rounded up to whole rows of the
         coarsest scale: every layer is causal from the top, so the rows below change nothing above)
         and the output layer and mixture at the one position asked. The u stream, which sees only
-        the rows above, runs once per row; the down-right stream runs at every value."""
+        the rows above, runs once per row; the down-right stream, which sees the pixels before this
+        one, once per pixel (the channels of an RGB pixel share its features)."""
         c, _, width = self.value_shape
         block = 2 ** (self.config.num_scales - 1)
         state = {"row": None}
 
         def step(x, t):
             row, col = divmod(t // c, width)
-            rows = (row // block + 1) * block
-            inputs = self.inputs(x[:, :, :rows])
-            if state["row"] != row:  # the rows above are final: so are the u stream's maps up to this row
-                state["row"], state["reads"] = row, self.u_stream(inputs, y)
-            features = self.ul_stream(inputs, state["reads"], y)[:, :, row:row + 1, col:col + 1]
-            return self.distribution(features, x[:, :, row:row + 1, col:col + 1])[:, :, t % c, 0, 0]
+            if t % c == 0:
+                rows = (row // block + 1) * block
+                inputs = self.inputs(x[:, :, :rows])
+                if state["row"] != row:  # the rows above are final: so are the u stream's maps up to this row
+                    state["row"], state["reads"] = row, self.u_stream(inputs, y)
+                state["features"] = self.ul_stream(inputs, state["reads"], y)[:, :, row:row + 1, col:col + 1]
+            return self.distribution(state["features"], x[:, :, row:row + 1, col:col + 1])[:, :, t % c, 0, 0]
 
         return step
