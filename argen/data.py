@@ -44,13 +44,15 @@ class Dataset:
     name: str
     image_shape: tuple  # (C, H, W) of its uint8 pictures
     class_names: tuple
-    classifier: str  # the shipped classifier that judges samples (accuracy per class, FID)
+    classifier: str | None  # the shipped classifier that judges samples (accuracy per class, FID), if any
     about: str
 
     def load(self, split="train", root=None):
         """``(images uint8 [N, C, H, W], labels int64 [N])`` of a split."""
         if self.name == "mnist":
             return load_mnist(split, root)
+        if self.name == "cifar10":
+            return load_cifar10(split, root)
         return load_games(split, root, self.image_shape[1:])
 
 
@@ -60,6 +62,9 @@ DATASETS = {d.name: d for d in (
     Dataset("games", (3, 32, 32), ("Pong", "Breakout", "Space Invaders", "Enduro", "Freeway", "Ms. Pac-Man",
                                    "Seaquest", "Boxing", "River Raid", "Road Runner"), "games-classifier",
             "ten Atari games, 32 x 32 colour frames rendered offline (python -m argen.games)"),
+    Dataset("cifar10", (3, 32, 32), ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+                                     "truck"), None, "CIFAR-10, 32 x 32 colour photographs (Krizhevsky 2009); no judge "
+                                                     "is shipped"),
 )}
 
 
@@ -94,6 +99,34 @@ def load_games(split="train", root=None, size=(32, 32)):
                                 f"(about a minute)")
     with np.load(path) as data:
         return torch.from_numpy(data[f"{split}_images"]), torch.from_numpy(data[f"{split}_labels"]).long()
+
+
+CIFAR_FOLDER = "cifar-10-batches-py"
+CIFAR_FILES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
+
+
+def load_cifar10(split="train", root=None):
+    """CIFAR-10 as ``(images uint8 [N, 3, 32, 32], labels int64 [N])``: torchvision downloads the
+    archive into ``root`` when its folder is missing; the batches are then read as the format
+    defines them (Python pickles of ``data`` rows and ``labels``)."""
+    import pickle
+
+    import numpy as np
+
+    if split not in CIFAR_FILES:
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    folder = Path(data_root(root)) / CIFAR_FOLDER
+    if not folder.is_dir():
+        from torchvision.datasets import CIFAR10
+
+        CIFAR10(data_root(root), train=split == "train", download=True)
+    images, labels = [], []
+    for name in CIFAR_FILES[split]:
+        with open(folder / name, "rb") as f:
+            batch = pickle.load(f, encoding="latin1")
+        images.append(np.asarray(batch["data"], np.uint8).reshape(-1, 3, 32, 32))
+        labels.append(np.asarray(batch["labels"], np.int64))
+    return torch.from_numpy(np.concatenate(images)), torch.from_numpy(np.concatenate(labels))
 
 
 def check_levels(levels):

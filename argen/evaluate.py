@@ -295,12 +295,15 @@ def main(argv=None):
         dataset = dataset_of(model)
         metrics = {**read_metrics(name), **final_metrics(model, *data.test(dataset))}
         samples = None
-        if args.all:
+        if args.all and dataset.classifier is None:
+            print(f"{name}: no classifier judges {dataset.name} samples, so their quality is not measured")
+        elif args.all:
             classifier, reference = data.reference(dataset, len(model.config.class_names) * per_class)
             floors[dataset.name] = reference["fid_floor"]
             metrics["quality"], samples = quality_metrics(model, classifier, reference, per_class, args.seed)
-            metrics["speed"] = speed_metrics(model)
             samples = samples_picture(model, samples[::per_class // 10])
+        if args.all:
+            metrics["speed"] = speed_metrics(model)
         if not args.quick:
             write_report(model_dir(name), metrics, samples)
         rows.append((name, metrics))

@@ -108,6 +108,22 @@ def load_fixture(dataset="mnist"):
     return torch.from_numpy(data["images"]), torch.from_numpy(data["labels"]).long()
 
 
+def fake_games(tmp_path, train=60, test=40):
+    """A tiny data folder holding the game scenes' file (from the fixture frames), as
+    ``python -m argen.games`` writes it."""
+    import numpy as np
+
+    from argen.data import DATASETS, games_path
+
+    images, labels = load_fixture("games")
+    path = games_path(tmp_path / "data")
+    path.parent.mkdir(parents=True)
+    np.savez_compressed(path, train_images=images[:train].numpy(), train_labels=labels[:train].numpy(),
+                        test_images=images[train:train + test].numpy(), test_labels=labels[train:train + test].numpy(),
+                        class_names=np.array(DATASETS["games"].class_names))
+    return tmp_path / "data"
+
+
 def fake_mnist(tmp_path, train=96, test=64):
     """A tiny MNIST root (raw idx files from the fixture images) for the commands that read MNIST."""
     images, labels = load_fixture()

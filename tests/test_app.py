@@ -444,3 +444,32 @@ def test_browser_studio(server, browser, viewport):
     page.wait_for_function("['mlp-v3: ', 'maskgit: '].every(s => document.body.innerText.includes(s)) && "
                            "!document.body.innerText.includes(' …')", timeout=60_000)
     page.close()
+
+
+def test_a_colour_model_in_the_app(tmp_path, monkeypatch):
+    """A game-scene model: the class picker shows the games, the canvas is in colour, the maps and
+    the distribution chart follow the channels, Likelihood and Complete take the dataset's own test
+    images, and a drawing (a digit) is refused with a reason."""
+    from argen.models import Levels, PixelLSTM
+
+    torch.manual_seed(0)
+    model = PixelLSTM(codec=Levels(256, (3, 32, 32)), dataset="games", output="logistic-mixture", num_mixtures=2,
+                      embed_dim=4, position_dim=4, hidden_dim=8, num_layers=1)
+    model.save(tmp_path / "tiny-games-lstm")
+    monkeypatch.setenv("ARGEN_WEIGHTS", str(tmp_path))
+    name = "tiny-games-lstm"
+    picker = app.on_model_change(name)[0]
+    assert picker.choices[3] == ("Enduro", 3) and picker.label == "game"
+    outputs = run_generate(name=name, digit=3, speed=784)
+    canvas, prob, entropy, chart, stats, png, gif, finished = outputs[-1]
+    final = np.asarray(Image.open(png).convert("RGB"))
+    assert canvas.size == (320, 320) and (final[..., 0] != final[..., 1]).any()  # colour, not grey
+    assert "3072/3072" in stats and "colour values" in stats
+    panel, summary, posterior = app.likelihood(name, "test image", 30, None, None)
+    assert "scored as Enduro" in summary and set(posterior) == set(app.DATASETS["games"].class_names)
+    completed = list(app.complete(name, "test image", 30, None, None, 16, 2, 1.0, 0, 784))[-1]
+    assert "as Enduro" in completed[4] and "kept** the top 16 of 16 rows asked" in completed[4]
+    drawing = np.full((280, 280, 3), 255, np.uint8)
+    drawing[40:240, 130:150] = 0
+    with pytest.raises(gr.Error, match="drawings are for the digit models"):
+        app.likelihood(name, "my drawing", 0, {"composite": drawing}, None)

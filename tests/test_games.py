@@ -65,3 +65,29 @@ def test_bad_input_is_named(call, message):
 def test_a_missing_file_names_the_command(tmp_path):
     with pytest.raises(FileNotFoundError, match="python -m argen.games --data-dir"):
         load_games("test", tmp_path)
+
+
+def test_cifar10_reads_its_own_format(tmp_path):
+    """A CIFAR-10 folder as torchvision leaves it (pickled batches of 3,072-byte rows) loads as
+    colour pictures, channels first, with their labels; nothing is downloaded when it is there."""
+    import pickle
+
+    from argen.data import CIFAR_FILES, CIFAR_FOLDER
+
+    folder = tmp_path / CIFAR_FOLDER
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    rows = {}
+    for split, names in CIFAR_FILES.items():
+        for i, name in enumerate(names):
+            rows[name] = rng.integers(0, 256, (2, 3072), dtype=np.uint8)
+            with open(folder / name, "wb") as f:
+                pickle.dump({"data": rows[name], "labels": [i, 9 - i]}, f)
+    images, labels = load_dataset("cifar10", "train", tmp_path)
+    assert images.dtype == torch.uint8 and images.shape == (10, 3, 32, 32)
+    assert labels.tolist() == [0, 9, 1, 8, 2, 7, 3, 6, 4, 5]
+    red = rows["data_batch_1"][0][:1024].reshape(32, 32)  # the format: 1,024 red values, then green, then blue
+    np.testing.assert_array_equal(images[0, 0].numpy(), red)
+    test_images, test_labels = load_dataset("cifar10", "test", tmp_path)
+    assert test_images.shape == (2, 3, 32, 32) and test_labels.tolist() == [0, 9]
+    assert get_dataset("cifar10").classifier is None  # no judge is shipped: evaluation skips sample quality

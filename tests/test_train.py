@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import argen
-from conftest import fake_mnist, load_fixture, make_tiny
+from conftest import fake_games, fake_mnist, load_fixture, make_tiny
 from train.__main__ import RECIPES, legacy, parse_args
 from train.__main__ import main as train_main
 from train.loop import TrainConfig, train
@@ -66,6 +66,25 @@ def test_train_command_publishes_a_model(tmp_path):
     model = argen.load(folder)
     assert model.config.variant == "v2" and model.config.hidden_dim == 16
     assert metrics["parameters"] == model.num_parameters and metrics["fixture"]["num_images"] == 64
+
+
+def test_a_colour_model_trains_on_the_game_scenes(tmp_path):
+    """The colour LSTM's recipe reads the game scenes and publishes a model that names its dataset
+    and its classes (the games), with a sample grid in colour."""
+    from PIL import Image
+
+    data = fake_games(tmp_path)
+    train_main(["lstm-games", "--hidden-dim", "8", "--embed-dim", "4", "--position-dim", "4", "--num-layers", "1",
+                "--num-mixtures", "2", "--epochs", "1", "--batch-size", "20", "--data-dir", str(data),
+                "--out", str(tmp_path / "weights"), "--checkpoint", str(tmp_path / "run.pt")])
+    folder = tmp_path / "weights" / "lstm-games"
+    model = argen.load(folder)
+    assert model.config.dataset == "games" and model.config.class_names[0] == "Pong"
+    assert model.value_shape == (3, 32, 32) and model.config.output == "logistic-mixture"
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["data"] == {"dataset": "games", "levels": 256, "codec": "levels"}
+    assert metrics["test"]["num_images"] == 40 and metrics["train"]["steps"] == 3
+    assert Image.open(folder / "samples.png").mode == "RGB"
 
 
 def test_an_ablation_run_publishes_nothing(tmp_path, capsys):
