@@ -82,11 +82,11 @@ def draw_samples(model, per_class, seed, batch_size=100, guidance=None, schedule
     return torch.cat(images), wanted if model.num_classes else None
 
 
-def samples_picture(model, values):
-    """The sample grid of a model folder: ten pictures per row, one row per class."""
+def samples_picture(model, values, per_class=10):
+    """The sample grid of a model folder: one row per class (``per_class`` pictures each)."""
     from .render import grid
 
-    return grid(model.codec.decode(values), nrow=10, scale=2)
+    return grid(model.codec.decode(values), nrow=per_class, scale=2)
 
 
 def quality_metrics(model, classifier, reference, per_class, seed, guidance=None, schedule=None):

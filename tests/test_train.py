@@ -68,11 +68,12 @@ def test_train_command_publishes_a_model(tmp_path):
     assert metrics["parameters"] == model.num_parameters and metrics["fixture"]["num_images"] == 64
 
 
-def test_a_colour_model_trains_on_the_game_scenes(tmp_path):
+def test_a_colour_model_trains_on_the_game_scenes(tmp_path, monkeypatch):
     """The colour LSTM's recipe reads the game scenes and publishes a model that names its dataset
     and its classes (the games), with a sample grid in colour."""
     from PIL import Image
 
+    monkeypatch.setattr("train.publish.GRID_PER_CLASS", 1)  # a sample grid of 10 colour pictures, not 100
     data = fake_games(tmp_path)
     train_main(["lstm-games", "--hidden-dim", "8", "--embed-dim", "4", "--position-dim", "4", "--num-layers", "1",
                 "--num-mixtures", "2", "--epochs", "1", "--batch-size", "20", "--data-dir", str(data),

@@ -39,7 +39,8 @@ def loss_curve(state, path, title, unit):
         ax.plot(*zip(*state.val_curve), "o-", label="held-out")
     ax.set(xlabel="epoch", ylabel=unit, title=title)
     ax.grid(alpha=0.3)
-    ax.legend()
+    if state.train_curve or state.val_curve:
+        ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -69,7 +70,7 @@ def publish(model, name, out_root, objective, state, train_info, test_data):
     metrics = {"name": name, **final_metrics(model, *test_data), "train": {**train, **chain(train)}}
     samples = None
     if isinstance(model, GenerativeModel):
-        samples = samples_picture(model, draw_samples(model, GRID_PER_CLASS, train_info["seed"])[0])
+        samples = samples_picture(model, draw_samples(model, GRID_PER_CLASS, train_info["seed"])[0], GRID_PER_CLASS)
     write_report(staging, metrics, samples)
     loss_curve(state, staging / "loss.png", name, objective.unit)
     if final.exists():

@@ -1,0 +1,196 @@
+"""``python -m train.adversarial <model> [flags]``: the diagnosis note's second stage, an adversarial
+fine-tune of a colour LSTM trained by maximum likelihood, published as a model of its own.
+
+Example: ``python -m train.adversarial lstm-games --name lstm-games-gan --data-dir data --max-minutes 20``
+
+The note's recipe: a small convolutional discriminator on generated against real frames (class-
+conditional by a projection, Miyato & Koyama 2018), the non-saturating GAN loss, an R1 penalty on
+real frames (gamma = 1, applied every 16 steps and scaled by 16: lazy regularisation), Adam with
+beta1 = 0 and lr 2e-4 for the generator against 1e-4 for the discriminator, and an exponential
+moving average of the generator's weights (0.999), which is what is published.
+
+Gradients reach the LSTM through its own samples by :meth:`argen.models.PixelLSTM.sample_relaxed`:
+a straight-through Gumbel-softmax choice of the mixture component per pixel, a reparameterised
+logistic draw per channel and a straight-through rounding to a level, so the discriminator sees
+frames exactly as the sampler draws them. The likelihood of real frames stays in the generator's
+loss (``--nll-weight``), which keeps the model a density: its test bits/dim are measured like any
+other model's, so what the adversarial signal costs in likelihood is on record beside what it
+buys in sample quality. One generator step samples whole frames one pixel at a time, so steps
+are few on a CPU: ``--max-minutes`` bounds the run, and the state (both networks, the average,
+both optimizers, the step) is checkpointed atomically for ``--resume``.
+
+This is its own small loop, not :mod:`train.loop`: a GAN steps two optimizers in turn.
+"""
+import argparse
+import copy
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from argen.data import get_dataset
+from argen.hub import load, read_metrics
+from argen.models import PixelLSTM
+from argen.models.layers import scale_levels
+
+from .loop import TrainState
+from .objectives import Likelihood
+from .publish import hardware, publish
+
+R1_EVERY, R1_GAMMA = 16, 1.0
+
+
+class Discriminator(nn.Module):
+    """Real or generated? Strided convolutions with leaky ReLUs down to 4 x 4, then a linear score
+    plus the projection of the features on the class's embedding."""
+
+    def __init__(self, picture_shape=(3, 32, 32), width=32, num_classes=10):
+        super().__init__()
+        (c_in, height, wide), layers = picture_shape, []
+        for c_out in (width, 2 * width, 4 * width):
+            layers += [nn.Conv2d(c_in, c_out, 4, 2, 1), nn.LeakyReLU(0.2)]
+            c_in = c_out
+        self.body = nn.Sequential(*layers, nn.Flatten())
+        features = c_in * -(-height // 8) * -(-wide // 8)
+        self.score = nn.Linear(features, 1)
+        self.project = nn.Linear(features, max(num_classes, 1), bias=False)  # a row per class
+
+    def forward(self, pictures, y=None):
+        """Scores ``[B]`` of pictures on [-1, 1] ``[B, C, H, W]``."""
+        features = self.body(pictures)
+        score = self.score(features)[:, 0]
+        if y is not None:
+            score = score + self.project(features).gather(1, y[:, None])[:, 0]
+        return score
+
+
+def r1_penalty(discriminator, real, y):
+    """Half the squared gradient norm of the discriminator's score at the real frames."""
+    real = real.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(discriminator(real, y).sum(), real, create_graph=True)
+    return 0.5 * grad.square().flatten(1).sum(1).mean()
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m train.adversarial", description=__doc__.split("\n")[0])
+    parser.add_argument("model", help="the shipped colour LSTM (or its folder) to fine-tune")
+    parser.add_argument("--name", default=None, help="weights folder name (default: <model>-gan)")
+    parser.add_argument("--data-dir", default=None, help="the data folder (default: $ARGEN_DATA or ./data)")
+    parser.add_argument("--out", default="weights", help="where weights/<name>/ is written")
+    parser.add_argument("--steps", type=int, default=2000, help="generator steps (the budget may stop it first)")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--lr-g", type=float, default=2e-4)
+    parser.add_argument("--lr-d", type=float, default=1e-4)
+    parser.add_argument("--ema", type=float, default=0.999)
+    parser.add_argument("--nll-weight", type=float, default=1.0,
+                        help="weight of the real frames' NLL (nats per value) in the generator's loss")
+    parser.add_argument("--gumbel-temperature", type=float, default=1.0)
+    parser.add_argument("--disc-width", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-minutes", type=float, default=20.0)
+    parser.add_argument("--checkpoint-minutes", type=float, default=5.0)
+    parser.add_argument("--log-every", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--checkpoint", default=None, help="checkpoint file (default: runs/<name>.pt)")
+    parser.add_argument("--resume", action="store_true")
+    return parser.parse_args(argv)
+
+
+def save(path, parts):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(parts, tmp)
+    tmp.replace(path)
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    name = args.name or f"{Path(args.model).name}-gan"
+    generator = load(args.model).train()
+    if not isinstance(generator, PixelLSTM) or not generator.scores_values:
+        raise SystemExit(f"{args.model} is not an LSTM with the logistic-mixture output: the adversarial stage "
+                         f"samples through its mixture (train one with python -m train lstm-games)")
+    torch.manual_seed(args.seed)
+    dataset = get_dataset(generator.config.dataset)
+    images, labels = dataset.load("train", args.data_dir)
+    test_data = dataset.load("test", args.data_dir)
+    average = copy.deepcopy(generator).eval().requires_grad_(False)
+    discriminator = Discriminator(generator.value_shape, args.disc_width, generator.num_classes)
+    opt_g = torch.optim.Adam(generator.parameters(), args.lr_g, betas=(0.0, 0.999))
+    opt_d = torch.optim.Adam(discriminator.parameters(), args.lr_d, betas=(0.0, 0.999))
+    checkpoint = Path(args.checkpoint or f"runs/{name}.pt")
+    state = TrainState()
+    if args.resume and checkpoint.is_file():
+        saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        for module, key in ((generator, "generator"), (average, "average"), (discriminator, "discriminator"),
+                            (opt_g, "opt_g"), (opt_d, "opt_d")):
+            module.load_state_dict(saved[key])
+        state = TrainState(**saved["state"])
+        torch.set_rng_state(saved["rng"])
+        print(f"resumed from {checkpoint} at step {state.step}")
+    order = torch.Generator().manual_seed(args.seed)
+    objective, started, last_save = Likelihood(), time.time() - state.elapsed, time.time()
+    print(f"{name}: adversarial fine-tune of {args.model} ({generator.num_parameters:,} parameters) against a "
+          f"{sum(p.numel() for p in discriminator.parameters()):,}-parameter discriminator")
+    while state.step < args.steps:
+        index = torch.randint(0, images.shape[0], (args.batch_size,), generator=order)
+        x = generator.codec.encode(images[index])
+        y = labels[index] if generator.num_classes else None
+        real = scale_levels(x, generator.levels)
+        fake = generator.sample_relaxed(y, args.batch_size, args.gumbel_temperature)
+        # the discriminator: real frames up, generated ones down (+ the lazy R1 penalty)
+        d_loss = F.softplus(discriminator(fake.detach(), y)).mean() + F.softplus(-discriminator(real, y)).mean()
+        if state.step % R1_EVERY == 0:
+            d_loss = d_loss + R1_GAMMA * R1_EVERY * r1_penalty(discriminator, real, y)
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+        # the generator: fool the discriminator, keep the real frames likely
+        adversarial = F.softplus(-discriminator(fake, y)).mean()
+        likelihood = objective.loss(generator, x, y)
+        opt_g.zero_grad(set_to_none=True)
+        (adversarial + args.nll_weight * likelihood).backward()
+        torch.nn.utils.clip_grad_norm_(generator.parameters(), 1.0)
+        opt_g.step()
+        with torch.no_grad():
+            for a, g in zip(average.parameters(), generator.parameters()):
+                a.lerp_(g, 1 - args.ema)
+        state.step += 1
+        state.elapsed = time.time() - started
+        if state.step % args.log_every == 0:
+            bits = objective.to_unit(likelihood.item())
+            state.train_curve.append((state.step * args.batch_size / images.shape[0], bits))
+            print(f"step {state.step}: D {d_loss.item():.3f} · G adversarial {adversarial.item():.3f} · "
+                  f"NLL {bits:.4f} bits/dim · {state.elapsed / state.step:.1f} s/step", flush=True)
+        if state.elapsed > args.max_minutes * 60:
+            state.stopped_early = True
+            print(f"stopping: the {args.max_minutes}-minute budget is spent at step {state.step}")
+            break
+        if time.time() - last_save > args.checkpoint_minutes * 60:
+            save(checkpoint, {"generator": generator.state_dict(), "average": average.state_dict(),
+                              "discriminator": discriminator.state_dict(), "opt_g": opt_g.state_dict(),
+                              "opt_d": opt_d.state_dict(), "state": vars(state), "rng": torch.get_rng_state()})
+            last_save = time.time()
+    save(checkpoint, {"generator": generator.state_dict(), "average": average.state_dict(),
+                      "discriminator": discriminator.state_dict(), "opt_g": opt_g.state_dict(),
+                      "opt_d": opt_d.state_dict(), "state": vars(state), "rng": torch.get_rng_state()})
+    state.val_curve = []
+    info = {"command": "python -m train.adversarial " + shlex.join(argv), "seed": args.seed,
+            "epochs": round(state.step * args.batch_size / images.shape[0], 4), "hardware": hardware("cpu"),
+            "precision": "float32", "processes": 1, "backend": None, "effective_batch_size": args.batch_size,
+            "session_minutes": round(state.elapsed / 60, 2), "stage": "adversarial fine-tune (EMA weights)",
+            "init_from": {"model": str(args.model), "train": read_metrics(args.model).get("train", {})}}
+    metrics = publish(average, name, args.out, objective, state, info, test_data)
+    print(f"{name}: test {metrics['test']} -> {args.out}/{name}")
+
+
+if __name__ == "__main__":
+    main()
