@@ -195,7 +195,7 @@ def stream(model, frames, seed, note="", finished=None, **canvas_options):
 
 @library_errors
 def generate(name, digit, temperature, top_k, seed, random_seed, count, speed, guidance=1.0):
-    """Sample ``count`` images (10 = one per digit) and stream them value by value."""
+    """Sample ``count`` images (10 = one per class) and stream them value by value."""
     model = get_model(name)
     if count not in IMAGE_COUNTS:
         raise gr.Error(f"number of images must be one of {IMAGE_COUNTS}, got {count!r}")
@@ -300,7 +300,7 @@ def likelihood(name, source, index, drawing, digit):
 
 @library_errors
 def compare(names, digit, temperature, seed, speed=max(SPEEDS)):
-    """Race: the same digit and random numbers through several models, drawn live side by side,
+    """Race: the same class and random numbers through several models, drawn live side by side,
     each with its bits and seconds so far: a list of (picture, caption) per frame."""
     if not names:
         raise gr.Error("pick at least one model to compare")
@@ -444,7 +444,8 @@ def build():
     choices = model_choices()
     default = "mlp-v3" if "mlp-v3" in names else (names[0] if names else None)
     with gr.Blocks(title="argen: watch autoregressive models draw", delete_cache=(600, 3600)) as demo:
-        gr.Markdown("# argen — watch autoregressive image models draw\nPick a model and a digit, press "
+        gr.Markdown("# argen — watch autoregressive image models draw\nPick a model and a class (a digit, or a "
+                    "game for the colour models of Atari game scenes), press "
                     "**Generate**, and see each pixel sampled from the model's distribution, with how sure "
                     "it was (probability of the chosen value) and how uncertain (entropy).")
         with gr.Tab("Generate"):
@@ -462,7 +463,7 @@ def build():
                     with gr.Row():
                         seed = seed_box()
                         random_seed = gr.Checkbox(True, label="random seed")
-                    count = gr.Radio(list(IMAGE_COUNTS), value=1, label="images (10 = one per digit)")
+                    count = gr.Radio(list(IMAGE_COUNTS), value=1, label="images (10 = one per class)")
                     speed = speed_picker()
                 with gr.Column(scale=2):
                     outputs = stream_outputs("canvas")
@@ -523,7 +524,7 @@ def build():
                     m_seed, m_speed = seed_box("seed (shared random numbers)"), speed_picker()
                     m_models = gr.CheckboxGroup(choices, value=names, label="models")
                 with gr.Column(scale=2):
-                    m_gallery = gr.Gallery(label="same digit, same random numbers", columns=3, height=1100)
+                    m_gallery = gr.Gallery(label="same class, same random numbers", columns=3, height=1100)
             restartable(m_go, compare, [m_models, m_digit, m_temperature, m_seed, m_speed], m_gallery,
                         api_name="compare")
 
@@ -531,7 +532,7 @@ def build():
             a_model = gr.Dropdown(choices, value=default, label="model")
             a_text = gr.Markdown()
             with gr.Row():
-                a_grid = gr.Image(label="samples (one row per digit)", type="filepath")
+                a_grid = gr.Image(label="samples (one row per class)", type="filepath")
                 a_field = gr.Image(label="what it sees when it predicts the centre pixel: blue seen, orange earlier "
                                          "but unseen (a blind spot or out of reach), red the pixel", type="pil")
             a_model.change(about, a_model, [a_text, a_grid, a_field], api_name="about")

@@ -172,6 +172,6 @@ class PixelLSTM(GenerativeModel):
             if not self.scores_values:
                 return state["out"]
             here = x[:, :, row:row + 1, col:col + 1]
-            return self.mixture(state["out"][:, :, None, None], here)[:, :, t % c, 0, 0]
+            return self.mixture(state["out"][:, :, None, None], here, channel=t % c)[:, :, 0, 0, 0]
 
         return step

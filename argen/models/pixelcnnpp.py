@@ -160,10 +160,11 @@ class DiscretizedLogisticMixture(nn.Module):
         c = self.channels
         return self.num_mixtures * (1 + 2 * c + c * (c - 1) // 2)
 
-    def forward(self, params, x, at_values=False):
+    def forward(self, params, x, at_values=False, channel=None):
         """``params`` ``[B, num_params, h, w]`` and the values ``x`` ``[B, C, h, w]`` there (only the
         channels before each one are read) -> log-probabilities ``[B, K, C, h, w]``, or with
-        ``at_values`` those of the values ``x`` alone ``[B, C, h, w]``."""
+        ``at_values`` those of the values ``x`` alone ``[B, C, h, w]``. With ``channel`` (what a
+        sampler asks at one value), the K log-probabilities of that channel alone ``[B, K, 1, h, w]``."""
         m, (b, c, height, width) = self.num_mixtures, x.shape
         params = params.float()
         weights, rest = params[:, :m], params[:, m:].reshape(b, -1, m, height, width).transpose(1, 2)  # (B, M, P, h, w)
@@ -177,6 +178,10 @@ class DiscretizedLogisticMixture(nn.Module):
             log_at_values = log_bin_mass(x.unsqueeze(1), means, log_scales, self.levels)
         if at_values:
             return torch.logsumexp(log_weights + log_at_values, 1)
+        if channel is not None:
+            at = slice(channel, channel + 1)
+            log_weights = log_weights[:, :, at] if c > 1 else log_weights
+            means, log_scales = means[:, :, at], log_scales[:, :, at]
         return logistic_mixture_log_probs(log_weights, means, log_scales, self.levels)
 
     @staticmethod
@@ -300,7 +305,7 @@ class PixelCNNPP(GenerativeModel):
         x, y = self.check_input(x, y)
         return self.distribution(self.features(x, y), x, at_values)
 
-    def distribution(self, features, x, at_values=False):
+    def distribution(self, features, x, at_values=False, channel=None):
         """Log-probabilities ``[B, K, C, h, w]`` (or of ``x`` alone, ``[B, C, h, w]``) from the
         features at some positions and the values ``x`` there. In float32 also under autocast: in
         bfloat16 a mean would move in steps of about one bin of 256."""
@@ -308,8 +313,10 @@ class PixelCNNPP(GenerativeModel):
             out = self.output(features.float())
         if self.config.output == "softmax":
             logits = out.view(x.shape[0], self.levels, *x.shape[1:])
+            if channel is not None:
+                return logits[:, :, channel:channel + 1]
             return -F.cross_entropy(logits, x, reduction="none") if at_values else logits
-        return self.mixture(out, x, at_values)
+        return self.mixture(out, x, at_values, channel)
 
     def fast_sampler(self, y, batch):
         """Each step runs the network on the rows drawn so far only (rounded up to whole rows of the
@@ -329,6 +336,6 @@ class PixelCNNPP(GenerativeModel):
                 if state["row"] != row:  # the rows above are final: so are the u stream's maps up to this row
                     state["row"], state["reads"] = row, self.u_stream(inputs, y)
                 state["features"] = self.ul_stream(inputs, state["reads"], y)[:, :, row:row + 1, col:col + 1]
-            return self.distribution(state["features"], x[:, :, row:row + 1, col:col + 1])[:, :, t % c, 0, 0]
+            return self.distribution(state["features"], x[:, :, row:row + 1, col:col + 1], channel=t % c)[:, :, 0, 0, 0]
 
         return step
