@@ -13,7 +13,6 @@ import time
 import torch
 
 from .hub import available, load
-from .data import IMAGE_SHAPE
 from .pipelines import generate, steps_for_pixels
 
 
@@ -39,7 +38,7 @@ def main(argv=None):
           f"{'speed-up 1':>11} {'speed-up 10':>12}")
     for name in names:
         model = load(name)
-        width = steps_for_pixels(model, IMAGE_SHAPE[2])  # the app's default speed: a row of pixels per frame
+        width = steps_for_pixels(model, model.codec.picture_shape[2])  # a row of pixels per frame (the app's default)
         time_stream(model, 1, True, width)  # warm-up
         fast_first, fast_one = time_stream(model, 1, True, width)
         fast_ten = time_stream(model, 10, True, model.num_values)[1]
