@@ -96,7 +96,7 @@ def whole(value, what, low, high):
 
 def class_word(model):
     """What a class is called for a model's dataset: a digit, a game."""
-    return "digit" if model.config.dataset == "mnist" else "game"
+    return {"mnist": "digit", "games": "game"}.get(model.config.dataset, "class")
 
 
 def class_names(model):
@@ -222,6 +222,9 @@ def source_image(source, index, drawing, dataset="mnist"):
         if drawing is None or drawing.get("composite") is None:
             raise gr.Error("the drawing is empty: draw a digit first")
         return from_drawing(drawing["composite"]), None
+    if dataset not in TEST_IMAGES:
+        raise gr.Error(f"no test images of {dataset} come with the app; its models generate here, but do not "
+                       f"complete or score")
     images = TEST_IMAGES[dataset]
     index = whole(index, "test image index", 0, len(images["labels"]) - 1)
     return torch.from_numpy(images["images"][index:index + 1]), int(images["labels"][index])
@@ -269,14 +272,22 @@ def inspect_click(finished, evt: gr.SelectData):
         raise gr.Error("click inside one of the pictures")
     image, row, col = cell
     label = None if labels is None else labels[image]
-    p = model.codec.patch_size
-    seen = pipelines.inspect(model, values[image], label, (0, row // p, col // p))
-    text = (f"**image {image + 1}, {model.codec.unit} ({row // p}, {col // p})**: value {seen.value} had "
-            f"p = {seen.prob:.3f} under a distribution of entropy {seen.entropy:.3f} nats (temperature 1)")
-    if seen.posterior_before is not None:
-        text += (f" · p({label} | the values before it) = {seen.posterior_before[label]:.3f} → "
-                 f"{seen.posterior_after[label]:.3f} with it")
-    return render.distribution_chart(seen.dist.numpy(), seen.value), text
+    p, channels = model.codec.patch_size, model.value_shape[0]
+    seen = [pipelines.inspect(model, values[image], label, (c, row // p, col // p)) for c in range(channels)]
+    where = f"**image {image + 1}, {model.codec.unit if channels == 1 else 'pixel'} ({row // p}, {col // p})**"
+    if channels == 1:
+        text = (f"{where}: value {seen[0].value} had p = {seen[0].prob:.3f} under a distribution of entropy "
+                f"{seen[0].entropy:.3f} nats (temperature 1)")
+    else:  # a colour pixel: each channel's draw; the chart shows the most uncertain one
+        names = "RGB" if channels == 3 else [f"channel {c}" for c in range(channels)]
+        text = f"{where}: " + " · ".join(f"{names[c]} {s.value} had p = {s.prob:.3f} (entropy {s.entropy:.3f} nats)"
+                                         for c, s in enumerate(seen)) + " (temperature 1)"
+    shown = max(seen, key=lambda s: s.entropy)
+    if seen[-1].posterior_before is not None:
+        first, last = seen[0], seen[-1]
+        text += (f" · p({class_names(model)[label]} | the values before it) = {first.posterior_before[label]:.3f} → "
+                 f"{last.posterior_after[label]:.3f} with it")
+    return render.distribution_chart(shown.dist.numpy(), shown.value), text
 
 
 @library_errors

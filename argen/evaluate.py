@@ -173,6 +173,8 @@ class TestSets:
         from .classifier import frechet_distance, predict
 
         key = (dataset.name, samples)
+        if dataset.classifier is None:
+            raise ValueError(f"no classifier judges {dataset.name} samples, so their quality cannot be measured")
         if key not in self.references:
             classifier = load(dataset.classifier)
             test_features = predict(classifier, self.test(dataset)[0])[1]

@@ -13,7 +13,7 @@ import argparse
 import torch
 import torch.nn.functional as F
 
-from .data import load_mnist
+from .data import get_dataset
 from .hub import load
 from .models import PixelLSTM
 from .schedules import raster_values
@@ -52,12 +52,12 @@ def main(argv=None):
     parser.add_argument("name", nargs="?", default="lstm", help="a shipped sequence LSTM (default: lstm)")
     parser.add_argument("--images", type=int, default=64, help="test images to average over")
     parser.add_argument("--init", action="store_true", help="also measure a freshly initialised model")
-    parser.add_argument("--data-dir", default=None, help="MNIST root (default: $ARGEN_DATA or ./data)")
+    parser.add_argument("--data-dir", default=None, help="the data folder (default: $ARGEN_DATA or ./data)")
     args = parser.parse_args(argv)
     trained = load(args.name)
-    if not isinstance(trained, PixelLSTM):
-        raise SystemExit(f"{args.name!r} is a {type(trained).__name__}, not a sequence LSTM (PixelLSTM)")
-    images, labels = load_mnist("test", args.data_dir)
+    if not isinstance(trained, PixelLSTM) or trained.scores_values:
+        raise SystemExit(f"{args.name!r} is not a grey sequence LSTM with a softmax output (a PixelLSTM such as lstm)")
+    images, labels = get_dataset(trained.config.dataset).load("test", args.data_dir)
     x = trained.codec.encode(images[:args.images])
     y = labels[:args.images] if trained.num_classes else None
     _, height, width = trained.value_shape

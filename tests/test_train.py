@@ -171,3 +171,10 @@ def test_init_from_continues_a_shipped_model_and_records_the_chain(tmp_path):
     assert train["total_wall_minutes"] == pytest.approx(sum(run["wall_minutes"] for run in train["chain"]))
     with pytest.raises(SystemExit, match="not a PixelLSTM"):
         train_main(["lstm", "--init-from", str(tmp_path / "weights" / "mlp-v2"), *common])
+
+
+def test_a_model_and_its_dataset_must_agree(tmp_path):
+    """A token model over the MNIST tokenizer cannot learn the colour game scenes: refused, with both shapes named."""
+    with pytest.raises(SystemExit, match=r"reads pictures of shape \(1, 28, 28\), but games pictures are \(3, 32, 32\)"):
+        train_main(["bsq-gpt", "--dataset", "games", "--data-dir", str(fake_games(tmp_path)),
+                    "--out", str(tmp_path / "weights"), "--checkpoint", str(tmp_path / "run.pt")])

@@ -175,6 +175,10 @@ def main(argv=None):
     objective = OBJECTIVES.get(recipe.family, Likelihood)()
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
     dataset = get_dataset(getattr(model.config, "dataset", "mnist"))
+    picture_shape = getattr(getattr(model, "codec", None), "picture_shape", dataset.image_shape)
+    if tuple(picture_shape) != tuple(dataset.image_shape):
+        raise SystemExit(f"{args.model} reads pictures of shape {tuple(picture_shape)}, but {dataset.name} pictures "
+                         f"are {tuple(dataset.image_shape)} (a token model needs a tokenizer trained on them)")
     train_data = dataset.load("train", args.data_dir)
     if args.train_images:
         train_data = tuple(t[:args.train_images] for t in train_data)

@@ -7,7 +7,8 @@ The note's recipe: a small convolutional discriminator on generated against real
 conditional by a projection, Miyato & Koyama 2018), the non-saturating GAN loss, an R1 penalty on
 real frames (gamma = 1, applied every 16 steps and scaled by 16: lazy regularisation), Adam with
 beta1 = 0 and lr 2e-4 for the generator against 1e-4 for the discriminator, and an exponential
-moving average of the generator's weights (0.999), which is what is published.
+moving average of the generator's weights (0.999, warmed up from 0.1 over the first steps, so that
+a run of a few hundred steps is not mostly its starting point), which is what is published.
 
 Gradients reach the LSTM through its own samples by :meth:`argen.models.PixelLSTM.sample_relaxed`:
 a straight-through Gumbel-softmax choice of the mixture component per pixel, a reparameterised
@@ -55,7 +56,7 @@ class Discriminator(nn.Module):
             layers += [nn.Conv2d(c_in, c_out, 4, 2, 1), nn.LeakyReLU(0.2)]
             c_in = c_out
         self.body = nn.Sequential(*layers, nn.Flatten())
-        features = c_in * -(-height // 8) * -(-wide // 8)
+        features = self.body(torch.zeros(1, *picture_shape)).shape[1]
         self.score = nn.Linear(features, 1)
         self.project = nn.Linear(features, max(num_classes, 1), bias=False)  # a row per class
 
@@ -136,11 +137,12 @@ def main(argv=None):
         state = TrainState(**saved["state"])
         torch.set_rng_state(saved["rng"])
         print(f"resumed from {checkpoint} at step {state.step}")
-    order = torch.Generator().manual_seed(args.seed)
+    order = torch.Generator().manual_seed(args.seed)  # the batches of step s: a function of (seed, s)
     objective, started, last_save = Likelihood(), time.time() - state.elapsed, time.time()
     print(f"{name}: adversarial fine-tune of {args.model} ({generator.num_parameters:,} parameters) against a "
           f"{sum(p.numel() for p in discriminator.parameters()):,}-parameter discriminator")
     while state.step < args.steps:
+        order.manual_seed(args.seed * 1_000_003 + state.step)  # so that a resumed run draws what it would have
         index = torch.randint(0, images.shape[0], (args.batch_size,), generator=order)
         x = generator.codec.encode(images[index])
         y = labels[index] if generator.num_classes else None
@@ -160,9 +162,10 @@ def main(argv=None):
         (adversarial + args.nll_weight * likelihood).backward()
         torch.nn.utils.clip_grad_norm_(generator.parameters(), 1.0)
         opt_g.step()
+        decay = min(args.ema, (1 + state.step) / (10 + state.step))  # warmed up: a short run's average moves too
         with torch.no_grad():
             for a, g in zip(average.parameters(), generator.parameters()):
-                a.lerp_(g, 1 - args.ema)
+                a.lerp_(g, 1 - decay)
         state.step += 1
         state.elapsed = time.time() - started
         if state.step % args.log_every == 0:

@@ -62,8 +62,9 @@ class ModelConfig:
             self.codec = self.codec.spec
         if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int) or self.num_classes < 0:
             raise ValueError(f"num_classes must be an integer >= 0 (0 = unconditional), got {self.num_classes!r}")
+        dataset = get_dataset(self.dataset)
         if self.class_names is None:
-            names = get_dataset(self.dataset).class_names
+            names = dataset.class_names
             self.class_names = list(names if self.num_classes in (0, len(names)) else map(str, range(self.num_classes)))
         self.class_names = list(self.class_names)
         if self.num_classes and len(self.class_names) != self.num_classes:

@@ -103,10 +103,15 @@ class PixelLSTM(GenerativeModel):
         previous = F.pad(pixels, (0, 0, 1, 0), value=self.levels)[:, :-1]
         return self.step_inputs(previous, slice(None), y)
 
+    def sequence_logits(self, inputs):
+        """The head's outputs ``[B, h*w, outputs]`` in pixel order from the input sequence ``[B, h*w, D]``:
+        the K logits of a grey pixel, or the mixture's parameters of a pixel."""
+        return self.head(self.lstm(inputs)[0])
+
     def forward(self, x, y=None, at_values=False):
         """Logits ``[B, K, C, H, W]``; with ``at_values`` the log-probabilities of ``x`` alone ``[B, C, H, W]``."""
         x, y = self.check_input(x, y)
-        out = self.head(self.lstm(self.inputs(x, y))[0])  # (b, h*w, outputs)
+        out = self.sequence_logits(self.inputs(x, y))  # (b, h*w, outputs)
         if self.scores_values:
             return self.mixture(out.transpose(1, 2).unflatten(2, x.shape[2:]), x, at_values)
         logits = image_logits(out, self.value_shape)
@@ -127,8 +132,8 @@ class PixelLSTM(GenerativeModel):
             raise ValueError("sample_relaxed needs the logistic-mixture output (a softmax head has no reparameterisation)")
         c, height, width = self.value_shape
         m, step = self.config.num_mixtures, 2 / (self.levels - 1)
-        y = None if y is None else torch.as_tensor(y).long()
         device = self.head.weight.device
+        y = None if y is None else torch.as_tensor(y).long().to(device)
         previous = torch.full((batch, 1, c), self.levels, dtype=torch.long, device=device)  # the start token
         state, pixels = None, []
         for pixel in range(height * width):
