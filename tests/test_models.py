@@ -154,9 +154,10 @@ def test_gradient_diagnostic_measures_every_earlier_pixel(tmp_path):
     x, y = random_batch(model, batch=2)
     curve = gradient_by_distance(model, x, y, targets=[20, 25])
     assert curve.shape == (21,) and (curve > 0).all() and torch.isfinite(curve).all()
-    make_tiny("pixelcnn").save(tmp_path / "cnn")
-    with pytest.raises(SystemExit, match="not a sequence LSTM"):
-        gradients_main([str(tmp_path / "cnn")])
+    for name in ("pixelcnn", "lstm-rgb"):  # not an LSTM; an LSTM whose output is a mixture, not K logits
+        make_tiny(name).save(tmp_path / name)
+        with pytest.raises(SystemExit, match="not a grey sequence LSTM with a softmax output"):
+            gradients_main([str(tmp_path / name)])
 
 
 def test_config_is_the_single_source_of_defaults(tiny, tmp_path):
