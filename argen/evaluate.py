@@ -303,7 +303,7 @@ def main(argv=None):
             classifier, reference = data.reference(dataset, len(model.config.class_names) * per_class)
             floors[dataset.name] = reference["fid_floor"]
             metrics["quality"], samples = quality_metrics(model, classifier, reference, per_class, args.seed)
-            samples = samples_picture(model, samples[::per_class // 10])
+            samples = samples_picture(model, samples[::max(per_class // 10, 1)], min(per_class, 10))  # <= 10 a class
         if args.all:
             metrics["speed"] = speed_metrics(model)
         if not args.quick:
