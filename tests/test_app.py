@@ -142,12 +142,14 @@ def test_drawing_input():
 
 
 def test_compare_races_every_model_to_the_library_images():
-    laps = list(app.compare(argen.available(), 3, 1.0, 0, 112))
-    assert len(laps) >= 784 // 112 and all(len(lap) == len(argen.available()) for lap in laps)
+    """Every model but the slowest (PixelCNN++: the browser test races all of them), grey and colour."""
+    names = [name for name in argen.available() if not name.startswith("pixelcnnpp")]
+    laps = list(app.compare(names, 3, 1.0, 0, 112))
+    assert len(laps) >= 784 // 112 and all(len(lap) == len(names) for lap in laps)
     assert any(caption.endswith(" …") for _, caption in laps[0]) and not any(c.endswith(" …") for _, c in laps[-1])
-    assert [caption.split(":")[0] for _, caption in laps[-1]] == argen.available()
+    assert [caption.split(":")[0] for _, caption in laps[-1]] == names
     model = argen.load(MODEL)
-    picture = dict(zip(argen.available(), (p for p, _ in laps[-1])))[MODEL]
+    picture = dict(zip(names, (p for p, _ in laps[-1])))[MODEL]
     assert np.array_equal(np.asarray(picture), np.asarray(app.render.canvas(model.codec.decode(
         argen.sample(model, [3], seed=0)))))
 

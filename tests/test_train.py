@@ -133,8 +133,9 @@ def test_every_recorded_command_parses():
     import shlex
 
     for name in argen.available():
-        metrics = argen.hub.read_metrics(name)
-        args = parse_args(legacy(shlex.split(metrics["train"]["command"].split(" -m train ", 1)[1])))
+        train = argen.hub.read_metrics(name)["train"]
+        command = train["chain"][0]["command"] if "chain" in train else train["command"]  # a continued model: its first run
+        args = parse_args(legacy(shlex.split(command.split(" -m train ", 1)[1])))
         config = argen.load(name).config
         for field in ("num_classes", "hidden_dim", "hidden_channels", "num_layers", "num_blocks", "variant", "dim"):
             if hasattr(config, field):
