@@ -51,7 +51,7 @@ class Discriminator(nn.Module):
 
     def __init__(self, picture_shape=(3, 32, 32), width=32, num_classes=10):
         super().__init__()
-        (c_in, height, wide), layers = picture_shape, []
+        c_in, layers = picture_shape[0], []
         for c_out in (width, 2 * width, 4 * width):
             layers += [nn.Conv2d(c_in, c_out, 4, 2, 1), nn.LeakyReLU(0.2)]
             c_in = c_out
