@@ -55,8 +55,10 @@ class Processes:
         return self.rank == 0
 
     def close(self):
-        """Leave the process group (a process that exits inside one may be aborted by gloo)."""
+        """Leave the process group (a process that exits inside one may be aborted by gloo), all
+        processes together: rank 0 finishes its evaluation and checkpoint before any leaves."""
         if self.world > 1:
+            dist.barrier()
             dist.destroy_process_group()
 
 
