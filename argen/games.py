@@ -84,7 +84,7 @@ def play(game, split, count, sizes=(PIXEL_SIZE,)):
             continue
         last = probe
         for size in sizes:
-            kept[size].append(shrink(frame, size))
+            kept[size].append(probe.astype(np.uint8) if size == PIXEL_SIZE else shrink(frame, size))
     return {size: np.stack(frames) for size, frames in kept.items()}
 
 

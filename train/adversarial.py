@@ -138,6 +138,12 @@ def main(argv=None):
         torch.set_rng_state(saved["rng"])
         print(f"resumed from {checkpoint} at step {state.step}")
     order = torch.Generator().manual_seed(args.seed)  # the batches of step s: a function of (seed, s)
+
+    def everything():
+        """What a resumed run needs."""
+        return {"generator": generator.state_dict(), "average": average.state_dict(),
+                "discriminator": discriminator.state_dict(), "opt_g": opt_g.state_dict(),
+                "opt_d": opt_d.state_dict(), "state": vars(state), "rng": torch.get_rng_state()}
     objective, started, last_save = Likelihood(), time.time() - state.elapsed, time.time()
     print(f"{name}: adversarial fine-tune of {args.model} ({generator.num_parameters:,} parameters) against a "
           f"{sum(p.numel() for p in discriminator.parameters()):,}-parameter discriminator")
@@ -178,13 +184,9 @@ def main(argv=None):
             print(f"stopping: the {args.max_minutes}-minute budget is spent at step {state.step}")
             break
         if time.time() - last_save > args.checkpoint_minutes * 60:
-            save(checkpoint, {"generator": generator.state_dict(), "average": average.state_dict(),
-                              "discriminator": discriminator.state_dict(), "opt_g": opt_g.state_dict(),
-                              "opt_d": opt_d.state_dict(), "state": vars(state), "rng": torch.get_rng_state()})
+            save(checkpoint, everything())
             last_save = time.time()
-    save(checkpoint, {"generator": generator.state_dict(), "average": average.state_dict(),
-                      "discriminator": discriminator.state_dict(), "opt_g": opt_g.state_dict(),
-                      "opt_d": opt_d.state_dict(), "state": vars(state), "rng": torch.get_rng_state()})
+    save(checkpoint, everything())
     state.val_curve = []
     info = {"command": "python -m train.adversarial " + shlex.join(argv), "seed": args.seed,
             "epochs": round(state.step * args.batch_size / images.shape[0], 4), "hardware": hardware("cpu"),
