@@ -39,7 +39,7 @@ TINY_MODELS = {
                                       mlp_dim=16, steps=3),
     "pixelcnn": lambda: PixelCNN(codec=grey(5), hidden_channels=8, num_blocks=2),
     "pixelcnn-rgb": lambda: PixelCNN(codec=Levels(4, (3, 5, 4)), num_classes=0, hidden_channels=24, num_blocks=2),
-    "pixelcnnpp": lambda: PixelCNNPP(codec=grey(5, (1, 6, 4)), hidden_channels=8, num_resnets=1, num_scales=2,
+    "pixelcnnpp": lambda: PixelCNNPP(codec=grey(5, (1, 8, 4)), hidden_channels=8, num_resnets=2, num_scales=3,
                                      num_mixtures=2),
     "pixelcnnpp-rgb": lambda: PixelCNNPP(codec=Levels(4, (3, 4, 4)), num_classes=0, hidden_channels=8, num_resnets=1,
                                          num_scales=2, num_mixtures=2),

@@ -20,8 +20,9 @@ What it changes against the PixelCNN and Gated PixelCNN:
 Different here: class conditioning is a learned bias in every gated block (as in the paper's
 conditional variant); ``output="softmax"`` swaps the mixture for a K-way softmax head on the same
 network, for the ablation of which output learns faster. Layers follow the reference code
-(openai/pixel-cnn nn.py). The fast path crops and splits the streams, but keeps no per-layer
-cache: see :meth:`PixelCNNPP.fast_sampler`.
+(openai/pixel-cnn nn.py). The fast path keeps, for every layer that mixes rows, the rows above the
+block of rows being drawn (:class:`RowsAbove`), so each step runs the network on one block only:
+see :meth:`PixelCNNPP.fast_sampler`.
 """
 from dataclasses import dataclass
 
@@ -40,6 +41,42 @@ def concat_elu(x):
     return F.elu(torch.cat([x, -x], 1))
 
 
+class RowsAbove:
+    """What the fast path keeps between steps: for each layer that mixes rows (the shifted
+    convolutions and the down-shifts), the last rows of its input above the block of rows being
+    drawn. A layer run on the block alone, with these rows prepended instead of its zero padding
+    above, gives exactly what it gives inside the whole image (every layer is causal from the top,
+    and a block is whole rows of the coarsest scale, so strides stay aligned)."""
+
+    def __init__(self):
+        self.above, self.latest = {}, {}
+
+    def extend(self, layer, x, rows):
+        """A layer's input ``x`` on the block -> the same with its ``rows`` above prepended (zeros
+        above the image: the padding the layer would add)."""
+        self.latest[layer] = x, rows
+        above = self.above.get(layer)
+        if above is None:
+            above = x.new_zeros(*x.shape[:2], rows, x.shape[3])
+        return torch.cat([above, x], 2)
+
+    def commit(self):
+        """The block's values are final (and the last run saw them all): its last rows become the
+        rows above the next block."""
+        self.above = {layer: x[:, :, x.shape[2] - rows:] for layer, (x, rows) in self.latest.items()}
+        self.latest = {}
+
+
+def pad_above(x, rows, context, layer):
+    """``x`` with ``rows`` rows above it: zeros, or with a :class:`RowsAbove` the rows kept there."""
+    return F.pad(x, (0, 0, rows, 0)) if context is None else context.extend(layer, x, rows)
+
+
+def shift_down_kept(x, context, layer):
+    """:func:`~argen.models.layers.shift_down` that, on a block of rows, takes row -1 from ``context``."""
+    return shift_down(x) if context is None else pad_above(x, 1, context, layer)[:, :, :-1]
+
+
 def right_shift(x):
     """Move a feature map one column right (column j gets column j - 1; column 0 gets zeros)."""
     return F.pad(x, (1, 0))[:, :, :, :-1]
@@ -52,9 +89,9 @@ class DownShiftedConv(nn.Conv2d):
     def __init__(self, in_channels, out_channels, kernel_size=(2, 3), stride=1):
         super().__init__(in_channels, out_channels, kernel_size, stride)
 
-    def forward(self, x):
+    def forward(self, x, context=None):
         rows, cols = self.kernel_size
-        return super().forward(F.pad(x, ((cols - 1) // 2, (cols - 1) // 2, rows - 1, 0)))
+        return super().forward(F.pad(pad_above(x, rows - 1, context, self), ((cols - 1) // 2, (cols - 1) // 2)))
 
 
 class DownRightShiftedConv(nn.Conv2d):
@@ -63,9 +100,9 @@ class DownRightShiftedConv(nn.Conv2d):
     def __init__(self, in_channels, out_channels, kernel_size=(2, 2), stride=1):
         super().__init__(in_channels, out_channels, kernel_size, stride)
 
-    def forward(self, x):
+    def forward(self, x, context=None):
         rows, cols = self.kernel_size
-        return super().forward(F.pad(x, (cols - 1, 0, rows - 1, 0)))
+        return super().forward(F.pad(pad_above(x, rows - 1, context, self), (cols - 1, 0)))
 
 
 class DownShiftedDeconv(nn.ConvTranspose2d):
@@ -104,11 +141,11 @@ class GatedResNet(nn.Module):
         self.conv_out = conv(2 * channels, 2 * channels)
         self.cond = nn.Embedding(num_classes, 2 * channels) if num_classes else None
 
-    def forward(self, x, skip=None, y=None):
-        h = self.conv_in(concat_elu(x))
+    def forward(self, x, skip=None, y=None, context=None):
+        h = self.conv_in(concat_elu(x), context)
         if skip is not None:
             h = h + self.skip(concat_elu(skip))
-        h = self.conv_out(self.dropout(concat_elu(h)))
+        h = self.conv_out(self.dropout(concat_elu(h)), context)
         if y is not None:
             h = h + self.cond(y)[:, :, None, None]
         a, b = h.chunk(2, 1)
@@ -257,40 +294,41 @@ class PixelCNNPP(GenerativeModel):
         x = scale_levels(x, self.levels)
         return torch.cat([x, torch.ones_like(x[:, :1])], 1)
 
-    def u_stream(self, inputs, y):
+    def u_stream(self, inputs, y, context=None):
         """The down-shifted stream, which at each pixel depends on the rows above only: the maps the
         down-right stream reads from it, in reading order (after each gated block of the down pass,
-        then of the up pass)."""
-        us, reads = [shift_down(self.u_input(inputs))], []
+        then of the up pass). With a :class:`RowsAbove` ``context``, ``inputs`` are a block of rows."""
+        us, reads = [shift_down_kept(self.u_input(inputs, context), context, "u")], []
         for scale, blocks in enumerate(self.down_u):
             for block in blocks:
-                us.append(block(us[-1], None, y))
+                us.append(block(us[-1], None, y, context))
                 reads.append(us[-1])
             if scale < len(self.downsample):
-                us.append(self.downsample[scale][0](us[-1]))
+                us.append(self.downsample[scale][0](us[-1], context))
         u = us.pop()
         for scale, blocks in enumerate(self.up_u):
             for block in blocks:
-                u = block(u, us.pop(), y)
+                u = block(u, us.pop(), y, context)
                 reads.append(u)
             if scale < len(self.upsample):
-                u = self.upsample[scale][0](u)
+                u = self.upsample[scale][0](u)  # each output row comes from one input row: nothing above to keep
         return reads
 
-    def ul_stream(self, inputs, reads, y):
+    def ul_stream(self, inputs, reads, y, context=None):
         """The down-right-shifted stream's features ``[B, hidden, H, W]`` given the u stream's
         ``reads``: at each pixel they depend on the pixels above it and to its left only."""
         reads = iter(reads)
-        uls = [shift_down(self.ul_input[0](inputs)) + right_shift(self.ul_input[1](inputs))]
+        uls = [shift_down_kept(self.ul_input[0](inputs, context), context, "ul")
+               + right_shift(self.ul_input[1](inputs, context))]
         for scale, blocks in enumerate(self.down_ul):
             for block in blocks:
-                uls.append(block(uls[-1], next(reads), y))
+                uls.append(block(uls[-1], next(reads), y, context))
             if scale < len(self.downsample):
-                uls.append(self.downsample[scale][1](uls[-1]))
+                uls.append(self.downsample[scale][1](uls[-1], context))
         ul = uls.pop()
         for scale, blocks in enumerate(self.up_ul):
             for block in blocks:
-                ul = block(ul, torch.cat([next(reads), uls.pop()], 1), y)
+                ul = block(ul, torch.cat([next(reads), uls.pop()], 1), y, context)
             if scale < len(self.upsample):
                 ul = self.upsample[scale][1](ul)
         return F.elu(ul)
@@ -319,23 +357,30 @@ class PixelCNNPP(GenerativeModel):
         return self.mixture(out, x, at_values, channel)
 
     def fast_sampler(self, y, batch):
-        """Each step runs the network on the rows drawn so far only (rounded up to whole rows of the
-        coarsest scale: every layer is causal from the top, so the rows below change nothing above)
-        and the output layer and mixture at the one position asked. The u stream, which sees only
-        the rows above, runs once per row; the down-right stream, which sees the pixels before this
-        one, once per pixel (the channels of an RGB pixel share its features)."""
+        """Each step runs the network on one block of rows (a whole row of the coarsest scale: 4
+        rows with 3 scales), with the rows above it kept per layer (:class:`RowsAbove`), and the
+        output layer and mixture at the one position asked. The u stream, which sees only the rows
+        above, runs once per row; the down-right stream, which sees the pixels before this one, once
+        per pixel (the channels of an RGB pixel share its features). When the sampler moves past a
+        block, the block runs once more with all its values, and its last rows are kept."""
         c, _, width = self.value_shape
         block = 2 ** (self.config.num_scales - 1)
-        state = {"row": None}
+        context, state = RowsAbove(), {"top": 0, "row": None}
 
         def step(x, t):
             row, col = divmod(t // c, width)
             if t % c == 0:
-                rows = (row // block + 1) * block
-                inputs = self.inputs(x[:, :, :rows])
+                top = row // block * block
+                if top != state["top"]:  # the rows above ``top`` are final: keep what the next block reads of them
+                    inputs = self.inputs(x[:, :, state["top"]:top])
+                    self.ul_stream(inputs, self.u_stream(inputs, y, context), y, context)
+                    context.commit()
+                    state["top"] = top
+                inputs = self.inputs(x[:, :, top:top + block])
                 if state["row"] != row:  # the rows above are final: so are the u stream's maps up to this row
-                    state["row"], state["reads"] = row, self.u_stream(inputs, y)
-                state["features"] = self.ul_stream(inputs, state["reads"], y)[:, :, row:row + 1, col:col + 1]
+                    state["row"], state["reads"] = row, self.u_stream(inputs, y, context)
+                features = self.ul_stream(inputs, state["reads"], y, context)
+                state["features"] = features[:, :, row - top:row - top + 1, col:col + 1]
             return self.distribution(state["features"], x[:, :, row:row + 1, col:col + 1], channel=t % c)[:, :, 0, 0, 0]
 
         return step
