@@ -3,6 +3,7 @@
     python -m argen.evaluate [names...] [--data-dir DIR]          # exact test-set likelihood
     python -m argen.evaluate --all [--seed 0] [--data-dir DIR]     # + sample quality and speed
     python -m argen.evaluate --all --quick                         # a fast look, writes nothing
+    python -m argen.evaluate pixelcnnpp --speed                    # only the speed (after a fast-path change)
 
 Likelihood: the exact NLL on the full 10,000-image test set, as bits/dim at the model's K and the
 8-bit-equivalent bits/dim (bits/dim + log2(256 / K), so models with different K compare on one
@@ -282,11 +283,15 @@ def main(argv=None):
     parser.add_argument("--decoding-steps", type=int, nargs="+", default=None, metavar="T",
                         help="only measure sample quality and speed against the number of parallel decoding "
                              "steps, for the models without an exact likelihood (MaskGIT)")
+    parser.add_argument("--speed", action="store_true",
+                        help="only measure the speed, keeping the other figures (after a change to a fast path)")
     parser.add_argument("--per-class", type=int, default=None, help="samples per class (default 100; 10 with --quick)")
     args = parser.parse_args(argv)
     names = args.names or available()
     for name in names:
         model_dir(name)  # fail early on an unknown name
+    if args.speed:
+        return speed_main(names, args.quick)
     data = TestSets(args.data_dir, args.quick)
     per_class = args.per_class or (10 if args.quick else SAMPLES_PER_CLASS)
     if args.guidance or args.decoding_steps:
@@ -316,6 +321,19 @@ def main(argv=None):
         comparison_plot([(n, read_metrics(n)) for n in available()], weights_dir() / "report.png")
     if not args.quick:
         print("wrote each model's metrics.json (the front page's table: python -m train.readme)")
+
+
+def speed_main(names, quick):
+    """``--speed``: each model's speed figures, measured again, into its metrics.json."""
+    for name in names:
+        model = load(name)
+        if not isinstance(model, GenerativeModel):
+            print(f"{name}: draws nothing, so it has no speed to measure")
+            continue
+        speed = speed_metrics(model)
+        print(f"{name}: {speed}")
+        if not quick:
+            write_report(model_dir(name), {**read_metrics(name), "speed": speed})
 
 
 def curves_main(names, args, data, per_class):

@@ -32,6 +32,12 @@ def test_quick_report_runs_offline(tmp_path, capsys):
     assert "FID floor" in out and len(row.split()) == 9 and row.split()[1] == "16"
 
 
+def test_speed_only_report(capsys):
+    main(["mlp-v1", "mnist-classifier", "--speed", "--quick"])
+    out = capsys.readouterr().out
+    assert "mnist-classifier: draws nothing" in out and "'seconds_per_image'" in out.split("mlp-v1: ")[1]
+
+
 def test_readme_table_lists_every_shipped_model(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text(f"# front\n{TABLE_START}\nold\n{TABLE_END}\nafter\n")
