@@ -299,6 +299,11 @@ def test_browser_generates_a_digit(server, browser):
     page.get_by_text("784/784").wait_for(timeout=60_000)
     canvas = page.locator("img[src*='.png']").first
     shown = Image.open(io.BytesIO(page.request.get(canvas.get_attribute("src")).body()))
+    if viewport == "phone":
+        for tab, button in (("Complete", "Complete"), ("Likelihood", "Score")):
+            open_tab(page, tab)
+            assert_in_first_viewport(page, button)
+        return race_on_the_phone(page)
     box = canvas.bounding_box()
     canvas.click(position={"x": box["width"] / 2, "y": box["height"] / 2})  # Inspect: the middle pixel
     page.get_by_text("had p =").wait_for(timeout=30_000)
@@ -372,10 +377,12 @@ def covered_map_area(page, label):
 
 @pytest.mark.parametrize("viewport", sorted(VIEWPORTS))
 def test_browser_studio(server, browser, viewport):
-    """What a user sees on a desktop and on a phone: the main buttons in the first screenful, a
-    typed temperature shown as the value the run uses, the canvas changing while it streams, map
-    scales nobody covers, a second Generate that restarts the run, Inspect, Complete (a test digit
-    and a drawing), Likelihood of a drawing with no class, an error's own message, and a race."""
+    """What a user sees on a desktop and on a phone: the main buttons of each tab in the first
+    screenful, a typed temperature shown as the value the run uses, the canvas changing while it
+    streams, map scales nobody covers; on the desktop also a second Generate that restarts the run,
+    Inspect, Complete (a test digit and a drawing), Likelihood of a drawing with no class and an
+    error's own message (the same widgets and handlers on both: the layout is what differs); on
+    the phone a race."""
     page = browser.new_page(viewport=VIEWPORTS[viewport])
     page.goto(server)
     page.get_by_text("top-k (0 = all 16 values)").wait_for()
@@ -396,6 +403,11 @@ def test_browser_studio(server, browser, viewport):
     for label in ("probability of the chosen value (colour: mean of R, G, B)", "entropy in nats (colour: mean of R, G, B)"):
         shown = covered_map_area(page, label)
         assert shown["over"] == 0 and shown["height"] >= 100, (label, shown)
+    if viewport == "phone":
+        for tab, button in (("Complete", "Complete"), ("Likelihood", "Score")):
+            open_tab(page, tab)
+            assert_in_first_viewport(page, button)
+        return race_on_the_phone(page)
     box = canvas.bounding_box()
     canvas.click(position={"x": box["width"] / 2, "y": box["height"] / 2})  # Inspect: the middle pixel
     page.get_by_text("had p =").wait_for(timeout=30_000)
@@ -434,10 +446,13 @@ def test_browser_studio(server, browser, viewport):
     page.get_by_text("the drawing is empty: draw a digit first", exact=True).first.wait_for(timeout=30_000)
 
     open_tab(page, "Compare: a race")
+    assert_in_first_viewport(page, "Race")  # test_browser_switching_model_stops_the_run_and_races races them all
+    page.close()
+
+
+def race_on_the_phone(page):
+    open_tab(page, "Compare: a race")
     assert_in_first_viewport(page, "Race")
-    if viewport == "desktop":  # test_browser_switching_model_stops_the_run_and_races races them all there
-        page.close()
-        return
     racers = ["mlp-v3", "maskgit"]
     for name in argen.available():
         if name not in racers:
