@@ -44,6 +44,25 @@ def sinusoidal(positions, dim):
     return torch.cat([angles.sin(), angles.cos()], -1)
 
 
+def lstm_step(lstm, inputs, state):
+    """One step of ``lstm`` (a batch-first ``nn.LSTM``) on ``inputs`` ``[B, D]`` from ``state`` (h, c),
+    each ``[layers, B, hidden]``, or None (zeros): the cell's equations, layer by layer, as
+    ``nn.LSTM`` computes them; for a single step its per-call set-up costs twice the arithmetic.
+    -> (the top layer's output ``[B, hidden]``, the new state)."""
+    if state is None:
+        zeros = inputs.new_zeros(lstm.num_layers, inputs.shape[0], lstm.hidden_size)
+        state = zeros, zeros
+    hs, cs, x = [], [], inputs
+    for layer in range(lstm.num_layers):
+        weights = [getattr(lstm, f"{kind}_l{layer}") for kind in ("weight_ih", "bias_ih", "weight_hh", "bias_hh")]
+        gates = F.linear(x, weights[0], weights[1]) + F.linear(state[0][layer], weights[2], weights[3])
+        i, f, g, o = gates.chunk(4, 1)
+        cs.append(torch.sigmoid(f) * state[1][layer] + torch.sigmoid(i) * torch.tanh(g))
+        x = torch.sigmoid(o) * torch.tanh(cs[-1])
+        hs.append(x)
+    return x, (torch.stack(hs), torch.stack(cs))
+
+
 @dataclass
 class PixelLSTMConfig(ModelConfig):
     embed_dim: int = 64
@@ -171,9 +190,9 @@ class PixelLSTM(GenerativeModel):
             if t % c == 0:  # the channels of a pixel share one LSTM step
                 previous = (x[:, :, (pixel - 1) // width, (pixel - 1) % width] if pixel
                             else x.new_full((x.shape[0], c), self.levels))
-                out, state["lstm"] = self.lstm(self.step_inputs(previous[:, None], slice(pixel, pixel + 1), y),
-                                               state["lstm"])
-                state["out"] = self.head(out[:, 0])
+                inputs = self.step_inputs(previous[:, None], slice(pixel, pixel + 1), y)[:, 0]
+                out, state["lstm"] = lstm_step(self.lstm, inputs, state["lstm"])
+                state["out"] = self.head(out)
             if not self.scores_values:
                 return state["out"]
             here = x[:, :, row:row + 1, col:col + 1]

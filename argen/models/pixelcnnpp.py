@@ -34,6 +34,7 @@ from .base import GenerativeModel, ModelConfig, register
 from .layers import scale_levels, shift_down
 
 OUTPUTS = ("logistic-mixture", "softmax")
+SMALL = 1 << 16  # elements (components x levels x positions) below which a mixture's levels are computed at once
 
 
 def concat_elu(x):
@@ -170,8 +171,13 @@ def log_bin_mass(values, means, log_scales, levels):
 def logistic_mixture_log_probs(log_weights, means, log_scales, levels):
     """Exact log-probabilities ``[B, K, C, H, W]`` of all K levels under a discretized mixture of
     logistics: ``log_weights`` (normalized over components) ``[B, M, 1 or C, H, W]``, ``means`` and
-    ``log_scales`` ``[B, M, C, H, W]``. One component at a time, so that no tensor is M times the
-    size of the result."""
+    ``log_scales`` ``[B, M, C, H, W]``. Whole images one component at a time, so that no tensor is
+    M times the size of the result; a few positions (what a sampler asks) all components at once,
+    in a few operations instead of a few per component."""
+    if means.numel() * levels <= SMALL:
+        levels_at = torch.arange(levels, device=means.device).view(1, 1, levels, 1, 1, 1)  # against (B, M, 1, C, H, W)
+        log_mass = log_bin_mass(levels_at, means.unsqueeze(2), log_scales.unsqueeze(2), levels)
+        return torch.logsumexp(log_weights.unsqueeze(2) + log_mass, 1)
     levels_at = torch.arange(levels, device=means.device).view(1, levels, 1, 1, 1)  # against (B, 1, C, H, W)
     total = None
     for m in range(means.shape[1]):
