@@ -70,6 +70,13 @@ def test_the_command_publishes_the_averaged_generator(tmp_path, monkeypatch):
     assert metrics["train"]["steps"] == 2 and metrics["train"]["command"].startswith("python -m train.adversarial")
     assert metrics["test"]["num_images"] == 40 and metrics["train"]["stage"].startswith("adversarial")
     assert (folder / "samples.png").is_file()
+    adversarial_main([str(tmp_path / "tiny"), "--name", "tiny-nll", "--adversarial-weight", "0", "--steps", "2",
+                      "--batch-size", "2", "--ema", "0.5", "--data-dir", str(data), "--out", str(tmp_path / "weights"),
+                      "--checkpoint", str(tmp_path / "nll.pt")])
+    control = argen.load(tmp_path / "weights" / "tiny-nll")  # the same batches, no discriminator
+    assert not torch.equal(control.head.weight, tuned.head.weight) and not torch.equal(control.head.weight, model.head.weight)
+    stage = json.loads((tmp_path / "weights" / "tiny-nll" / "metrics.json").read_text())["train"]["stage"]
+    assert stage.startswith("likelihood-only control")
 
 
 def test_the_command_refuses_a_softmax_model(tmp_path):

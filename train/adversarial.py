@@ -16,7 +16,10 @@ logistic draw per channel and a straight-through rounding to a level, so the dis
 frames exactly as the sampler draws them. The likelihood of real frames stays in the generator's
 loss (``--nll-weight``), which keeps the model a density: its test bits/dim are measured like any
 other model's, so what the adversarial signal costs in likelihood is on record beside what it
-buys in sample quality. One generator step samples whole frames one pixel at a time, so steps
+buys in sample quality. ``--adversarial-weight 0`` is the control: the same steps, batches,
+optimizer and average with the likelihood alone (no samples, no discriminator), so that what
+the adversarial signal does is told apart from what more likelihood training at this stage's
+learning rate does. One generator step samples whole frames one pixel at a time, so steps
 are few on a CPU: ``--max-minutes`` bounds the run, and the state (both networks, the average,
 both optimizers, the step) is checkpointed atomically for ``--resume``.
 
@@ -89,6 +92,8 @@ def parse_args(argv):
     parser.add_argument("--ema", type=float, default=0.999)
     parser.add_argument("--nll-weight", type=float, default=1.0,
                         help="weight of the real frames' NLL (nats per value) in the generator's loss")
+    parser.add_argument("--adversarial-weight", type=float, default=1.0,
+                        help="weight of the adversarial loss; 0 = the likelihood-only control of the same stage")
     parser.add_argument("--gumbel-temperature", type=float, default=1.0)
     parser.add_argument("--disc-width", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
@@ -152,20 +157,21 @@ def main(argv=None):
         index = torch.randint(0, images.shape[0], (args.batch_size,), generator=order)
         x = generator.codec.encode(images[index])
         y = labels[index] if generator.num_classes else None
-        real = scale_levels(x, generator.levels)
-        fake = generator.sample_relaxed(y, args.batch_size, args.gumbel_temperature)
-        # the discriminator: real frames up, generated ones down (+ the lazy R1 penalty)
-        d_loss = F.softplus(discriminator(fake.detach(), y)).mean() + F.softplus(-discriminator(real, y)).mean()
-        if state.step % R1_EVERY == 0:
-            d_loss = d_loss + R1_GAMMA * R1_EVERY * r1_penalty(discriminator, real, y)
-        opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        opt_d.step()
-        # the generator: fool the discriminator, keep the real frames likely
-        adversarial = F.softplus(-discriminator(fake, y)).mean()
-        likelihood = objective.loss(generator, x, y)
+        d_loss = adversarial = torch.zeros(())
+        if args.adversarial_weight:
+            real = scale_levels(x, generator.levels)
+            fake = generator.sample_relaxed(y, args.batch_size, args.gumbel_temperature)
+            # the discriminator: real frames up, generated ones down (+ the lazy R1 penalty)
+            d_loss = F.softplus(discriminator(fake.detach(), y)).mean() + F.softplus(-discriminator(real, y)).mean()
+            if state.step % R1_EVERY == 0:
+                d_loss = d_loss + R1_GAMMA * R1_EVERY * r1_penalty(discriminator, real, y)
+            opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            opt_d.step()
+            adversarial = F.softplus(-discriminator(fake, y)).mean()  # the generator's: fool the discriminator
+        likelihood = objective.loss(generator, x, y)  # ... and keep the real frames likely
         opt_g.zero_grad(set_to_none=True)
-        (adversarial + args.nll_weight * likelihood).backward()
+        (args.adversarial_weight * adversarial + args.nll_weight * likelihood).backward()
         torch.nn.utils.clip_grad_norm_(generator.parameters(), 1.0)
         opt_g.step()
         decay = min(args.ema, (1 + state.step) / (10 + state.step))  # warmed up: a short run's average moves too
@@ -191,7 +197,8 @@ def main(argv=None):
     info = {"command": "python -m train.adversarial " + shlex.join(argv), "seed": args.seed,
             "epochs": round(state.step * args.batch_size / images.shape[0], 4), "hardware": hardware("cpu"),
             "precision": "float32", "processes": 1, "backend": None, "effective_batch_size": args.batch_size,
-            "session_minutes": round(state.elapsed / 60, 2), "stage": "adversarial fine-tune (EMA weights)",
+            "session_minutes": round(state.elapsed / 60, 2), "stage": ("adversarial fine-tune (EMA weights)" if args.adversarial_weight
+                      else "likelihood-only control of the adversarial stage (EMA weights)"),
             "init_from": {"model": str(args.model), "train": read_metrics(args.model).get("train", {})}}
     metrics = publish(average, name, args.out, objective, state, info, test_data)
     print(f"{name}: test {metrics['test']} -> {args.out}/{name}")
