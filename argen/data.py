@@ -56,12 +56,16 @@ class Dataset:
         return load_games(split, root, self.image_shape[1:])
 
 
+GAME_NAMES = ("Pong", "Breakout", "Space Invaders", "Enduro", "Freeway", "Ms. Pac-Man", "Seaquest", "Boxing",
+              "River Raid", "Road Runner")
 DATASETS = {d.name: d for d in (
     Dataset("mnist", IMAGE_SHAPE, tuple(str(d) for d in range(NUM_CLASSES)), "mnist-classifier",
             "handwritten digits, 28 x 28 grey (LeCun et al. 1998)"),
-    Dataset("games", (3, 32, 32), ("Pong", "Breakout", "Space Invaders", "Enduro", "Freeway", "Ms. Pac-Man",
-                                   "Seaquest", "Boxing", "River Raid", "Road Runner"), "games-classifier",
+    Dataset("games", (3, 32, 32), GAME_NAMES, "games-classifier",
             "ten Atari games, 32 x 32 colour frames rendered offline (python -m argen.games)"),
+    Dataset("games-96x128", (3, 96, 128), GAME_NAMES, None,
+            "the same ten Atari games, 96 x 128 colour frames, for the token models "
+            "(python -m argen.games --sizes 32x32 96x128)"),
     Dataset("cifar10", (3, 32, 32), ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
                                      "truck"), None, "CIFAR-10, 32 x 32 colour photographs (Krizhevsky 2009); no judge "
                                                      "is shipped"),

@@ -108,16 +108,17 @@ def load_fixture(dataset="mnist"):
     return torch.from_numpy(data["images"]), torch.from_numpy(data["labels"]).long()
 
 
-def fake_games(tmp_path, train=60, test=40):
-    """A tiny data folder holding the game scenes' file (from the fixture frames), as
-    ``python -m argen.games`` writes it."""
+def fake_games(tmp_path, train=60, test=40, size=(32, 32)):
+    """A tiny data folder holding the game scenes' file of one ``size`` (from the fixture frames,
+    enlarged by repeating pixels), as ``python -m argen.games`` writes it."""
     import numpy as np
 
     from argen.data import DATASETS, games_path
 
     images, labels = load_fixture("games")
-    path = games_path(tmp_path / "data")
-    path.parent.mkdir(parents=True)
+    images = images.repeat_interleave(size[0] // 32, 2).repeat_interleave(size[1] // 32, 3)
+    path = games_path(tmp_path / "data", size)
+    path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, train_images=images[:train].numpy(), train_labels=labels[:train].numpy(),
                         test_images=images[train:train + test].numpy(), test_labels=labels[train:train + test].numpy(),
                         class_names=np.array(DATASETS["games"].class_names))

@@ -9,7 +9,8 @@ import argen
 from argen.models.bsq import BSQ
 from argen.models.patch_ae import PatchAutoEncoder
 from argen.hub import read_metrics
-from conftest import fake_mnist, load_fixture
+from argen.data import load_games
+from conftest import fake_games, fake_mnist, load_fixture
 from train.__main__ import main as train_main
 
 
@@ -98,6 +99,24 @@ def test_train_command_publishes_a_tokenizer(tmp_path, monkeypatch):
     assert tokens.shape == (3, 7, 7) and tokenizer.decode(tokens).shape == (3, 1, 28, 28)
     with pytest.raises(ValueError, match=r"tokens must have shape \[B, 7, 7\]"):
         tokenizer.decode(tokens[:, :3])
+
+
+def test_a_tokenizer_of_game_scenes(tmp_path):
+    """The games recipe reads 96 x 128 colour frames: its shape comes with the dataset, and it
+    turns a frame into 24 x 32 tokens and back."""
+    data = fake_games(tmp_path, train=32, test=16, size=(96, 128))
+    train_main(["games-tokenizer", "--hidden-channels", "8", "--latent-dim", "8", "--bits", "4", "--epochs", "1",
+                "--batch-size", "16", "--data-dir", str(data), "--out", str(tmp_path / "weights"),
+                "--checkpoint", str(tmp_path / "run.pt")])
+    tokenizer = argen.load(tmp_path / "weights" / "games-tokenizer")
+    assert tokenizer.config.dataset == "games-96x128" and tokenizer.image_shape == (3, 96, 128)
+    metrics = json.loads((tmp_path / "weights" / "games-tokenizer" / "metrics.json").read_text())
+    assert metrics["test"]["num_images"] == 16 and metrics["test"]["bits_per_image"] == 24 * 32 * 4
+    frames = load_games("test", data, (96, 128))[0][:2]
+    tokens = tokenizer.encode(frames)
+    assert tokens.shape == (2, 24, 32) and tokenizer.decode(tokens).shape == (2, 3, 96, 128)
+    with pytest.raises(ValueError, match="96, 128"):
+        tokenizer.encode(load_fixture("games")[0][:2])  # 32 x 32 frames are not its pictures
 
 
 def test_token_prior_trains_on_a_shipped_tokenizer_and_draws_pictures(tmp_path):

@@ -55,6 +55,9 @@ RECIPES = {
     "lstm-games": Recipe(PixelLSTM, {"dataset": "games", "output": "logistic-mixture"},
                          {"lr": 2e-3, "beta1": 0.0, "weight_decay": 1e-4}),  # the note's settings
     "bsq-tokenizer": Recipe(BSQTokenizer, training={"epochs": 5.0, "batch_size": 128, "lr": 2e-3}),
+    # the course project at full size: 96 x 128 game frames, 4 x 4 patches -> 24 x 32 tokens of 10 bits
+    "games-tokenizer": Recipe(BSQTokenizer, {"dataset": "games-96x128"},
+                              {"epochs": 1.0, "batch_size": 32, "lr": 2e-3}),
     "mnist-classifier": Recipe(Classifier, training={"epochs": 3.0, "batch_size": 128, "lr": 2e-3}),
     "games-classifier": Recipe(Classifier, {"dataset": "games", "mean": 0.35, "std": 0.3},
                                {"epochs": 2.0, "batch_size": 128, "lr": 2e-3}),
@@ -122,7 +125,7 @@ def parse_args(argv):
     for name, recipe in RECIPES.items():
         sub = models.add_parser(name, help=recipe.family.__doc__.strip().split("\n")[0])
         config = recipe_defaults(recipe)
-        add_fields(sub, recipe.family.config_class, config, skip={"codec", "class_names"})
+        add_fields(sub, recipe.family.config_class, config, skip={"codec", "class_names", "image_shape"})
         if "codec" in config:
             add_codec_flags(sub, config["codec"])
         add_fields(sub, TrainConfig, {**vars(TrainConfig()), **recipe.training})
@@ -153,6 +156,8 @@ def build(recipe, args):
     elif hasattr(args, "binarization"):
         shape = get_dataset(args.dataset).image_shape
         fields["codec"] = (Binary(args.binarization, shape) if args.binarization else Levels(args.levels, shape)).spec
+    if "image_shape" in {f.name for f in dataclasses.fields(config_class)}:  # the tokenizer: its dataset's pictures
+        fields["image_shape"] = get_dataset(args.dataset).image_shape
     module = recipe.family(config_class(**fields))
     if tokenizer is not None:
         module.codec.tokenizer.load_state_dict(tokenizer.state_dict())
@@ -175,7 +180,8 @@ def main(argv=None):
     objective = OBJECTIVES.get(recipe.family, Likelihood)()
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
     dataset = get_dataset(getattr(model.config, "dataset", "mnist"))
-    picture_shape = getattr(getattr(model, "codec", None), "picture_shape", dataset.image_shape)
+    picture_shape = getattr(getattr(model, "codec", None), "picture_shape", getattr(model, "image_shape", None))
+    picture_shape = dataset.image_shape if picture_shape is None else picture_shape
     if tuple(picture_shape) != tuple(dataset.image_shape):
         raise SystemExit(f"{args.model} reads pictures of shape {tuple(picture_shape)}, but {dataset.name} pictures "
                          f"are {tuple(dataset.image_shape)} (a token model needs a tokenizer trained on them)")

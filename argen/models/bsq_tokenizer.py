@@ -24,6 +24,7 @@ from .patch_ae import PatchAutoEncoder
 @dataclass
 class BSQTokenizerConfig:
     image_shape: tuple = IMAGE_SHAPE
+    dataset: str = "mnist"  # what it was trained on (argen.data.DATASETS); the train command sets the shape from it
     patch_size: int = 4
     hidden_channels: int = 128
     latent_dim: int = 128
