@@ -95,7 +95,8 @@ def write_idx(path, array):
                      + array.numpy().astype("uint8").tobytes())
 
 
-FIXTURES = {"mnist": "mnist_test_1000.npz", "games": "games_test_first100.npz"}
+FIXTURES = {"mnist": "mnist_test_1000.npz", "games": "games_test_first100.npz",
+            "games-96x128": "games96x128_test_first100.npz"}
 
 
 def load_fixture(dataset="mnist"):

@@ -9,6 +9,7 @@ from argen import games
 from argen.data import DATASETS, get_dataset, load_dataset, load_games
 
 FIXTURE = Path(__file__).parent / "fixtures" / "games_test_first100.npz"  # the test split's first 100 frames
+LARGE = Path(__file__).parent / "fixtures" / "games96x128_test_first100.npz"  # the same frames at 96 x 128
 
 pytest.importorskip("ale_py")
 
@@ -16,13 +17,14 @@ pytest.importorskip("ale_py")
 def test_rendering_matches_the_committed_fixture():
     """The first frames of each game's test split, rendered here, are the bytes committed when the
     dataset was made: rendering is deterministic across runs and machines. The games take turns."""
-    fixture = np.load(FIXTURE)
+    fixture, large = np.load(FIXTURE), np.load(LARGE)
     count = fixture["images"].shape[0] // len(games.GAMES)
-    assert fixture["labels"].tolist() == list(range(len(games.GAMES))) * count
+    assert fixture["labels"].tolist() == large["labels"].tolist() == list(range(len(games.GAMES))) * count
     for index, (game, name) in enumerate(games.GAMES):
-        frames = games.play(game, "test", count)[games.PIXEL_SIZE]
-        assert frames.dtype == np.uint8 and frames.shape == (count, 3, 32, 32)
-        np.testing.assert_array_equal(frames, fixture["images"][index::len(games.GAMES)], err_msg=name)
+        frames = games.play(game, "test", count, sizes=(games.PIXEL_SIZE, (96, 128)))
+        assert frames[games.PIXEL_SIZE].dtype == np.uint8 and frames[games.PIXEL_SIZE].shape == (count, 3, 32, 32)
+        np.testing.assert_array_equal(frames[games.PIXEL_SIZE], fixture["images"][index::len(games.GAMES)], err_msg=name)
+        np.testing.assert_array_equal(frames[(96, 128)], large["images"][index::len(games.GAMES)], err_msg=name)
     assert list(fixture["class_names"]) == list(games.CLASS_NAMES) == list(DATASETS["games"].class_names)
 
 
