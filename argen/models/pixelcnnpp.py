@@ -34,7 +34,7 @@ from .base import GenerativeModel, ModelConfig, register
 from .layers import scale_levels, shift_down
 
 OUTPUTS = ("logistic-mixture", "softmax")
-SMALL = 1 << 16  # elements (components x levels x positions) below which a mixture's levels are computed at once
+SMALL = 1 << 20  # elements (components x levels x positions) below which a mixture's levels are computed at once
 
 
 def concat_elu(x):
