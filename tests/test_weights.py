@@ -35,7 +35,7 @@ def test_reproduces_recorded_fixture_likelihood(name):
 
 
 @pytest.mark.parametrize("name, dataset", [("bsq-tokenizer", "mnist"), ("mnist-classifier", "mnist"),
-                                           ("games-classifier", "games")])
+                                           ("games-classifier", "games"), ("games-tokenizer", "games-96x128")])
 def test_tokenizer_and_classifiers_reproduce_their_fixture_figures(name, dataset):
     images, labels = load_fixture(dataset)
     measured = final_metrics(argen.load(name), images, labels)
