@@ -28,7 +28,7 @@ def test_reproduces_recorded_fixture_likelihood(name):
     measured = measure(model, images[:FIXTURE_IMAGES], labels[:FIXTURE_IMAGES])
     assert measured == pytest.approx(metrics["fixture"], abs=2e-4)
     assert metrics["fixture"]["num_images"] == FIXTURE_IMAGES and metrics["test"]["num_images"] == 10_000
-    assert metrics["train"]["command"].startswith(("python -m train ", "torchrun "))
+    assert metrics["train"]["command"].startswith(("python -m train ", "python -m train.adversarial ", "torchrun "))
     data = {"levels": model.levels, "codec": model.codec.kind}  # (the first wave's metrics name no dataset: MNIST)
     assert metrics["data"] in (data, {"dataset": model.config.dataset, **data})
     assert metrics["data"].get("dataset", "mnist") == model.config.dataset
