@@ -68,12 +68,14 @@ def test_shipped_model_samples_and_is_causal(name):
         return
     x = images.clone()
     base = model(x, y)
-    _, height, width = model.value_shape
+    channels, height, width = model.value_shape
     row, col = height // 2, width // 3
-    x[:, :, row, col] = (x[:, :, row, col] + 1) % model.levels  # change one value mid-image
-    moved = (model(x, y) - base).abs().amax(1).flatten(1) > 1e-5  # (b, h*w*c) raster order
-    position = row * width + col
+    x[:, 0, row, col] = (x[:, 0, row, col] + 1) % model.levels  # change one value mid-image (R of a colour pixel)
+    moved = (model(x, y) - base).abs().amax(1).permute(0, 2, 3, 1).flatten(1) > 1e-5  # (b, h*w*c) raster order
+    position = (row * width + col) * channels
     assert not moved[:, :position + 1].any() and moved[:, position + 1:].any()
+    if channels > 1:  # the pixel's own G and B read its R
+        assert moved[:, position + 1:position + channels].all()
 
 
 def test_mlp_ranking_and_v3_digits():
