@@ -146,3 +146,14 @@ def test_shipped_tokenizer_is_faithful():
     recorded = read_metrics("bsq-tokenizer")
     assert recorded["test"]["psnr_db"] >= 20 and recorded["test"]["codes_used"] > 1024 // 2
     assert read_metrics("bsq-gpt")["tokenizer"] == pytest.approx(recorded["test"])
+
+
+def test_entropy_loss_is_finite_under_bf16_autocast():
+    """A confident bit in bfloat16 (p rounds to 1) has entropy 0, not 0 * log 0."""
+    from argen.models.bsq import binary_entropy
+
+    assert torch.equal(binary_entropy(torch.tensor([1.0, 0.0], dtype=torch.bfloat16)).isfinite(), torch.tensor([True, True]))
+    quantizer = BSQ(8, bits=4, entropy_weight=0.1)
+    with torch.autocast("cpu", torch.bfloat16):
+        loss = quantizer(torch.randn(16, 8) * 100).aux_loss
+    assert loss.isfinite()

@@ -23,8 +23,9 @@ Quantized = namedtuple("Quantized", "quantized indices aux_loss")
 
 
 def binary_entropy(p):
-    """Entropy in nats of Bernoulli(p), elementwise."""
-    p = p.clamp(1e-6, 1 - 1e-6)
+    """Entropy in nats of Bernoulli(p), elementwise, in float32 (in bfloat16, 1 - 1e-6 is 1 and the
+    entropy of a confident bit would be 0 * log 0)."""
+    p = p.float().clamp(1e-6, 1 - 1e-6)
     return -(p * p.log() + (1 - p) * (1 - p).log())
 
 
