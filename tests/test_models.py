@@ -234,10 +234,14 @@ def test_scores_at_values_are_the_logits_at_the_values(name):
     assert torch.allclose(model(x, y, at_values=True), log_probs.gather(1, x[:, None])[:, 0], atol=1e-5)
 
 
-def test_discretized_logistic_mixture_matches_its_definition():
+@pytest.mark.parametrize("small", [1 << 20, 0], ids=["components at once", "one component at a time"])
+def test_discretized_logistic_mixture_matches_its_definition(small, monkeypatch):
     """Bin masses of a mixture of logistics, computed in float64 from the CDF, tails included, and
-    no collapse where a bin is a sliver of a wide logistic."""
+    no collapse where a bin is a sliver of a wide logistic; both ways of computing them (a few
+    positions at once, whole images a component at a time)."""
     from argen.models.pixelcnnpp import logistic_mixture_log_probs
+
+    monkeypatch.setattr("argen.models.pixelcnnpp.SMALL", small)
 
     g = torch.Generator().manual_seed(0)
     levels, shape = 7, (2, 3, 1, 2, 2)  # (B, M, C, H, W)

@@ -180,8 +180,8 @@ def main(argv=None):
     objective = OBJECTIVES.get(recipe.family, Likelihood)()
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
     dataset = get_dataset(getattr(model.config, "dataset", "mnist"))
-    picture_shape = getattr(getattr(model, "codec", None), "picture_shape", getattr(model, "image_shape", None))
-    picture_shape = dataset.image_shape if picture_shape is None else picture_shape
+    codec = getattr(model, "codec", None)  # a generator reads its codec's pictures, a tokenizer its own
+    picture_shape = codec.picture_shape if codec is not None else getattr(model, "image_shape", dataset.image_shape)
     if tuple(picture_shape) != tuple(dataset.image_shape):
         raise SystemExit(f"{args.model} reads pictures of shape {tuple(picture_shape)}, but {dataset.name} pictures "
                          f"are {tuple(dataset.image_shape)} (a token model needs a tokenizer trained on them)")

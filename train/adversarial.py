@@ -194,11 +194,12 @@ def main(argv=None):
             last_save = time.time()
     save(checkpoint, everything())
     state.val_curve = []
+    stage = ("adversarial fine-tune" if args.adversarial_weight else "likelihood-only control of the adversarial stage")
+    stage += " (EMA weights)"
     info = {"command": "python -m train.adversarial " + shlex.join(argv), "seed": args.seed,
             "epochs": round(state.step * args.batch_size / images.shape[0], 4), "hardware": hardware("cpu"),
             "precision": "float32", "processes": 1, "backend": None, "effective_batch_size": args.batch_size,
-            "session_minutes": round(state.elapsed / 60, 2), "stage": ("adversarial fine-tune (EMA weights)" if args.adversarial_weight
-                      else "likelihood-only control of the adversarial stage (EMA weights)"),
+            "session_minutes": round(state.elapsed / 60, 2), "stage": stage,
             "init_from": {"model": str(args.model), "train": read_metrics(args.model).get("train", {})}}
     metrics = publish(average, name, args.out, objective, state, info, test_data)
     print(f"{name}: test {metrics['test']} -> {args.out}/{name}")
