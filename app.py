@@ -33,7 +33,8 @@ EXPORT_MAX_AGE_S = 3600
 GIF_FRAMES = 200
 ASSETS = Path(__file__).parent / "argen" / "assets"
 # 10 test images per class of each dataset, in class order, for Complete and Likelihood
-TEST_IMAGES = {"mnist": np.load(ASSETS / "digits.npz"), "games": np.load(ASSETS / "games.npz")}
+TEST_IMAGES = {"mnist": np.load(ASSETS / "digits.npz"), "games": np.load(ASSETS / "games.npz"),
+               "games-96x128": np.load(ASSETS / "games-96x128.npz")}  # the same frames as games.npz
 TEST_COUNT = len(TEST_IMAGES["mnist"]["labels"])
 MAX_ROWS = max(dataset.image_shape[1] for dataset in DATASETS.values())
 
@@ -96,7 +97,7 @@ def whole(value, what, low, high):
 
 def class_word(model):
     """What a class is called for a model's dataset: a digit, a game."""
-    return {"mnist": "digit", "games": "game"}.get(model.config.dataset, "class")
+    return {"mnist": "digit", "games": "game", "games-96x128": "game"}.get(model.config.dataset, "class")
 
 
 def class_names(model):

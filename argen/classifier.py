@@ -1,13 +1,17 @@
 """The classifiers that judge samples (evaluation only, never used to train generators).
 
 One per dataset (``mnist-classifier``, ``games-classifier``; see :data:`argen.data.DATASETS`): a
-small VGG-style CNN (two 3x3 conv pairs with max-pooling, a 128-unit penultimate layer).
+small VGG-style CNN (two 3x3 conv pairs with max-pooling, a 128-unit penultimate layer). A
+classifier also judges larger pictures whose height and width are whole multiples of its own:
+they are area-averaged down first (``games-classifier`` reads 96 x 128 game frames as 32 x 32,
+blocks of 3 x 4 pixels, the same whole screen the 32 x 32 frames were shrunk from).
 ``features`` returns the penultimate activations for a classifier-feature Fréchet distance
 (the FID recipe of Heusel et al. 2017 with this network in place of Inception).
 """
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .configs import Configured
@@ -47,14 +51,23 @@ class Classifier(Configured, nn.Module):
 
     def features(self, images):
         """Penultimate features ``[B, feature_dim]`` of uint8 images ``[B, C, H, W]`` of its dataset."""
-        images = check_uint8_images(images)
-        if tuple(images.shape[1:]) != self.image_shape:
-            raise ValueError(f"this classifier judges pictures of shape {self.image_shape} "
-                             f"({self.config.dataset}), got {tuple(images.shape[1:])}")
+        images = shrink_to(check_uint8_images(images), self.image_shape, self.config.dataset)
         return self.body((images.float() / 255 - self.config.mean) / self.config.std)
 
     def forward(self, images):
         return self.head(self.features(images))
+
+
+def shrink_to(images, shape, dataset):
+    """uint8 ``images`` at ``shape`` (C, H, W): as they are, or area-averaged down by whole factors
+    (and rounded back to 8 bits, as the judged dataset's own pictures were)."""
+    (c, h, w), (_, channels, height, width) = shape, images.shape
+    if (channels, height, width) == (c, h, w):
+        return images
+    if channels != c or height % h or width % w:
+        raise ValueError(f"this classifier judges pictures of shape {shape} ({dataset}) or whole multiples of its "
+                         f"height and width, got {tuple(images.shape[1:])}")
+    return F.avg_pool2d(images.float(), (height // h, width // w)).round().to(torch.uint8)
 
 
 @torch.no_grad()

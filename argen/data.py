@@ -63,9 +63,9 @@ DATASETS = {d.name: d for d in (
             "handwritten digits, 28 x 28 grey (LeCun et al. 1998)"),
     Dataset("games", (3, 32, 32), GAME_NAMES, "games-classifier",
             "ten Atari games, 32 x 32 colour frames rendered offline (python -m argen.games)"),
-    Dataset("games-96x128", (3, 96, 128), GAME_NAMES, None,
+    Dataset("games-96x128", (3, 96, 128), GAME_NAMES, "games-classifier",
             "the same ten Atari games, 96 x 128 colour frames, for the token models "
-            "(python -m argen.games --sizes 32x32 96x128)"),
+            "(python -m argen.games --sizes 32x32 96x128; judged shrunk to 32 x 32)"),
     Dataset("cifar10", (3, 32, 32), ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
                                      "truck"), None, "CIFAR-10, 32 x 32 colour photographs (Krizhevsky 2009); no judge "
                                                      "is shipped"),

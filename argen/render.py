@@ -56,10 +56,12 @@ def tile(arrays, nrow, scale, padding=1, fill=96):
     return Image.fromarray(canvas.repeat(scale, 0).repeat(scale, 1))
 
 
-def layout(batch):
-    """(images per row, upscale factor) for a batch shown in one panel."""
+def layout(batch, picture_size=(32, 32)):
+    """(images per row, upscale factor) for a batch of pictures ``(H, W)`` shown in one panel: a
+    picture larger than 32 x 32 is enlarged less, so that the panel stays about as large."""
     nrow = batch if batch <= 4 else math.ceil(batch / 2)
-    return nrow, {1: 10, 2: 8}.get(nrow, 6 if nrow <= 4 else 4)
+    scale = {1: 10, 2: 8}.get(nrow, 6 if nrow <= 4 else 4)
+    return nrow, math.ceil(scale * 32 / max(32, *picture_size))
 
 
 def canvas(pictures, marks=None, cell=1, padding=1, captions=None, kept_rows=0):
@@ -71,9 +73,9 @@ def canvas(pictures, marks=None, cell=1, padding=1, captions=None, kept_rows=0):
 
     images = to_numpy(pictures)
     rgb = [np.repeat(image, 3, -1) if image.shape[-1] == 1 else image for image in images]
-    nrow, scale = layout(len(rgb))
-    picture = tile(rgb, nrow, scale, padding)
     h, w = rgb[0].shape[:2]
+    nrow, scale = layout(len(rgb), (h, w))
+    picture = tile(rgb, nrow, scale, padding)
     draw, font = ImageDraw.Draw(picture), ImageFont.load_default(size=max(12, 3 * scale))
     for i in range(len(rgb)):
         top, left = (i // nrow) * (h + padding) * scale, (i % nrow) * (w + padding) * scale
@@ -91,7 +93,7 @@ def canvas(pictures, marks=None, cell=1, padding=1, captions=None, kept_rows=0):
     return picture
 
 
-def field_picture(seen, position, cell=1, scale=10):
+def field_picture(seen, position, cell=1):
     """A receptive field ``seen`` (bool ``[h, w]`` on the value grid) of ``position`` (row, col):
     the values it sees in blue, earlier values it cannot see in orange (a blind spot, or beyond its
     reach), the position in red and later values dark; a value covers ``cell`` x ``cell`` pixels."""
@@ -102,13 +104,13 @@ def field_picture(seen, position, cell=1, scale=10):
     rgb[earlier & seen.numpy()] = (80, 160, 255)
     rgb[earlier & ~seen.numpy()] = (255, 170, 0)
     rgb[position] = (230, 40, 40)
-    return tile([rgb], 1, scale * cell)
+    return tile([rgb], 1, layout(1, (h * cell, w * cell))[1] * cell)
 
 
 def cell_at(batch, picture_size, x, y, padding=1):
     """Inverse of :func:`canvas`'s layout: the (image, row, col) of the picture pixel at canvas
     coordinates (x, y), or None on the padding between pictures."""
-    (h, w), (nrow, scale) = picture_size, layout(batch)
+    (h, w), (nrow, scale) = picture_size, layout(batch, picture_size)
     (tile_row, inside_y), (tile_col, inside_x) = divmod(y // scale, h + padding), divmod(x // scale, w + padding)
     image = tile_row * nrow + tile_col
     if inside_y >= h or inside_x >= w or tile_col >= nrow or image >= batch:
@@ -140,7 +142,7 @@ def map_panel(values, vmin, vmax, cmap, label, padding=1, cell=1):
     whose figures stay readable when the panel is shown small; a value covers ``cell`` x ``cell``
     picture pixels, so the maps come out as large as the pictures."""
     arrays = [colormap(v, vmin, vmax, cmap) for v in np.asarray(values)]
-    nrow, scale = layout(len(arrays))
+    nrow, scale = layout(len(arrays), (arrays[0].shape[0] * cell, arrays[0].shape[1] * cell))
     scale *= cell
     picture = tile(arrays, nrow, scale, padding, fill=255)
     bar = colorbar(picture.height, vmin, vmax, cmap, label, font_size=max(14, picture.width // 16))

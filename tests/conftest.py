@@ -16,6 +16,7 @@ def grey(levels, shape=(1, 6, 5)):
 
 
 TINY_TOKENIZER = {"image_shape": (1, 16, 12), "hidden_channels": 8, "latent_dim": 8, "bits": 3}
+TINY_RGB_TOKENIZER = {"image_shape": (3, 8, 16), "hidden_channels": 8, "latent_dim": 8, "bits": 3}  # 2 x 4 tokens
 # A tiny configuration of every registered model family (fast on CPU). Every family must have one.
 TINY_MODELS = {
     "mlp-v1": lambda: PixelMLP(variant="v1", codec=grey(4), hidden_dim=16, context_length=5),
@@ -34,6 +35,11 @@ TINY_MODELS = {
     "pixel-gpt-rgb": lambda: ImageGPT(codec=Levels(4, (3, 3, 4)), num_classes=0, dim=8, num_heads=2, num_layers=1,
                                       mlp_dim=16),
     "bsq-gpt": lambda: ImageGPT(codec=Tokens(TINY_TOKENIZER), dim=16, num_heads=2, num_layers=2, mlp_dim=32),
+    "bsq-gpt-rgb": lambda: ImageGPT(codec=Tokens(TINY_RGB_TOKENIZER), dim=16, num_heads=2, num_layers=1, mlp_dim=32),
+    "gpt-no-positions": lambda: ImageGPT(codec=grey(4, (1, 3, 4)), dim=16, num_heads=2, num_layers=2, mlp_dim=32,
+                                         positions=False),
+    "maskgit-rgb": lambda: MaskGIT(codec=Tokens(TINY_RGB_TOKENIZER), dim=16, num_heads=2, num_layers=1, mlp_dim=32,
+                                   steps=3),
     "maskgit": lambda: MaskGIT(codec=Tokens(TINY_TOKENIZER), dim=16, num_heads=2, num_layers=2, mlp_dim=32, steps=4),
     "maskgit-pixels": lambda: MaskGIT(codec=grey(4, (1, 3, 4)), num_classes=0, dim=8, num_heads=2, num_layers=1,
                                       mlp_dim=16, steps=3),
@@ -54,7 +60,8 @@ TINY_MODELS = {
 }
 # models whose receptive field is the whole causal past (no blind spot) at their tiny size
 FULL_FIELD = {"pixelcnnpp", "pixelcnnpp-rgb", "pixelcnnpp-softmax", "gated-pixelcnn", "gated-pixelcnn-binary", "diagonal-bilstm", "lstm", "lstm-unconditional", "lstm-rgb", "lstm-mixture",
-              "pixel-gpt", "pixel-gpt-unconditional", "pixel-gpt-rgb", "bsq-gpt"}
+              "pixel-gpt", "pixel-gpt-unconditional", "pixel-gpt-rgb", "bsq-gpt", "bsq-gpt-rgb",
+              "gpt-no-positions"}
 
 
 def make_tiny(name):

@@ -485,3 +485,28 @@ def test_a_colour_model_in_the_app(tmp_path, monkeypatch):
     drawing[40:240, 130:150] = 0
     with pytest.raises(gr.Error, match="drawings are for the digit models"):
         app.likelihood(name, "my drawing", 0, {"composite": drawing}, None)
+
+
+def test_a_token_model_of_large_game_frames_in_the_app(tmp_path, monkeypatch):
+    """A prior over the 24 x 32 tokens of 96 x 128 game frames: games in the picker, the frame drawn
+    patch by patch, and Likelihood and Complete on the app's 96 x 128 test frames (the same frames
+    as the 32 x 32 models' test images)."""
+    from argen.models import ImageGPT, Tokens
+
+    torch.manual_seed(0)
+    tokenizer = {"image_shape": (3, 96, 128), "hidden_channels": 8, "latent_dim": 8, "bits": 4}
+    model = ImageGPT(codec=Tokens(tokenizer), dataset="games-96x128", dim=16, num_heads=2, num_layers=1, mlp_dim=32)
+    model.save(tmp_path / "tiny-games-gpt")
+    monkeypatch.setenv("ARGEN_WEIGHTS", str(tmp_path))
+    name = "tiny-games-gpt"
+    picker = app.on_model_change(name)[0]
+    assert picker.choices[9] == ("Road Runner", 9) and picker.label == "game"
+    assert (app.TEST_IMAGES["games-96x128"]["labels"] == app.TEST_IMAGES["games"]["labels"]).all()
+    outputs = run_generate(name=name, digit=9, speed=784)  # 49 tokens a frame
+    canvas, prob, entropy, chart, stats, png, gif, finished = outputs[-1]
+    assert len(outputs) == 16 and "768/768" in stats and "tokens" in stats
+    assert Image.open(png).size[0] > Image.open(png).size[1]  # 128 wide, 96 high
+    panel, summary, posterior = app.likelihood(name, "test image", 30, None, None)
+    assert "scored as Enduro" in summary and "bits per token" in summary
+    completed = list(app.complete(name, "test image", 30, None, None, 48, 2, 1.0, 0, 784))[-1]
+    assert "as Enduro" in completed[4] and "48" in completed[4]

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import argen
-from argen.classifier import frechet_distance, predict
+from argen.classifier import frechet_distance, predict, shrink_to
 from argen.evaluate import main, markdown_table
 from argen.hub import available, read_metrics
 from conftest import fake_mnist, load_fixture
@@ -14,6 +14,23 @@ def test_classifier_is_accurate():
     images, labels = load_fixture()
     accuracy = (predict(argen.load("mnist-classifier"), images)[0] == labels).float().mean().item()
     assert accuracy >= 0.98 and read_metrics("mnist-classifier")["test"]["accuracy"] >= 0.99
+
+
+def test_the_games_classifier_judges_large_frames_shrunk_by_whole_factors():
+    """96 x 128 frames are read as blocks of 3 x 4 pixels averaged: the same 32 x 32 screens (to
+    about a grey level), recognised alike; a shape that is no whole multiple is refused by name."""
+    classifier = argen.load("games-classifier")
+    large, labels = load_fixture("games-96x128")
+    small = load_fixture("games")[0][:100]
+    shrunk = shrink_to(large, classifier.image_shape, "games")
+    assert shrunk.dtype == torch.uint8 and shrunk.shape == small.shape
+    assert (shrunk.float() - small.float()).abs().mean() < 2
+    assert (predict(classifier, large)[0] == labels).float().mean() >= 0.99
+    assert torch.equal(predict(classifier, large)[1], predict(classifier, shrunk)[1])
+    with pytest.raises(ValueError, match=r"whole multiples .* got \(3, 40, 40\)"):
+        classifier(large[:1, :, :40, :40])
+    with pytest.raises(ValueError, match=r"got \(1, 64, 64\)"):
+        classifier(large[:1, :1, :64, :64])
 
 
 def test_frechet_distance():

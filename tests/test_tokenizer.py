@@ -9,7 +9,8 @@ import argen
 from argen.models.bsq import BSQ
 from argen.models.patch_ae import PatchAutoEncoder
 from argen.hub import read_metrics
-from argen.data import load_games
+from argen.classifier import predict
+from argen.data import GAME_NAMES, load_games
 from conftest import fake_games, fake_mnist, load_fixture
 from train.__main__ import main as train_main
 
@@ -117,6 +118,20 @@ def test_a_tokenizer_of_game_scenes(tmp_path):
     assert tokens.shape == (2, 24, 32) and tokenizer.decode(tokens).shape == (2, 3, 96, 128)
     with pytest.raises(ValueError, match="96, 128"):
         tokenizer.encode(load_fixture("games")[0][:2])  # 32 x 32 frames are not its pictures
+    # the prior and MaskGIT over its tokens: the recipes read the same frames through it
+    common = ["--dim", "16", "--num-heads", "2", "--num-layers", "1", "--mlp-dim", "32", "--epochs", "1",
+              "--batch-size", "16", "--data-dir", str(data), "--out", str(tmp_path / "weights"),
+              "--tokenizer", str(tmp_path / "weights" / "games-tokenizer")]
+    train_main(["games-gpt", "--no-positions", *common, "--checkpoint", str(tmp_path / "gpt.pt")])
+    train_main(["games-maskgit", "--steps", "3", *common, "--checkpoint", str(tmp_path / "maskgit.pt")])
+    gpt, maskgit = argen.load(tmp_path / "weights" / "games-gpt"), argen.load(tmp_path / "weights" / "games-maskgit")
+    assert gpt.gpt.position_embedding is None and not gpt.config.positions
+    for model in (gpt, maskgit):
+        assert model.config.dataset == "games-96x128" and model.config.class_names == list(GAME_NAMES)
+        assert model.value_shape == (1, 24, 32) and model.codec.picture_shape == (3, 96, 128)
+        pictures = model.codec.decode(argen.sample(model, labels=[0, 9], seed=0))
+        assert pictures.shape == (2, 3, 96, 128) and pictures.dtype == torch.uint8
+        assert predict(argen.load("games-classifier"), pictures)[0].shape == (2,)  # judged at 32 x 32
 
 
 def test_token_prior_trains_on_a_shipped_tokenizer_and_draws_pictures(tmp_path):

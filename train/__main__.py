@@ -58,10 +58,14 @@ RECIPES = {
     # the course project at full size: 96 x 128 game frames, 4 x 4 patches -> 24 x 32 tokens of 10 bits
     "games-tokenizer": Recipe(BSQTokenizer, {"dataset": "games-96x128"},
                               {"epochs": 1.0, "batch_size": 32, "lr": 2e-3}),
+    # ... and the project's GPT prior (d 128, 4 heads, 3 layers) and MaskGIT over its 768 tokens
+    "games-gpt": Recipe(ImageGPT, {"codec": {"kind": Tokens.kind}, "dataset": "games-96x128"}),
+    "games-maskgit": Recipe(MaskGIT, {"dataset": "games-96x128"}),
     "mnist-classifier": Recipe(Classifier, training={"epochs": 3.0, "batch_size": 128, "lr": 2e-3}),
     "games-classifier": Recipe(Classifier, {"dataset": "games", "mean": 0.35, "std": 0.3},
                                {"epochs": 2.0, "batch_size": 128, "lr": 2e-3}),
 }
+TOKENIZERS = {"mnist": "bsq-tokenizer", "games-96x128": "games-tokenizer"}  # a token model's default tokenizer
 OBJECTIVES = {BSQTokenizer: Reconstruction, Classifier: Classification, MaskGIT: MaskedTokens}
 VAL_IMAGES = 2000  # the first test images, used to watch the learning curve (no early stopping)
 
@@ -104,10 +108,11 @@ def add_fields(parser, config_class, defaults, skip=()):
             parser.add_argument(flag, type=kind, default=default, help=f"default {default}")
 
 
-def add_codec_flags(parser, codec):
+def add_codec_flags(parser, codec, dataset):
     """The codec's fields: grey levels or a binarization for pixel models, a tokenizer for token models."""
     if codec["kind"] == Tokens.kind:
-        parser.add_argument("--tokenizer", default=BSQTokenizer.model_type, help="a shipped tokenizer name or folder")
+        parser.add_argument("--tokenizer", default=TOKENIZERS.get(dataset),
+                            help="a shipped tokenizer name or folder (trained on the model's dataset)")
         return
     if codec["kind"] == Levels.kind:
         parser.add_argument("--levels", type=int, default=codec["levels"], help="grey levels K")
@@ -127,7 +132,7 @@ def parse_args(argv):
         config = recipe_defaults(recipe)
         add_fields(sub, recipe.family.config_class, config, skip={"codec", "class_names", "image_shape"})
         if "codec" in config:
-            add_codec_flags(sub, config["codec"])
+            add_codec_flags(sub, config["codec"], config["dataset"])
         add_fields(sub, TrainConfig, {**vars(TrainConfig()), **recipe.training})
         sub.add_argument("--name", default=name, help="weights folder name")
         sub.add_argument("--data-dir", default=None, help="the data folder, holding MNIST/ and games/ (default: $ARGEN_DATA or ./data)")

@@ -72,11 +72,12 @@ class Block(nn.Module):
 class GPT(nn.Module):
     """Decoder-only transformer over ``vocab_size`` tokens after a class (or start) token."""
 
-    def __init__(self, vocab_size, length, num_classes, dim=128, num_heads=4, num_layers=3, mlp_dim=512):
+    def __init__(self, vocab_size, length, num_classes, dim=128, num_heads=4, num_layers=3, mlp_dim=512,
+                 positions=True):
         super().__init__()
         self.token_embedding = nn.Embedding(vocab_size, dim)
         self.class_embedding = nn.Embedding(max(num_classes, 1), dim)  # one start token when unconditional
-        self.position_embedding = nn.Embedding(length, dim)
+        self.position_embedding = nn.Embedding(length, dim) if positions else None  # None: the ablation
         self.blocks = nn.ModuleList(Block(dim, num_heads, mlp_dim) for _ in range(num_layers))
         self.ln = nn.LayerNorm(dim)
         self.head = nn.Linear(dim, vocab_size)
@@ -84,12 +85,15 @@ class GPT(nn.Module):
     def embed(self, tokens, start):
         """Input embeddings ``[B, T, D]`` of ``tokens`` placed after the class token (``start`` = the
         position of the first; ``tokens`` ``[B, T]``)."""
-        positions = torch.arange(start, start + tokens.shape[1], device=tokens.device)
-        return self.token_embedding(tokens) + self.position_embedding(positions)
+        x = self.token_embedding(tokens)
+        if self.position_embedding is None:
+            return x
+        return x + self.position_embedding(torch.arange(start, start + tokens.shape[1], device=tokens.device))
 
     def start(self, y):
         """The class token's input embedding ``[B, 1, D]`` at position 0."""
-        return self.class_embedding(y)[:, None] + self.position_embedding.weight[:1]
+        x = self.class_embedding(y)[:, None]
+        return x if self.position_embedding is None else x + self.position_embedding.weight[:1]
 
     def forward(self, tokens, y):
         """Logits ``[B, T + 1, V]``: position t predicts token t, from the class and tokens < t."""
@@ -120,6 +124,8 @@ class ImageGPTConfig(ModelConfig):
     num_heads: int = 4
     num_layers: int = 3
     mlp_dim: int = 512
+    positions: bool = True  # learned position embeddings (False: the course project's ablation; a causal
+    # transformer then knows where it is only from what it has seen)
 
 
 @register
@@ -132,7 +138,8 @@ class ImageGPT(GenerativeModel):
     def __init__(self, config=None, **overrides):
         super().__init__(config, **overrides)
         c = self.config
-        self.gpt = GPT(self.levels, self.num_values, self.num_classes, c.dim, c.num_heads, c.num_layers, c.mlp_dim)
+        self.gpt = GPT(self.levels, self.num_values, self.num_classes, c.dim, c.num_heads, c.num_layers, c.mlp_dim,
+                       c.positions)
 
     @property
     def summary(self):
