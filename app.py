@@ -11,6 +11,7 @@ import math
 import os
 import random
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -120,6 +121,46 @@ def classes(model, digit, count=1):
     return [whole(digit, class_word(model), 0, model.num_classes - 1)] * count
 
 
+class Runs:
+    """The latest run of each kind (Generate, Complete, race) in each browser session. Starting a
+    run, pressing Stop or changing the model supersedes the one before, and a superseded run ends at
+    its next frame. Gradio's cancel is sent by the browser, and we saw it miss a run now and then
+    (the run then streamed on for up to a minute); this check is made on the server, every frame."""
+
+    def __init__(self):
+        self.latest, self.lock = {}, threading.Lock()
+
+    @staticmethod
+    def key(request, kind):
+        return None if request is None else (request.session_hash, kind)
+
+    def start(self, request, kind):
+        """A new run's ticket (a run called without a browser session, as in the library, is never superseded)."""
+        key = self.key(request, kind)
+        with self.lock:
+            self.latest[key] = self.latest.get(key, 0) + 1
+            return key, self.latest[key]
+
+    def stop(self, kind, request):
+        """Supersede the session's current run of ``kind`` (the Stop button, a model change)."""
+        self.start(request, kind)
+
+    def current(self, ticket):
+        key, number = ticket
+        return key is None or self.latest.get(key) == number
+
+
+RUNS = Runs()
+
+
+def stop_generate(request: gr.Request):
+    RUNS.stop("generate", request)
+
+
+def stop_complete(request: gr.Request):
+    RUNS.stop("complete", request)
+
+
 def resolve_seed(seed, random_seed):
     return random.randrange(2**31) if random_seed else whole(seed, "seed", 0, 2**63 - 1)
 
@@ -169,12 +210,15 @@ def recommended_guidance(name):
     return read_metrics(name).get("guidance", {}).get("recommended", 1.0)
 
 
-def stream(model, frames, seed, note="", finished=None, **canvas_options):
+def stream(model, frames, seed, note="", finished=None, ticket=(None, 0), **canvas_options):
     """Pace the sampler's frames at about FPS per second, then export the final PNG and a GIF
     (of at most GIF_FRAMES canvases: every other one is dropped whenever there are more). The last
-    output is what Inspect needs of the finished images (``finished`` + their values), else None."""
+    output is what Inspect needs of the finished images (``finished`` + their values), else None.
+    A run whose ``ticket`` (:class:`Runs`) has been superseded ends here, without exporting."""
     pictures, last, outputs, stride = [], 0.0, None, 1
     for i, frame in enumerate(frames):
+        if not RUNS.current(ticket):
+            return
         outputs = frame_outputs(model, frame, **canvas_options)
         if i % stride == 0:
             pictures.append(outputs[0])
@@ -195,8 +239,10 @@ def stream(model, frames, seed, note="", finished=None, **canvas_options):
 
 
 @library_errors
-def generate(name, digit, temperature, top_k, seed, random_seed, count, speed, guidance=1.0):
+def generate(name, digit, temperature, top_k, seed, random_seed, count, speed, guidance=1.0,
+             request: gr.Request = None):
     """Sample ``count`` images (10 = one per class) and stream them value by value."""
+    ticket = RUNS.start(request, "generate")
     model = get_model(name)
     if count not in IMAGE_COUNTS:
         raise gr.Error(f"number of images must be one of {IMAGE_COUNTS}, got {count!r}")
@@ -210,7 +256,7 @@ def generate(name, digit, temperature, top_k, seed, random_seed, count, speed, g
     settings = f" · **{name}** · **temperature** {temperature:g}" + (f" · **top-k** {top_k_arg(top_k)}" if top_k else "")
     captions = labels if model.num_classes and count == model.num_classes and model.config.dataset == "mnist" else None
     yield from stream(model, frames, seed, settings + (f" · **guidance** {guidance:g}" if guidance else ""),
-                      {"name": name, "labels": labels}, captions=captions)
+                      {"name": name, "labels": labels}, ticket, captions=captions)
 
 
 def source_image(source, index, drawing, dataset="mnist"):
@@ -240,8 +286,9 @@ def show_source(name, source, index, drawing):
 
 
 @library_errors
-def complete(name, source, index, drawing, digit, rows, count, temperature, seed, speed):
+def complete(name, source, index, drawing, digit, rows, count, temperature, seed, speed, request: gr.Request = None):
     """Keep the top ``rows`` rows of a digit and stream ``count`` completions side by side."""
+    ticket = RUNS.start(request, "complete")
     model = get_model(name)
     image, label = source_image(source, index, drawing, model.config.dataset)
     count, rows = whole(count, "number of completions", 1, MAX_COMPLETIONS), whole(rows, "rows to keep", 0,
@@ -258,7 +305,7 @@ def complete(name, source, index, drawing, digit, rows, count, temperature, seed
     yield from stream(model, frames, seed, f" · **{name}**" + (f" as {as_class(model, digit)}" if model.num_classes
                                                                 else "")
                       + f" · **temperature** {temperature:g}" + note,
-                      {"name": name, "labels": wanted if model.num_classes else None}, kept_rows=kept_rows)
+                      {"name": name, "labels": wanted if model.num_classes else None}, ticket, kept_rows=kept_rows)
 
 
 @library_errors
@@ -311,9 +358,10 @@ def likelihood(name, source, index, drawing, digit):
 
 
 @library_errors
-def compare(names, digit, temperature, seed, speed=max(SPEEDS)):
+def compare(names, digit, temperature, seed, speed=max(SPEEDS), request: gr.Request = None):
     """Race: the same class and random numbers through several models, drawn live side by side,
     each with its bits and seconds so far: a list of (picture, caption) per frame."""
+    ticket = RUNS.start(request, "race")
     if not names:
         raise gr.Error("pick at least one model to compare")
     models = [get_model(name) for name in names]
@@ -322,6 +370,8 @@ def compare(names, digit, temperature, seed, speed=max(SPEEDS)):
                              pixels_per_frame=whole(speed, "speed", 1, max(SPEEDS)))
     last = 0.0
     for lap in runners:
+        if not RUNS.current(ticket):
+            return
         wait = 1 / FPS - (time.monotonic() - last)
         if wait > 0:
             time.sleep(wait)
@@ -481,8 +531,10 @@ def build():
                     outputs = stream_outputs("canvas")
             event = restartable(go, generate, [model, digit, temperature, top_k, seed, random_seed, count, speed,
                                                guidance], outputs, api_name="generate")
-            stop.click(None, cancels=[event])
-            model.change(None, cancels=[event])  # a run of the old model stops when the model changes
+            stop.click(stop_generate, cancels=[event], queue=False,
+                       api_visibility="private")
+            model.change(stop_generate, cancels=[event], queue=False,
+                         api_visibility="private")  # a run of the old model stops when the model changes
             model.change(on_model_change, model, [digit, top_k, guidance], api_visibility="private")
             demo.load(on_model_change, model, [digit, top_k, guidance], api_visibility="private")
 
@@ -508,7 +560,8 @@ def build():
             c_model.change(on_source_model_change, c_model, c_digit, api_visibility="private")
             c_event = restartable(c_go, complete, [c_model, c_source, c_index, c_drawing, c_digit, c_rows, c_count,
                                                    c_temperature, c_seed, c_speed], c_outputs, api_name="complete")
-            c_stop.click(None, cancels=[c_event])
+            c_stop.click(stop_complete, cancels=[c_event], queue=False,
+                         api_visibility="private")
 
         with gr.Tab("Likelihood"):
             with gr.Row():

@@ -154,6 +154,24 @@ def test_compare_races_every_model_to_the_library_images():
         argen.sample(model, [3], seed=0)))))
 
 
+def test_a_new_run_supersedes_the_last_of_its_session():
+    """Stop, a model change or a new run of the same kind ends the session's run at its next frame
+    (on the server: the browser's cancel alone was seen to miss); other sessions and kinds go on."""
+    from types import SimpleNamespace
+
+    runs, alice, bob = app.Runs(), SimpleNamespace(session_hash="a"), SimpleNamespace(session_hash="b")
+    first, other, theirs = runs.start(alice, "generate"), runs.start(alice, "complete"), runs.start(bob, "generate")
+    assert runs.current(first) and runs.current(other) and runs.current(theirs)
+    second = runs.start(alice, "generate")
+    assert not runs.current(first) and runs.current(second) and runs.current(other) and runs.current(theirs)
+    runs.stop("generate", alice)
+    assert not runs.current(second) and runs.current(theirs)
+    assert runs.current(runs.start(None, "generate")) and runs.current(runs.start(None, "generate"))  # no session
+    frames = app.stream(argen.load(MODEL), argen.sample_stream(argen.load(MODEL), [3], seed=0, every=392), 0,
+                        ticket=second)
+    assert list(frames) == []  # a superseded run draws nothing more
+
+
 def test_about():
     text, grid, field = app.about(MODEL)
     assert "test bits/pixel | 0.4741" in text and grid.endswith("samples.png")
@@ -259,9 +277,10 @@ def browser():
         browser.close()
 
 
-def test_browser_switching_model_stops_the_run_and_races(server, browser):
+def test_browser_switching_model_stops_the_run(server, browser):
     """Generate at one pixel per frame, switch the model, Generate again: the new model's image
-    finishes and nothing of the old run is left; then a race finishes every model."""
+    finishes and nothing of the old run is left. (The phone studio races in the browser;
+    test_compare_races_every_model_to_the_library_images races the models through the handler.)"""
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     page.goto(server)
     page.get_by_text("top-k (0 = all 16 values)").wait_for()
@@ -276,12 +295,6 @@ def test_browser_switching_model_stops_the_run_and_races(server, browser):
     page.get_by_text("49/49").wait_for(timeout=60_000)
     page.wait_for_timeout(1000)
     assert page.get_by_text("mlp-v3 · temperature").count() == 0 and "bsq-gpt" in page.get_by_text("49/49").inner_text()
-    page.get_by_role("tab", name="Compare: a race").click()
-    page.get_by_role("button", name="Race").click()
-    page.get_by_text("row-lstm:").wait_for(timeout=60_000)
-    page.wait_for_function("!document.body.innerText.includes(' …')", timeout=120_000)  # every runner finished
-    for name in argen.available():
-        assert page.get_by_text(f"{name}:").count() >= 1
     page.close()
 
 
@@ -338,7 +351,7 @@ def draw_seven(page):
     page.mouse.move(*points[0])
     page.mouse.down()
     for point in points[1:]:
-        page.mouse.move(*point, steps=12)
+        page.mouse.move(*point, steps=3)  # each step is a render of the sketchpad (slow without a GPU)
     page.mouse.up()
 
 
@@ -416,6 +429,10 @@ def test_browser_studio(server, browser, viewport):
     page.wait_for_function(f"(m => m && +m[1] < {before})(document.body.innerText.match(/pixels (\\d+)\\//))",
                            timeout=30_000)
     page.get_by_role("button", name="Stop", exact=True).first.click()
+    page.wait_for_timeout(500)  # a frame already on its way may still land
+    stopped = values_done(page)
+    page.wait_for_timeout(1000)
+    assert values_done(page) == stopped < 784, "the run went on after Stop"
 
     open_tab(page, "Complete")
     assert_in_first_viewport(page, "Complete")
@@ -441,7 +458,7 @@ def test_browser_studio(server, browser, viewport):
     page.get_by_text("the drawing is empty: draw a digit first", exact=True).first.wait_for(timeout=30_000)
 
     open_tab(page, "Compare: a race")
-    assert_in_first_viewport(page, "Race")  # test_browser_switching_model_stops_the_run_and_races races them all
+    assert_in_first_viewport(page, "Race")  # the phone studio races
     page.close()
 
 
