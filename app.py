@@ -531,10 +531,9 @@ def build():
                     outputs = stream_outputs("canvas")
             event = restartable(go, generate, [model, digit, temperature, top_k, seed, random_seed, count, speed,
                                                guidance], outputs, api_name="generate")
-            stop.click(stop_generate, cancels=[event], queue=False,
-                       api_visibility="private")
-            model.change(stop_generate, cancels=[event], queue=False,
-                         api_visibility="private")  # a run of the old model stops when the model changes
+            stop.click(stop_generate, cancels=[event], queue=False, api_visibility="private")
+            # a run of the old model stops when the model changes
+            model.change(stop_generate, cancels=[event], queue=False, api_visibility="private")
             model.change(on_model_change, model, [digit, top_k, guidance], api_visibility="private")
             demo.load(on_model_change, model, [digit, top_k, guidance], api_visibility="private")
 
@@ -560,8 +559,7 @@ def build():
             c_model.change(on_source_model_change, c_model, c_digit, api_visibility="private")
             c_event = restartable(c_go, complete, [c_model, c_source, c_index, c_drawing, c_digit, c_rows, c_count,
                                                    c_temperature, c_seed, c_speed], c_outputs, api_name="complete")
-            c_stop.click(stop_complete, cancels=[c_event], queue=False,
-                         api_visibility="private")
+            c_stop.click(stop_complete, cancels=[c_event], queue=False, api_visibility="private")
 
         with gr.Tab("Likelihood"):
             with gr.Row():
