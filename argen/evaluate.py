@@ -4,6 +4,7 @@
     python -m argen.evaluate --all [--seed 0] [--data-dir DIR]     # + sample quality and speed
     python -m argen.evaluate --all --quick                         # a fast look, writes nothing
     python -m argen.evaluate pixelcnnpp --speed                    # only the speed (after a fast-path change)
+    python -m argen.evaluate games-gpt --quality                   # only the sample quality (just published)
 
 Likelihood: the exact NLL on the full 10,000-image test set, as bits/dim at the model's K and the
 8-bit-equivalent bits/dim (bits/dim + log2(256 / K), so models with different K compare on one
@@ -285,6 +286,9 @@ def main(argv=None):
                              "steps, for the models without an exact likelihood (MaskGIT)")
     parser.add_argument("--speed", action="store_true",
                         help="only measure the speed, keeping the other figures (after a change to a fast path)")
+    parser.add_argument("--quality", action="store_true",
+                        help="only measure the sample quality, keeping the other figures (a model whose test "
+                             "figures were just measured by its training command)")
     parser.add_argument("--per-class", type=int, default=None, help="samples per class (default 100; 10 with --quick)")
     args = parser.parse_args(argv)
     names = args.names or available()
@@ -300,11 +304,12 @@ def main(argv=None):
     for name in names:
         model = load(name)
         dataset = dataset_of(model)
-        metrics = {**read_metrics(name), **final_metrics(model, *data.test(dataset))}
+        metrics = read_metrics(name) if args.quality else {**read_metrics(name),
+                                                           **final_metrics(model, *data.test(dataset))}
         samples = None
-        if args.all and dataset.classifier is None:
+        if (args.all or args.quality) and dataset.classifier is None:
             print(f"{name}: no classifier judges {dataset.name} samples, so their quality is not measured")
-        elif args.all:
+        elif args.all or args.quality:
             classifier, reference = data.reference(dataset, len(model.config.class_names) * per_class)
             floors[dataset.name] = reference["fid_floor"]
             metrics["quality"], samples = quality_metrics(model, classifier, reference, per_class, args.seed)

@@ -49,6 +49,17 @@ def test_quick_report_runs_offline(tmp_path, capsys):
     assert "FID floor" in out and len(row.split()) == 9 and row.split()[1] == "16"
 
 
+def test_quality_only_report_keeps_the_recorded_likelihood(tmp_path, capsys, monkeypatch):
+    import argen.evaluate as evaluate
+
+    monkeypatch.setattr(evaluate, "final_metrics", lambda *args: pytest.fail("the test set was scored again"))
+    main(["mlp-v3", "--quality", "--quick", "--data-dir", str(fake_mnist(tmp_path, train=100, test=100))])
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("mlp-v3")).split()
+    assert "FID floor" in out and row[4] == f"{read_metrics('mlp-v3')['test']['bits_per_dim']:.4f}"
+    assert row[6].endswith("%") and row[8] == f"{read_metrics('mlp-v3')['speed']['seconds_per_image']:.2f}"  # kept
+
+
 def test_speed_only_report(capsys):
     main(["mlp-v1", "mnist-classifier", "--speed", "--quick"])
     out = capsys.readouterr().out
