@@ -88,7 +88,8 @@ def samples_picture(model, values, per_class=10):
     """The sample grid of a model folder: one row per class (``per_class`` pictures each)."""
     from .render import grid
 
-    return grid(model.codec.decode(values), nrow=per_class, scale=2)
+    small = max(model.codec.picture_shape[1:]) <= 32  # doubled; 96 x 128 frames are large enough as they are
+    return grid(model.codec.decode(values), nrow=per_class, scale=2 if small else 1)
 
 
 def quality_metrics(model, classifier, reference, per_class, seed, guidance=None, schedule=None):
