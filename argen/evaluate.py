@@ -301,16 +301,16 @@ def main(argv=None):
     per_class = args.per_class or (10 if args.quick else SAMPLES_PER_CLASS)
     if args.guidance or args.decoding_steps:
         return curves_main(names, args, data, per_class)
-    rows, floors = [], {}
+    rows, floors, judged = [], {}, args.all or args.quality
     for name in names:
         model = load(name)
         dataset = dataset_of(model)
         metrics = read_metrics(name) if args.quality else {**read_metrics(name),
                                                            **final_metrics(model, *data.test(dataset))}
         samples = None
-        if (args.all or args.quality) and dataset.classifier is None:
+        if judged and dataset.classifier is None:
             print(f"{name}: no classifier judges {dataset.name} samples, so their quality is not measured")
-        elif args.all or args.quality:
+        elif judged:
             classifier, reference = data.reference(dataset, len(model.config.class_names) * per_class)
             floors[dataset.name] = reference["fid_floor"]
             metrics["quality"], samples = quality_metrics(model, classifier, reference, per_class, args.seed)

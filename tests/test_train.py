@@ -178,5 +178,20 @@ def test_init_from_continues_a_shipped_model_and_records_the_chain(tmp_path):
 def test_a_model_and_its_dataset_must_agree(tmp_path):
     """A token model over the MNIST tokenizer cannot learn the colour game scenes: refused, with both shapes named."""
     with pytest.raises(SystemExit, match=r"reads pictures of shape \(1, 28, 28\), but games pictures are \(3, 32, 32\)"):
-        train_main(["bsq-gpt", "--dataset", "games", "--data-dir", str(fake_games(tmp_path)),
+        train_main(["bsq-gpt", "--dataset", "games", "--tokenizer", "bsq-tokenizer", "--data-dir", str(fake_games(tmp_path)),
                     "--out", str(tmp_path / "weights"), "--checkpoint", str(tmp_path / "run.pt")])
+
+
+def test_a_token_model_reads_its_datasets_tokenizer_by_default():
+    """The shipped tokenizer of the model's --dataset, unless one is named; a dataset without one is named
+    in the error."""
+    from train.__main__ import build
+
+    small = ["--dim", "16", "--num-heads", "2", "--num-layers", "1", "--mlp-dim", "32"]
+    games = build(RECIPES["games-gpt"], parse_args(["games-gpt", *small]))
+    digits = build(RECIPES["bsq-gpt"], parse_args(["bsq-gpt", *small]))
+    assert games.codec.picture_shape == (3, 96, 128) and digits.codec.picture_shape == (1, 28, 28)
+    assert build(RECIPES["bsq-gpt"], parse_args(["bsq-gpt", "--dataset", "games-96x128", *small])).codec.value_shape \
+        == (1, 24, 32)
+    with pytest.raises(SystemExit, match="no tokenizer is shipped for cifar10: name one with --tokenizer"):
+        build(RECIPES["games-maskgit"], parse_args(["games-maskgit", "--dataset", "cifar10", *small]))

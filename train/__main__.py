@@ -108,11 +108,11 @@ def add_fields(parser, config_class, defaults, skip=()):
             parser.add_argument(flag, type=kind, default=default, help=f"default {default}")
 
 
-def add_codec_flags(parser, codec, dataset):
+def add_codec_flags(parser, codec):
     """The codec's fields: grey levels or a binarization for pixel models, a tokenizer for token models."""
     if codec["kind"] == Tokens.kind:
-        parser.add_argument("--tokenizer", default=TOKENIZERS.get(dataset),
-                            help="a shipped tokenizer name or folder (trained on the model's dataset)")
+        parser.add_argument("--tokenizer", default=None,
+                            help=f"a shipped tokenizer name or folder (default: the --dataset's, {TOKENIZERS})")
         return
     if codec["kind"] == Levels.kind:
         parser.add_argument("--levels", type=int, default=codec["levels"], help="grey levels K")
@@ -132,7 +132,7 @@ def parse_args(argv):
         config = recipe_defaults(recipe)
         add_fields(sub, recipe.family.config_class, config, skip={"codec", "class_names", "image_shape"})
         if "codec" in config:
-            add_codec_flags(sub, config["codec"], config["dataset"])
+            add_codec_flags(sub, config["codec"])
         add_fields(sub, TrainConfig, {**vars(TrainConfig()), **recipe.training})
         sub.add_argument("--name", default=name, help="weights folder name")
         sub.add_argument("--data-dir", default=None, help="the data folder, holding MNIST/ and games/ (default: $ARGEN_DATA or ./data)")
@@ -156,7 +156,10 @@ def build(recipe, args):
     fields = {f.name: getattr(args, f.name) for f in dataclasses.fields(config_class) if hasattr(args, f.name)}
     tokenizer = None
     if hasattr(args, "tokenizer"):
-        tokenizer = load(args.tokenizer)
+        if args.tokenizer is None and args.dataset not in TOKENIZERS:
+            raise SystemExit(f"no tokenizer is shipped for {args.dataset}: name one with --tokenizer (a tokenizer is "
+                             f"shipped for {sorted(TOKENIZERS)})")
+        tokenizer = load(args.tokenizer or TOKENIZERS[args.dataset])
         fields["codec"] = Tokens(dataclasses.asdict(tokenizer.config)).spec
     elif hasattr(args, "binarization"):
         shape = get_dataset(args.dataset).image_shape
