@@ -5,6 +5,7 @@
     python -m argen.evaluate --all --quick                         # a fast look, writes nothing
     python -m argen.evaluate pixelcnnpp --speed                    # only the speed (after a fast-path change)
     python -m argen.evaluate games-gpt --quality                   # only the sample quality (just published)
+    python -m argen.evaluate --floors                              # only the real-data FID floors, again
 
 Likelihood: the exact NLL on the full 10,000-image test set, as bits/dim at the model's K and the
 8-bit-equivalent bits/dim (bits/dim + log2(256 / K), so models with different K compare on one
@@ -99,7 +100,11 @@ def quality_metrics(model, classifier, reference, per_class, seed, guidance=None
     images, labels = draw_samples(model, per_class, seed, guidance=guidance, schedule=schedule)
     predicted, features = predict(classifier, model.codec.decode(images))
     accuracy = None if labels is None else round((predicted == labels).float().mean().item(), 4)
+    by_class = None if labels is None else {
+        name: round((predicted[labels == c] == c).float().mean().item(), 4)
+        for c, name in enumerate(model.config.class_names)}
     return {"samples": int(images.shape[0]), "temperature": 1.0, "seed": seed, "accuracy": accuracy,
+            "accuracy_by_class": by_class,
             "fid": round(frechet_distance(features, reference["test_features"]), 3),
             "fid_floor": reference["fid_floor"]}, images
 
@@ -181,10 +186,24 @@ class TestSets:
         if key not in self.references:
             classifier = load(dataset.classifier)
             test_features = predict(classifier, self.test(dataset)[0])[1]
-            real = predict(classifier, dataset.load("train", self.data_dir)[0][-samples:])[1]
+            images, labels = dataset.load("train", self.data_dir)
+            real = predict(classifier, images[floor_images(labels, samples)])[1]
             self.references[key] = classifier, {"test_features": test_features,
                                                 "fid_floor": round(frechet_distance(real, test_features), 3)}
         return self.references[key]
+
+
+def floor_images(labels, samples, seed=0):
+    """Indices of ``samples`` training images for the real-data floor: as many of each class as the
+    samples hold (all classes alike, when ``samples`` divides evenly), drawn at random with a fixed
+    seed. Not the last ones: a game's training frames come in episodes, and consecutive frames are
+    so alike that their distance to the test set was ten times the random subset's."""
+    generator = torch.Generator().manual_seed(seed)
+    classes = labels.unique()
+    if samples % len(classes):
+        return torch.randperm(len(labels), generator=generator)[:samples]
+    return torch.cat([members[torch.randperm(len(members), generator=generator)[:samples // len(classes)]]
+                      for members in (torch.nonzero(labels == c).flatten() for c in classes)])
 
 
 def fmt(value, spec):
@@ -290,6 +309,8 @@ def main(argv=None):
     parser.add_argument("--quality", action="store_true",
                         help="only measure the sample quality, keeping the other figures (a model whose test "
                              "figures were just measured by its training command)")
+    parser.add_argument("--floors", action="store_true",
+                        help="only measure the real-data FID floor again, beside each model's recorded samples")
     parser.add_argument("--per-class", type=int, default=None, help="samples per class (default 100; 10 with --quick)")
     args = parser.parse_args(argv)
     names = args.names or available()
@@ -298,6 +319,8 @@ def main(argv=None):
     if args.speed:
         return speed_main(names, args.quick)
     data = TestSets(args.data_dir, args.quick)
+    if args.floors:
+        return floors_main(names, data, args.quick)
     per_class = args.per_class or (10 if args.quick else SAMPLES_PER_CLASS)
     if args.guidance or args.decoding_steps:
         return curves_main(names, args, data, per_class)
@@ -340,6 +363,21 @@ def speed_main(names, quick):
         print(f"{name}: {speed}")
         if not quick:
             write_report(model_dir(name), {**read_metrics(name), "speed": speed})
+
+
+def floors_main(names, data, quick):
+    """``--floors``: the real-data floor beside each model's recorded sample quality, measured again
+    (as many training images as it has samples) into its metrics.json."""
+    for name in names:
+        metrics = read_metrics(name)
+        quality = metrics.get("quality")
+        if not quality or quality.get("fid") is None:
+            print(f"{name}: no recorded sample quality, so no floor")
+            continue
+        reference = data.reference(dataset_of(load(name)), quality["samples"])[1]
+        print(f"{name}: FID {quality['fid']}, floor {quality['fid_floor']} -> {reference['fid_floor']}")
+        if not quick:
+            write_report(model_dir(name), {**metrics, "quality": {**quality, "fid_floor": reference["fid_floor"]}})
 
 
 def curves_main(names, args, data, per_class):

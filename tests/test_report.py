@@ -60,6 +60,26 @@ def test_quality_only_report_keeps_the_recorded_likelihood(tmp_path, capsys, mon
     assert row[6].endswith("%") and row[8] == f"{read_metrics('mlp-v3')['speed']['seconds_per_image']:.2f}"  # kept
 
 
+def test_the_fid_floor_takes_a_seeded_class_balanced_random_subset():
+    """Not the last training images (consecutive frames of a game's episodes): as many of each
+    class as the samples hold, at random, the same every time."""
+    from argen.evaluate import floor_images
+
+    labels = torch.arange(10).repeat_interleave(50)  # sorted by class, like episodes
+    chosen = floor_images(labels, 100)
+    assert torch.equal(chosen, floor_images(labels, 100)) and len(set(chosen.tolist())) == 100
+    assert torch.equal(torch.bincount(labels[chosen], minlength=10), torch.full((10,), 10))
+    assert not torch.equal(chosen.sort().values, torch.arange(400, 500))
+    assert len(floor_images(labels, 55)) == 55  # an uneven count: a plain random subset
+
+
+def test_floors_only_report_keeps_the_samples_figures(tmp_path, capsys):
+    main(["mlp-v3", "mnist-classifier", "--floors", "--quick", "--data-dir", str(fake_mnist(tmp_path, train=900, test=100))])
+    out = capsys.readouterr().out
+    assert f"mlp-v3: FID {read_metrics('mlp-v3')['quality']['fid']}, floor" in out
+    assert "mnist-classifier: no recorded sample quality" in out
+
+
 def test_speed_only_report(capsys):
     main(["mlp-v1", "mnist-classifier", "--speed", "--quick"])
     out = capsys.readouterr().out

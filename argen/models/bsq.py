@@ -9,8 +9,14 @@ the token index. ``indices_to_codes`` is the public inverse path: index -> bits 
 
 Two optional losses come from the paper. The commitment loss ||u - q||^2 keeps the sphere points
 near their codes. The entropy loss makes each point confident about its code (low per-sample
-entropy) and makes the batch spread over the codes (high codebook entropy). Both entropies use
-the paper's factorisation over bits: soft bit probabilities sigmoid(4 u_d sqrt(L) / tau).
+entropy) and makes the batch spread over the codes (high codebook entropy, weighted by
+``codebook_weight``, the paper's gamma). Both start from the soft bit probabilities
+sigmoid(4 u_d sqrt(L) / tau). A point's code distribution is the product of its bits', so its
+per-sample entropy is the sum of bit entropies, exactly. The codebook entropy is that of the
+batch's mean code distribution. The paper bounds it by the sum of the mean bits' entropies,
+because 2^L codes are too many to list at L = 18. With at most 2^12 codes we compute it exactly.
+The bound is blind to bits that are balanced but correlated: a batch split between codes 0 and
+2^L - 1 scores as if it used them all.
 """
 import math
 from collections import namedtuple
@@ -63,6 +69,19 @@ class BSQ(nn.Module):
         """Integer tokens ``[...]`` -> latents ``[..., dim]``: the decoder's input."""
         return self.project_out(self.indices_to_codes(indices))
 
+    def codebook_entropy(self, p):
+        """Entropy in nats of the mean code distribution of soft bit probabilities ``p`` ``[n, bits]``:
+        exact over the 2^bits codes up to 2^12 of them, else the paper's bound (sum of the mean bits'
+        entropies)."""
+        if self.bits > 12:
+            return binary_entropy(p.mean(0)).sum()
+        with torch.autocast(p.device.type, enabled=False):
+            p = p.float().clamp(1e-6, 1 - 1e-6)
+            bits = self.indices_to_codes(torch.arange(self.codebook_size, device=p.device)).gt(0).float()  # (K, bits)
+            log_q = p.log() @ bits.T + (1 - p).log() @ (1 - bits).T  # (n, K): log q(code | point)
+            mean = log_q.exp().mean(0)
+            return -(mean * mean.clamp_min(1e-30).log()).sum()
+
     def forward(self, z):
         """``z`` ``[..., dim]`` -> ``Quantized(quantized [..., dim], indices [...], aux_loss)``."""
         u = F.normalize(self.project_in(z), dim=-1)  # on the unit sphere
@@ -72,6 +91,6 @@ class BSQ(nn.Module):
         if self.entropy_weight:
             p = torch.sigmoid(4 * u * math.sqrt(self.bits) / self.temperature).flatten(0, -2)  # (n, bits)
             per_sample = binary_entropy(p).sum(-1).mean()
-            codebook = binary_entropy(p.mean(0)).sum()
+            codebook = self.codebook_entropy(p)
             aux_loss = aux_loss + self.entropy_weight * (per_sample - self.codebook_weight * codebook)
         return Quantized(self.project_out(quantized), self.codes_to_indices(q), aux_loss)

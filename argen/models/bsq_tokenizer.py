@@ -30,7 +30,8 @@ class BSQTokenizerConfig:
     latent_dim: int = 128
     num_convs: int = 2
     bits: int = 10  # 2^bits codes
-    entropy_weight: float = 0.0  # BSQ's entropy loss (off: it did not help here)
+    entropy_weight: float = 0.0  # BSQ's entropy loss (off for the digits: it did not help there)
+    codebook_weight: float = 1.0  # its codebook term's weight relative to the per-sample term (gamma)
     commitment_weight: float = 0.0  # BSQ's commitment loss
 
     def __post_init__(self):
@@ -49,7 +50,7 @@ class BSQTokenizer(Configured, nn.Module):
         self.image_shape, self.patch_size = c.image_shape, c.patch_size
         self.autoencoder = PatchAutoEncoder(c.image_shape, c.patch_size, c.hidden_channels, c.latent_dim, c.num_convs)
         self.quantizer = BSQ(c.latent_dim, c.bits, entropy_weight=c.entropy_weight,
-                             commitment_weight=c.commitment_weight)
+                             codebook_weight=c.codebook_weight, commitment_weight=c.commitment_weight)
         self.grid = self.autoencoder.grid
 
     @property
