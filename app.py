@@ -249,7 +249,7 @@ def generate(name, digit, temperature, top_k, seed, random_seed, count, speed, g
     if speed not in SPEEDS:
         raise gr.Error(f"speed must be one of {SPEEDS} pixels per frame, got {speed!r}")
     seed = resolve_seed(seed, random_seed)
-    guidance = guidance if model.num_classes and model.exact_likelihood else None
+    guidance = guidance if model.can_guide else None
     frames = pipelines.generate(model, classes(model, digit, count), temperature=temperature, top_k=top_k_arg(top_k),
                                 seed=seed, every=steps_per_frame(model, speed), guidance=guidance)
     labels = classes(model, digit, count) if model.num_classes else None
@@ -435,7 +435,7 @@ def on_model_change(name):
     """Show the model's classes in the class picker (enabled for class-conditional models), fit
     top-k to the model's K, set the guidance to the model's recommended scale (where guidance applies)."""
     model = get_model(name)
-    guided = bool(model.num_classes) and model.exact_likelihood
+    guided = model.can_guide
     return (gr.Radio(choices=class_choices(model), interactive=bool(model.num_classes),
                      label=class_word(model) if model.num_classes else "class (this model is unconditional)"),
             gr.Slider(maximum=model.levels, value=0, label=f"top-k (0 = all {model.levels} values)"),

@@ -189,8 +189,9 @@ def check_images(x, levels, image_shape):
     return x
 
 
-def check_labels(y, num_classes, batch):
-    """Validate class labels: None for an unconditional model, else ints in [0, num_classes)."""
+def check_labels(y, num_classes, batch, null=False):
+    """Validate class labels: None for an unconditional model, else ints in [0, num_classes), and
+    num_classes too (the null class: no class) when ``null``."""
     if num_classes == 0:
         if y is not None:
             raise ValueError("this model is unconditional: pass no labels (y=None)")
@@ -203,9 +204,10 @@ def check_labels(y, num_classes, batch):
     y = y.long().reshape(-1)
     if y.numel() != batch:
         raise ValueError(f"expected {batch} labels (one per image), got {y.numel()}")
-    bad = y[(y < 0) | (y >= num_classes)]
+    bad = y[(y < 0) | (y >= num_classes + null)]
     if bad.numel():
-        raise ValueError(f"labels must be in [0, {num_classes}), got {int(bad[0])}")
+        also = f" or {num_classes} (the null class)" if null else ""
+        raise ValueError(f"labels must be in [0, {num_classes}){also}, got {int(bad[0])}")
     return y
 
 

@@ -386,15 +386,15 @@ def curves_main(names, args, data, per_class):
         model = load(name)
         classifier, reference = data.reference(dataset_of(model), len(model.config.class_names) * per_class)
         print(f"{name} (FID floor {reference['fid_floor']}):")
-        if args.guidance and model.num_classes and model.exact_likelihood:
+        if args.guidance and model.can_guide:
             key, curve = "guidance", guidance_curve(model, classifier, reference, per_class, args.seed, args.guidance)
             print(f"{name}: recommended guidance {curve['recommended']}")
         elif args.decoding_steps and not model.exact_likelihood:
             key, curve = "decoding", decoding_curve(model, classifier, reference, per_class, args.seed,
                                                     args.decoding_steps)
         else:
-            print(f"{name}: not measured (guidance needs a class-conditional model with an exact likelihood; "
-                  f"decoding steps, a parallel decoder)")
+            print(f"{name}: not measured (guidance needs a class-conditional model with an exact likelihood "
+                  f"or a null class; decoding steps, a parallel decoder)")
             continue
         if not args.quick:
             write_report(model_dir(name), {**read_metrics(name), key: curve})

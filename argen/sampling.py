@@ -94,7 +94,7 @@ def batch_labels(model, labels=None, num_images=None):
         batch = 1 if num_images is None else num_images
     if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= MAX_IMAGES:
         raise ValueError(f"number of images must be an integer in 1..{MAX_IMAGES}, got {batch!r}")
-    return batch, check_labels(labels, model.num_classes, batch)
+    return batch, check_labels(labels, model.num_classes, batch, model.null_class is not None)
 
 
 def check_prompt(model, prompt, keep, batch):
@@ -170,6 +170,22 @@ def predictor(model, y, batch, schedule, fast):
     return lambda x, drawn, at: raster_logits(model.predict(x, y, drawn))[:, at]
 
 
+def guidance_of(model, y, scale):
+    """The guidance of a sampling run, or None (``scale`` None or 1): classifier-free for a model
+    trained with a null class, else by the model's own Bayes classifier."""
+    if scale is None:
+        return None
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale < 0:
+        raise ValueError(f"guidance must be a finite number >= 0 (1 = none), got {scale!r}")
+    if scale == 1:
+        return None
+    if not model.can_guide:
+        raise ValueError(f"guidance needs a class-conditional model with an exact likelihood or a null class; "
+                         f"{type(model).__name__} here has num_classes={model.num_classes}, "
+                         f"exact_likelihood={model.exact_likelihood}, null class={model.null_class}")
+    return (ClassFreeGuidance if model.null_class is not None else BayesGuidance)(model, y, scale)
+
+
 class BayesGuidance:
     """Guidance by the model's own Bayes classifier, which needs no retraining. Each image is run
     under every class in one batch; the log-likelihood of its prefix under each class gives
@@ -179,20 +195,7 @@ class BayesGuidance:
     each value towards what tells the requested class apart (classifier-free guidance's formula,
     with the model's Bayes mixture as the class-free model)."""
 
-    @classmethod
-    def of(cls, model, y, scale):
-        """The guidance of a sampling run, or None (``scale`` None or 1)."""
-        if scale is None:
-            return None
-        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale < 0:
-            raise ValueError(f"guidance must be a finite number >= 0 (1 = none), got {scale!r}")
-        return None if scale == 1 else cls(model, y, scale)
-
     def __init__(self, model, y, scale):
-        if not model.num_classes or not model.exact_likelihood:
-            raise ValueError(f"guidance needs a class-conditional model with an exact likelihood; "
-                             f"{type(model).__name__} here has num_classes={model.num_classes}, "
-                             f"exact_likelihood={model.exact_likelihood}")
         self.y, self.scale, self.classes = y, scale, model.num_classes
         self.run_labels = torch.arange(self.classes).repeat(len(y))  # image i under class c: row i * C + c
         self.log_prefix = torch.zeros(len(y), self.classes)  # log p(values so far | c)
@@ -221,6 +224,24 @@ class BayesGuidance:
         self.log_prefix += picked.sum(-1)
 
 
+class ClassFreeGuidance(BayesGuidance):
+    """Classifier-free guidance (Ho & Salimans 2022) for a model trained with a null class: each
+    image is run under its class and under the null class in one batch, and values are drawn from
+    ``u + scale * (log p(value | prefix, y) - u)`` with ``u`` the null class's log-probabilities."""
+
+    def __init__(self, model, y, scale):
+        self.y, self.scale, self.classes = y, scale, 2
+        self.run_labels = torch.stack([y, torch.full_like(y, model.null_class)], 1).flatten()  # rows 2i, 2i + 1
+
+    def logits(self, run_logits):
+        log_probs = run_logits.log_softmax(-1).reshape(len(self.y), 2, *run_logits.shape[1:])
+        conditional, free = log_probs[:, 0], log_probs[:, 1]
+        return free + self.scale * (conditional - free), conditional
+
+    def update(self, chosen, commit):
+        """Nothing to keep: the class-free model is the null class itself."""
+
+
 @torch.no_grad()
 def sample_stream(model, labels=None, temperature=1.0, top_k=None, seed=0, every=1, *, num_images=None,
                   prompt=None, keep=0, schedule=None, fast=True, guidance=None):
@@ -233,7 +254,8 @@ def sample_stream(model, labels=None, temperature=1.0, top_k=None, seed=0, every
     values of the prompt and samples the rest (completion). ``schedule`` defaults to the model's
     own (raster order for an autoregressive model). ``fast`` uses the model's incremental path
     when it has one (same samples). ``guidance`` (a scale; None or 1 = none) steers a
-    class-conditional model towards its labels with :class:`BayesGuidance`.
+    class-conditional model towards its labels (:func:`guidance_of`: classifier-free with a null
+    class, else :class:`BayesGuidance`).
     """
     top_k = check_sampling_args(model, temperature, top_k, every)
     batch, y = batch_labels(model, labels, num_images)
@@ -243,7 +265,7 @@ def sample_stream(model, labels=None, temperature=1.0, top_k=None, seed=0, every
     generator = torch.Generator().manual_seed(check_seed(seed))
     u = torch.rand(batch, n, generator=generator)
     device = next(model.parameters()).device
-    guide = BayesGuidance.of(model, y, guidance)
+    guide = guidance_of(model, y, guidance)
     if guide is None:
         predict = predictor(model, y, batch, schedule, fast)
     else:

@@ -135,7 +135,7 @@ def test_labels_must_match_conditioning(tiny):
         with pytest.raises(ValueError, match="class-conditional"):
             tiny(x)
         with pytest.raises(ValueError, match=f"labels must be in \\[0, {tiny.num_classes}\\)"):
-            tiny(x, torch.tensor([tiny.num_classes]))
+            tiny(x, torch.tensor([tiny.label_count]))
     else:
         with pytest.raises(ValueError, match="unconditional"):
             tiny(x, torch.tensor([0]))

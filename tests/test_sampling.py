@@ -109,7 +109,7 @@ def test_bad_batches(tiny):
         next(argen.sample_stream(tiny, **labels_kwargs(tiny, 1000)))
     if tiny.num_classes:
         with pytest.raises(ValueError, match="labels must be in"):
-            next(argen.sample_stream(tiny, labels=[tiny.num_classes]))
+            next(argen.sample_stream(tiny, labels=[tiny.label_count]))
 
 
 def test_confidence_schedule_commits_the_most_confident(tiny):
@@ -158,7 +158,7 @@ def test_benchmark_prints_both_paths(tmp_path, monkeypatch, capsys):
 
 
 def test_guidance_is_exact_and_fast_equals_naive(tiny):
-    if not (tiny.num_classes and tiny.exact_likelihood):
+    if not tiny.can_guide:
         with pytest.raises(ValueError, match="guidance needs a class-conditional model"):
             run(tiny, guidance=2.0)
         return
@@ -168,6 +168,8 @@ def test_guidance_is_exact_and_fast_equals_naive(tiny):
         assert torch.equal(f.image, g.image)
         assert torch.allclose(f.prob.nan_to_num(-1), g.prob.nan_to_num(-1), atol=1e-5)
     assert torch.equal(run(tiny, seed=4, guidance=1)[-1].image, run(tiny, seed=4)[-1].image)
+    if not tiny.exact_likelihood:
+        return
     # the reported NLL is the model's own (unguided) likelihood of the guided sample
     y = torch.as_tensor(labels_kwargs(tiny, 3)["labels"])
     assert torch.allclose(guided[-1].nll_bits, argen.nll(tiny, guided[-1].image, y) / math.log(2), rtol=1e-4)
@@ -181,6 +183,51 @@ def test_guidance_follows_the_bayes_rule():
     x = torch.zeros(1, *model.value_shape, dtype=torch.long)
     per_class = torch.stack([raster_logits(model(x, torch.tensor([c])))[0, 0].softmax(-1) for c in range(10)])
     assert torch.allclose(first, per_class.mean(0), atol=1e-5)
+
+
+def test_class_free_guidance_steers_away_from_the_null_class():
+    """With a null class, scale 0 samples from it (p(x)) and scale s from
+    log p(. | null) + s (log p(. | y) - log p(. | null)), renormalised."""
+    model = make_tiny("pixelcnn")
+    x = torch.zeros(1, *model.value_shape, dtype=torch.long)
+    first = {c: raster_logits(model(x, torch.tensor([c])))[0, 0].log_softmax(-1) for c in (3, model.null_class)}
+    free = run(model, labels=[3], seed=0, guidance=0.0, every=1)[0].dist[0]
+    assert torch.allclose(free, first[model.null_class].exp(), atol=1e-5)
+    guided = first[model.null_class] + 2.5 * (first[3] - first[model.null_class])
+    assert torch.allclose(run(model, labels=[3], seed=0, guidance=2.5, every=1)[0].dist[0], guided.softmax(-1), atol=1e-5)
+
+
+def test_the_null_class_is_a_label_of_its_own():
+    """A model with a null class takes label num_classes (no class: it samples p(x)), and no more."""
+    model = make_tiny("pixelcnn")
+    assert model.null_class == 10 and model.label_count == 11 and model.can_guide
+    assert argen.sample(model, [10, 3], seed=0).shape[0] == 2
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 10\) or 10 \(the null class\), got 11"):
+        argen.sample(model, [11], seed=0)
+    assert make_tiny("pixel-gpt").null_class is None
+
+
+@pytest.mark.parametrize("bad", [1.0, -0.1, True, "0.1"])
+def test_bad_class_dropout(bad):
+    from argen.models import PixelCNN
+
+    with pytest.raises(ValueError, match="class_dropout must be in"):
+        PixelCNN(class_dropout=bad)
+    with pytest.raises(ValueError, match="class_dropout must be in .* num_classes=0"):
+        PixelCNN(class_dropout=0.1, num_classes=0)
+
+
+def test_training_hides_a_class_dropout_fraction_of_labels():
+    from train.objectives import Likelihood, training_labels
+
+    model, labels = make_tiny("pixelcnn"), torch.arange(10).repeat(100)
+    hidden = training_labels(model, labels, torch.Generator().manual_seed(0)) == model.null_class
+    assert 50 <= hidden.sum() <= 150  # 10% of 1,000
+    kept = training_labels(model, labels, torch.Generator().manual_seed(0))[~hidden]
+    assert torch.equal(kept, labels[~hidden])
+    assert torch.equal(training_labels(make_tiny("pixel-gpt"), labels, None), labels)
+    images = torch.zeros(4, *model.codec.picture_shape, dtype=torch.uint8)
+    assert Likelihood().batch(model, images, labels[:4], torch.Generator().manual_seed(1))[1].shape == (4,)
 
 
 @pytest.mark.parametrize("scale", [-1.0, float("nan"), "2", True])

@@ -11,13 +11,25 @@ from argen.models.maskgit import cosine_mask, masked_token_bits, masked_token_lo
 from argen.models.bsq_tokenizer import tokenizer_metrics
 
 
+def training_labels(model, labels, generator):
+    """The labels a generative model learns from: none when it is unconditional; with a null class,
+    a ``class_dropout`` fraction of them (drawn with the loop's generator) hidden behind it, so that
+    one network learns p(x | class) and p(x) for classifier-free guidance."""
+    if not model.num_classes:
+        return None
+    if model.null_class is None:
+        return labels
+    hidden = torch.rand(labels.shape, generator=generator) < model.config.class_dropout
+    return labels.masked_fill(hidden.to(labels.device), model.null_class)
+
+
 class Likelihood:
     """Maximum likelihood for a generative model: loss in nats per value, watched in bits/dim."""
 
     unit = "bits/dim"
 
     def batch(self, model, images, labels, generator):
-        return model.codec.encode_for_training(images, generator), labels if model.num_classes else None
+        return model.codec.encode_for_training(images, generator), training_labels(model, labels, generator)
 
     def loss(self, model, x, y):
         return nll(model, x, y).mean() / model.num_values
@@ -37,7 +49,7 @@ class MaskedTokens:
     unit = "bits/masked token"
 
     def batch(self, model, images, labels, generator):
-        return model.codec.encode_for_training(images, generator), labels if model.num_classes else None
+        return model.codec.encode_for_training(images, generator), training_labels(model, labels, generator)
 
     def loss(self, model, x, y):
         return masked_token_loss(model, x, y, cosine_mask((x.shape[0], model.num_values), device=x.device))

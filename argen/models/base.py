@@ -56,6 +56,8 @@ class ModelConfig:
     num_classes: int = NUM_CLASSES  # 0 = unconditional
     dataset: str = "mnist"
     class_names: list | None = None  # None: the dataset's
+    class_dropout: float = 0.0  # > 0: training hides the class of this fraction of images behind a learned
+    # null class (index num_classes), which classifier-free guidance samples from (Ho & Salimans 2022)
 
     def __post_init__(self):
         if isinstance(self.codec, Codec):
@@ -69,6 +71,10 @@ class ModelConfig:
         self.class_names = list(self.class_names)
         if self.num_classes and len(self.class_names) != self.num_classes:
             raise ValueError(f"class_names must name the {self.num_classes} classes, got {len(self.class_names)} names")
+        if isinstance(self.class_dropout, bool) or not isinstance(self.class_dropout, (int, float)) \
+                or not 0 <= self.class_dropout < 1 or (self.class_dropout and not self.num_classes):
+            raise ValueError(f"class_dropout must be in [0, 1), and 0 for an unconditional model; got "
+                             f"{self.class_dropout!r} with num_classes={self.num_classes}")
 
 
 class GenerativeModel(Configured, nn.Module):
@@ -80,6 +86,22 @@ class GenerativeModel(Configured, nn.Module):
         self.config = self.resolve_config(config, overrides)
         self.codec = build_codec(self.config.codec)
         self.num_classes = self.config.num_classes
+
+    @property
+    def null_class(self):
+        """The label of the learned null class (no class: num_classes), or None when it has none."""
+        return self.num_classes if self.config.class_dropout else None
+
+    @property
+    def label_count(self):
+        """How many labels the class embedding holds: the classes, and the null class if any."""
+        return self.num_classes + (self.null_class is not None)
+
+    @property
+    def can_guide(self):
+        """Whether sampling takes ``guidance``: classifier-free with a null class, else by the model's
+        own Bayes classifier, which needs an exact likelihood; both need classes."""
+        return bool(self.num_classes) and (self.null_class is not None or self.exact_likelihood)
 
     @property
     def levels(self):
@@ -103,7 +125,7 @@ class GenerativeModel(Configured, nn.Module):
     def check_input(self, x, y=None):
         """Validated ``(x long [B, c, h, w], y long [B] or None)``; raises ValueError otherwise."""
         x = self.codec.check_values(x)
-        return x, check_labels(y, self.num_classes, x.shape[0])
+        return x, check_labels(y, self.num_classes, x.shape[0], self.null_class is not None)
 
     def predict(self, x, y, drawn):
         """Logits ``[B, K, c, h, w]`` of every value given the values drawn so far (``drawn``, bool

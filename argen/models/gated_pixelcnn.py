@@ -97,7 +97,7 @@ class GatedPixelCNN(GenerativeModel):
     def __init__(self, config=None, **overrides):
         super().__init__(config, **overrides)
         self.require_grey()
-        c, h, n = self.config, self.config.hidden_channels, self.num_classes
+        c, h, n = self.config, self.config.hidden_channels, self.label_count
         self.layers = nn.ModuleList(
             [GatedLayer(1, h, c.input_kernel_size, True, n)]
             + [GatedLayer(h, h, c.kernel_size, False, n) for _ in range(c.num_layers - 1)])

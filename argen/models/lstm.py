@@ -101,7 +101,7 @@ class PixelLSTM(GenerativeModel):
         self.register_buffer("positions", encoding, persistent=False)  # (n, position_dim)
         self.value_embedding = nn.Embedding(levels + 1, embed_dim)  # index K: the start token
         if self.num_classes:
-            self.class_embedding = nn.Embedding(self.num_classes, embed_dim)
+            self.class_embedding = nn.Embedding(self.label_count, embed_dim)
         inputs = embed_dim * (channels + (1 if self.num_classes else 0)) + position_dim
         self.lstm = nn.LSTM(inputs, self.config.hidden_dim, self.config.num_layers, batch_first=True)
         self.mixture = DiscretizedLogisticMixture(levels, channels, self.config.num_mixtures)

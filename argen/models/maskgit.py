@@ -61,7 +61,7 @@ class MaskGIT(GenerativeModel):
         c = self.config
         self.mask_token = self.levels
         self.token_embedding = nn.Embedding(self.levels + 1, c.dim)  # index K: [MASK]
-        self.class_embedding = nn.Embedding(max(self.num_classes, 1), c.dim)  # one start token when unconditional
+        self.class_embedding = nn.Embedding(max(self.label_count, 1), c.dim)  # one start token when unconditional
         self.position_embedding = nn.Embedding(self.num_values + 1, c.dim)
         self.blocks = nn.ModuleList(Block(c.dim, c.num_heads, c.mlp_dim, causal=False) for _ in range(c.num_layers))
         self.ln = nn.LayerNorm(c.dim)

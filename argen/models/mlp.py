@@ -81,7 +81,7 @@ class PixelMLP(GenerativeModel):
             self.row_embedding = nn.Embedding(h, hidden_dim)
             self.col_embedding = nn.Embedding(w, hidden_dim)
         if self.num_classes:
-            self.class_embedding = nn.Embedding(self.num_classes, hidden_dim)
+            self.class_embedding = nn.Embedding(self.label_count, hidden_dim)
         layers = [nn.ReLU(), nn.Dropout(c.dropout)]
         for _ in range(c.num_layers - 1):
             layers += [nn.Linear(hidden_dim, hidden_dim), nn.ReLU(), nn.Dropout(c.dropout)]

@@ -50,7 +50,7 @@ class PixelCNN(GenerativeModel):
             nn.ModuleList([MaskedConv2d(h, h, kernel_size, "B", c), MaskedConv2d(h, h, 1, "B", c)])
             for _ in range(num_blocks))
         if self.num_classes:
-            self.class_embedding = nn.Embedding(self.num_classes, h * (num_blocks + 1))
+            self.class_embedding = nn.Embedding(self.label_count, h * (num_blocks + 1))
         self.output = nn.Sequential(nn.ReLU(), MaskedConv2d(h, h, 1, "B", c), nn.ReLU(),
                                     MaskedConv2d(h, levels * c, 1, "B", c))
 

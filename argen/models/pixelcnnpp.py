@@ -271,7 +271,7 @@ class PixelCNNPP(GenerativeModel):
         if c.num_scales < 1 or height % 2 ** (c.num_scales - 1) or width % 2 ** (c.num_scales - 1):
             raise ValueError(f"num_scales {c.num_scales} halves the {height} x {width} value grid "
                              f"{c.num_scales - 1} times: both sides must be divisible by {2 ** (c.num_scales - 1)}")
-        n = self.num_classes
+        n = self.label_count
 
         def resnets(conv, skip_channels, count):
             return nn.ModuleList(GatedResNet(channels, conv, skip_channels, n, c.dropout) for _ in range(count))

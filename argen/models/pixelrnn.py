@@ -162,7 +162,7 @@ class PixelRNN(GenerativeModel):
         self.input = MaskedConv2d(1, 2 * h, c.input_kernel_size, "A")
         self.layers = nn.ModuleList(self.layer_type(2 * h, h) for _ in range(c.num_layers))
         if self.num_classes:
-            self.class_embedding = nn.Embedding(self.num_classes, sum(layer.cond_size for layer in self.layers))
+            self.class_embedding = nn.Embedding(self.label_count, sum(layer.cond_size for layer in self.layers))
         self.output = output_head(2 * h, c.output_channels, self.levels)
 
     def conditions(self, y):

@@ -138,7 +138,7 @@ class ImageGPT(GenerativeModel):
     def __init__(self, config=None, **overrides):
         super().__init__(config, **overrides)
         c = self.config
-        self.gpt = GPT(self.levels, self.num_values, self.num_classes, c.dim, c.num_heads, c.num_layers, c.mlp_dim,
+        self.gpt = GPT(self.levels, self.num_values, self.label_count, c.dim, c.num_heads, c.num_layers, c.mlp_dim,
                        c.positions)
 
     @property
