@@ -1,6 +1,7 @@
 """Sampling speed of the shipped models on this machine (figures, not assertions).
 
     python -m argen.benchmark [names...] [--threads 2] [--naive]
+    python -m argen.benchmark games-maskgit --profile     # where one image's time goes, by operator
 
 For each model: seconds to the first streamed frame (one row of pixels, the app's default speed)
 and to a whole image, for one image and for a batch of ten (one per digit); with ``--naive``
@@ -25,14 +26,41 @@ def time_stream(model, batch, fast, every, schedule=None):
     return first, time.perf_counter() - started
 
 
+def profile(model, rows=8):
+    """The operators that take most of one image's sampling time (torch.profiler, after a warm-up),
+    as printed lines: seconds, share of the total, calls."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as run_profiler
+
+    from .sampling import requests, sample
+
+    sample(model, seed=0, **requests(model, [0]))
+    with run_profiler(activities=[ProfilerActivity.CPU]) as prof:
+        started = time.perf_counter()
+        sample(model, seed=0, **requests(model, [0]))
+        total = time.perf_counter() - started
+    ops = sorted(prof.key_averages(), key=lambda op: op.self_cpu_time_total, reverse=True)[:rows]
+    lines = [f"  one image: {total:.3f} s (under the profiler)"]
+    for op in ops:
+        seconds = op.self_cpu_time_total / 1e6
+        lines.append(f"  {op.key:<40} {seconds:>7.3f} s {seconds / total:>6.1%} {op.count:>7} calls")
+    return lines
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m argen.benchmark", description=__doc__.split("\n")[0])
     parser.add_argument("names", nargs="*", help="models (default: all shipped)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (a CPU-basic Space has 2)")
     parser.add_argument("--naive", action="store_true", help="also time the naive path")
+    parser.add_argument("--profile", action="store_true", help="only show where one image's time goes")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     names = args.names or available()
+    if args.profile:
+        for name in names:
+            print(name)
+            print("\n".join(profile(load(name))))
+        return
     w = max([16, *map(len, names)])
     print(f"{'model':<{w}} {'path':<6} {'first frame s':>13} {'1 image s':>10} {'10 images s':>12} "
           f"{'speed-up 1':>11} {'speed-up 10':>12}")

@@ -157,6 +157,17 @@ def test_benchmark_prints_both_paths(tmp_path, monkeypatch, capsys):
     assert naive.split()[1] == "naive" and all(r.endswith("x") and float(r[:-1]) > 0 for r in ratios)
 
 
+def test_benchmark_profile_names_the_costly_operators(tmp_path, monkeypatch, capsys):
+    from argen.benchmark import main as benchmark
+
+    make_tiny("maskgit").save(tmp_path / "tiny-maskgit")
+    monkeypatch.setenv("ARGEN_WEIGHTS", str(tmp_path))
+    benchmark(["tiny-maskgit", "--profile", "--threads", "1"])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "tiny-maskgit" and lines[1].startswith("  one image: ")
+    assert any("aten::" in line and line.endswith("calls") for line in lines[2:])
+
+
 def test_guidance_is_exact_and_fast_equals_naive(tiny):
     if not tiny.can_guide:
         with pytest.raises(ValueError, match="guidance needs a class-conditional model"):

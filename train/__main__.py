@@ -56,7 +56,7 @@ RECIPES = {
                          {"lr": 2e-3, "beta1": 0.0, "weight_decay": 1e-4}),  # the note's settings
     "bsq-tokenizer": Recipe(BSQTokenizer, training={"epochs": 5.0, "batch_size": 128, "lr": 2e-3}),
     # the course project at full size: 96 x 128 game frames, 4 x 4 patches -> 24 x 32 tokens of 10 bits
-    "games-tokenizer": Recipe(BSQTokenizer, {"dataset": "games-96x128"},
+    "games-tokenizer": Recipe(BSQTokenizer, {"dataset": "games-96x128", "entropy_weight": 0.003},
                               {"epochs": 1.0, "batch_size": 32, "lr": 2e-3}),
     # ... and the project's GPT prior (d 128, 4 heads, 3 layers) and MaskGIT over its 768 tokens
     "games-gpt": Recipe(ImageGPT, {"codec": {"kind": Tokens.kind}, "dataset": "games-96x128"}),
