@@ -68,7 +68,7 @@ class BSQTokenizer(Configured, nn.Module):
         return self.autoencoder.decode(quantized.permute(0, 3, 1, 2)), tokens, aux_loss
 
     @torch.no_grad()
-    def encode(self, images, batch_size=1000):
+    def encode(self, images, batch_size=200):
         """uint8 images ``[B, C, H, W]`` (0..255) -> tokens ``[B, h, w]``, in batches."""
         images = check_images(images, MAX_LEVELS, self.image_shape)
         return torch.cat([self(batch.float() / 255)[1] for batch in images.split(batch_size)])
