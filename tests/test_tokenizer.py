@@ -57,6 +57,16 @@ def test_bsq_entropy_loss_prefers_confident_spread_codes():
     assert bsq(spread).aux_loss.item() == pytest.approx(per_sample.item() - 2 * math.log(2), abs=1e-4)
 
 
+def test_codebook_entropy_is_exact_for_correlated_bits():
+    """A batch split between codes 0 and 2^L - 1 has balanced bits, so the paper's bound (the sum of
+    the mean bits' entropies) says L ln 2; the exact entropy over the codes is ln 2."""
+    bsq = BSQ(dim=3, bits=3)
+    p = torch.tensor([[1e-6] * 3, [1 - 1e-6] * 3])
+    assert bsq.codebook_entropy(p).item() == pytest.approx(math.log(2), abs=1e-3)
+    big = BSQ(dim=3, bits=13)
+    assert big.codebook_entropy(torch.tensor([[1e-6] * 13, [1 - 1e-6] * 13])).item() == pytest.approx(13 * math.log(2), abs=1e-3)
+
+
 @pytest.mark.parametrize("bad", [torch.tensor([-1]), torch.tensor([16]), torch.tensor([0.5])])
 def test_bsq_rejects_bad_indices(bad):
     with pytest.raises(ValueError, match=r"integers in \[0, 16\)"):

@@ -71,7 +71,8 @@ class BSQTokenizer(Configured, nn.Module):
     def encode(self, images, batch_size=200):
         """uint8 images ``[B, C, H, W]`` (0..255) -> tokens ``[B, h, w]``, in batches."""
         images = check_images(images, MAX_LEVELS, self.image_shape)
-        return torch.cat([self(batch.float() / 255)[1] for batch in images.split(batch_size)])
+        return torch.cat([self.quantizer(self.autoencoder.encode(batch.float() / 255).permute(0, 2, 3, 1)).indices
+                          for batch in images.split(batch_size)])  # the encoder alone: no reconstruction
 
     @torch.no_grad()
     def decode(self, tokens):
