@@ -74,11 +74,12 @@ def shrink_to(images, shape, dataset):
 def predict(classifier, images, batch_size=500):
     """(predicted labels ``[N]``, penultimate features ``[N, D]``) of uint8 images."""
     classifier.eval()
+    device = next(classifier.parameters()).device
     labels, features = [], []
     for i in range(0, images.shape[0], batch_size):
-        f = classifier.features(images[i:i + batch_size])
-        features.append(f)
-        labels.append(classifier.head(f).argmax(-1))
+        f = classifier.features(images[i:i + batch_size].to(device))
+        features.append(f.cpu())
+        labels.append(classifier.head(f).argmax(-1).cpu())
     return torch.cat(labels), torch.cat(features)
 
 

@@ -58,8 +58,12 @@ def chain(train):
 
 
 def publish(model, name, out_root, objective, state, train_info, test_data):
-    """Write ``out_root/name`` atomically: build it beside, then swap it in."""
-    model = model.cpu().eval()
+    """Write ``out_root/name`` atomically: build it beside, then swap it in. The test figures are
+    measured on the device the model trained on (a GPU's are re-measured on the CPU by
+    ``python -m argen.evaluate``); the sample grid is drawn on the CPU."""
+    model.eval()
+    measured = final_metrics(model, *test_data)
+    model = model.cpu()
     final = Path(out_root) / name
     staging = Path(out_root) / f".{name}.tmp"
     shutil.rmtree(staging, ignore_errors=True)
@@ -67,7 +71,7 @@ def publish(model, name, out_root, objective, state, train_info, test_data):
     train = {**train_info, "steps": state.step, "wall_minutes": round(state.elapsed / 60, 2),
              "stopped_early": state.stopped_early, "held_out_unit": objective.unit,
              "held_out_curve": [[round(e, 3), round(v, 5)] for e, v in state.val_curve]}
-    metrics = {"name": name, **final_metrics(model, *test_data), "train": {**train, **chain(train)}}
+    metrics = {"name": name, **measured, "train": {**train, **chain(train)}}
     samples = None
     if isinstance(model, GenerativeModel):
         samples = samples_picture(model, draw_samples(model, GRID_PER_CLASS, train_info["seed"])[0], GRID_PER_CLASS)

@@ -92,11 +92,12 @@ def psnr(reconstructions, images):
 def tokenizer_metrics(tokenizer, images, batch_size=500):
     """On uint8 ``images``: mean PSNR, codes used, code perplexity and compression."""
     scores, counts = [], torch.zeros(tokenizer.codebook_size)
+    device = next(tokenizer.parameters()).device
     for batch in images.split(batch_size):
-        x = batch.float() / 255
+        x = batch.to(device).float() / 255
         reconstructions, tokens, _ = tokenizer(x)
-        scores.append(psnr(reconstructions, x))
-        counts += torch.bincount(tokens.flatten(), minlength=tokenizer.codebook_size).float()
+        scores.append(psnr(reconstructions, x).cpu())
+        counts += torch.bincount(tokens.flatten().cpu(), minlength=tokenizer.codebook_size).float()
     p = counts / counts.sum()
     entropy = -(p[p > 0] * p[p > 0].log()).sum().item()
     raw_bits = math.prod(tokenizer.image_shape) * 8

@@ -100,11 +100,12 @@ def masked_token_bits(model, x, y=None, seed=0, batch_size=250):
     """Bits per masked token over a set of values, each image hiding a seeded cosine-schedule mask:
     MaskGIT's held-out figure (not a likelihood)."""
     generator = torch.Generator().manual_seed(seed)
+    device = next(model.parameters()).device
     total, count = 0.0, 0
     for i in range(0, x.shape[0], batch_size):
-        xb = x[i:i + batch_size]
-        hidden = cosine_mask((xb.shape[0], model.num_values), generator)
-        yb = None if y is None else y[i:i + batch_size]
+        xb = x[i:i + batch_size].to(device)
+        hidden = cosine_mask((xb.shape[0], model.num_values), generator).to(device)
+        yb = None if y is None else y[i:i + batch_size].to(device)
         total += masked_token_loss(model, xb, yb, hidden).item() * int(hidden.sum())
         count += int(hidden.sum())
     return total / count / math.log(2)
