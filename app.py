@@ -22,7 +22,7 @@ import torch
 import argen
 from argen import pipelines, render
 from argen.data import DATASETS, MAX_LEVELS, NUM_CLASSES, from_drawing
-from argen.hub import model_dir, read_metrics
+from argen.hub import model_dir, read_metrics, recommended_guidance
 
 FPS = 12  # frames per second sent to the browser; more is wasted
 IMAGE_COUNTS = (1, 4, 10)  # 10 = one per class
@@ -203,11 +203,6 @@ def frame_outputs(model, frame, **canvas_options):
     stats = (f"**{model.codec.units}** {frame.values_done}/{model.num_values} · **NLL so far** "
              f"{frame.nll_bits.mean():.1f} bits/image · **mean entropy** {np.nanmean(frame.entropy.numpy()):.3f} nats")
     return canvas, prob, entropy, chart, stats
-
-
-def recommended_guidance(name):
-    """The guidance scale measured best for a model (its metrics.json), else 1 (none)."""
-    return read_metrics(name).get("guidance", {}).get("recommended", 1.0)
 
 
 def stream(model, frames, seed, note="", finished=None, ticket=(None, 0), **canvas_options):

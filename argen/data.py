@@ -168,7 +168,8 @@ def binarize(images, threshold=128):
 def dynamic_binarize(images, generator=None):
     """Bernoulli binarization with p = intensity / 255 (Salakhutdinov & Murray 2008)."""
     probs = check_uint8_images(images).float() / 255
-    return torch.bernoulli(probs, generator=generator).long()
+    drawn_on = probs.device if generator is None else generator.device  # a CPU generator for GPU images too
+    return torch.bernoulli(probs.to(drawn_on), generator=generator).long().to(probs.device)
 
 
 def binarized_test_set(images):

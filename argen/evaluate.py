@@ -22,7 +22,7 @@ import argparse
 import torch
 
 from .data import get_dataset
-from .hub import available, load, model_dir, read_metrics, weights_dir, write_report
+from .hub import available, load, model_dir, read_metrics, recommended_guidance, weights_dir, write_report
 from .likelihood import bits_per_dim, dataset_nll
 from .models import BSQTokenizer, GenerativeModel
 from .models.bsq_tokenizer import tokenizer_metrics
@@ -103,7 +103,8 @@ def quality_metrics(model, classifier, reference, per_class, seed, guidance=None
     by_class = None if labels is None else {
         name: round((predicted[labels == c] == c).float().mean().item(), 4)
         for c, name in enumerate(model.config.class_names)}
-    return {"samples": int(images.shape[0]), "temperature": 1.0, "seed": seed, "accuracy": accuracy,
+    return {"samples": int(images.shape[0]), "temperature": 1.0, "seed": seed, "guidance": guidance or 1.0,
+            "accuracy": accuracy,
             "accuracy_by_class": by_class,
             "fid": round(frechet_distance(features, reference["test_features"]), 3),
             "fid_floor": reference["fid_floor"]}, images
@@ -257,10 +258,14 @@ def dataset_table(names):
             bpd += f" (tokenizer PSNR {m['tokenizer']['psnr_db']:.1f} dB)"
         accuracy = fmt(q.get("accuracy"), ".1%") + (f" of {q['samples']}" if q.get("accuracy") is not None
                                                      and q.get("samples") != 1000 else "")
+        if q.get("guidance", 1.0) != 1.0:
+            accuracy += f" at guidance {q['guidance']:g}"
+        minutes = (f"{tr['total_wall_minutes']} min in {len(tr['chain'])} runs" if "chain" in tr
+                   else f"{tr.get('wall_minutes', '?')} min")
         rows.append(f"| `{name}` | {m['data']['levels']} | {m['parameters']:,} | {fmt(t.get('nats_per_image'), '.2f')} "
                     f"| {bpd} | {fmt(t.get('bits_per_dim_8bit'), '.4f')} "
                     f"| {accuracy} | {fid} | {per_image} "
-                    f"| {fmt(s.get('seconds_per_10'), '.2f')} | {tr.get('wall_minutes', '?')} min, "
+                    f"| {fmt(s.get('seconds_per_10'), '.2f')} | {minutes}, "
                     f"{tr.get('epochs', '?')} epochs | {tr.get('hardware', '?')} |")
     return "\n".join(rows)
 
@@ -336,7 +341,11 @@ def main(argv=None):
         elif judged:
             classifier, reference = data.reference(dataset, len(model.config.class_names) * per_class)
             floors[dataset.name] = reference["fid_floor"]
-            metrics["quality"], samples = quality_metrics(model, classifier, reference, per_class, args.seed)
+            guidance = recommended_guidance(name) if model.can_guide else None  # the model's default
+            if guidance not in (None, 1.0):
+                print(f"{name}: samples at guidance {guidance:g}, its recommended scale")
+            metrics["quality"], samples = quality_metrics(model, classifier, reference, per_class, args.seed,
+                                                          guidance=guidance)
             samples = samples_picture(model, samples[::max(per_class // 10, 1)], min(per_class, 10))  # <= 10 a class
         if args.all:
             metrics["speed"] = speed_metrics(model)

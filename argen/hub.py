@@ -119,6 +119,12 @@ def read_metrics(name_or_dir):
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
+def recommended_guidance(name_or_dir):
+    """The guidance scale measured best for a model (``guidance.recommended`` in its metrics.json,
+    from ``python -m argen.evaluate NAME --guidance ...``), else 1 (none): the model's default."""
+    return read_metrics(name_or_dir).get("guidance", {}).get("recommended", 1.0)
+
+
 def write_report(directory, metrics, samples=None):
     """The one writer of a model folder's measurements: ``metrics.json`` (atomically) and, given a
     PIL picture, its sample grid ``samples.png``."""

@@ -195,3 +195,35 @@ def test_a_token_model_reads_its_datasets_tokenizer_by_default():
         == (1, 24, 32)
     with pytest.raises(SystemExit, match="no tokenizer is shipped for cifar10: name one with --tokenizer"):
         build(RECIPES["games-maskgit"], parse_args(["games-maskgit", "--dataset", "cifar10", *small]))
+
+
+def test_a_budget_refuses_what_it_decides_itself():
+    from train.budget import fit_epochs
+    from train.budget import main as budget_main
+
+    assert fit_epochs(10.0, 469, 60) == 1.27  # 600 steps of 469 a epoch, rounded down
+    with pytest.raises(SystemExit, match="leave --epochs and --max-minutes to the budget"):
+        budget_main(["--minutes", "1", "pixelcnn --epochs 2"])
+    with pytest.raises(SystemExit, match="two recipes share a name"):
+        budget_main(["--minutes", "1", "pixelcnn", "pixelcnn --lr 1e-3"])
+    with pytest.raises(SystemExit, match=r"--minutes must be > 0 \(got -1.0\)"):
+        budget_main(["--minutes", "-1", "pixelcnn"])
+
+
+def test_a_budget_times_each_recipe_and_fits_its_epochs(tmp_path, capsys):
+    """The recipes are timed in processes of their own, then each gets the command that fits the
+    budget at its speed; the command is one the train CLI takes."""
+    import shlex
+
+    from train.budget import main as budget_main
+
+    data = fake_mnist(tmp_path)
+    budget_main(["--minutes", "0.5", "--steps", "2", "--dry-run", "--logs", str(tmp_path / "logs"),
+                 f"mlp-v1 --hidden-dim 16 --data-dir {data} --threads 1 --batch-size 32"])
+    out = capsys.readouterr().out
+    rate, epochs = out.split("mlp-v1: ")[1].split(" steps/s, 3 steps per epoch -> --epochs ")
+    epochs = float(epochs.split()[0])
+    assert float(rate) > 0 and epochs == pytest.approx(float(rate) * 27 / 3, abs=0.06)  # 0.9 of 30 s (rate printed to 0.01)
+    command = next(line for line in out.splitlines() if line.startswith("-m train "))
+    args = parse_args(shlex.split(command)[2:])
+    assert args.epochs == epochs and args.max_minutes == 0.5 and args.hidden_dim == 16

@@ -50,10 +50,16 @@ class SelfAttention(nn.Module):
         else:
             if t > 1:
                 raise ValueError("the KV cache takes one new position at a time")
-            if "k" in cache:
-                k, v = torch.cat([cache["k"], k], 2), torch.cat([cache["v"], v], 2)
-            cache["k"], cache["v"] = k, v
-            out = F.scaled_dot_product_attention(q, k, v)  # one query sees all cached keys: causal
+            n = cache.setdefault("n", 0)
+            if "k" not in cache:  # preallocated once: growing it by concatenation copied it every step
+                cache["k"], cache["v"] = (k.new_empty(b, self.num_heads, cache["capacity"], k.shape[-1])
+                                          for _ in range(2))
+            if n == cache["k"].shape[2]:
+                raise ValueError(f"the KV cache holds {n} positions, and all are used")
+            cache["k"][:, :, n], cache["v"][:, :, n] = k[:, :, 0], v[:, :, 0]
+            cache["n"] = n + 1
+            # one query sees all cached keys: causal
+            out = F.scaled_dot_product_attention(q, cache["k"][:, :, :n + 1], cache["v"][:, :, :n + 1])
         return self.proj(out.transpose(1, 2).reshape(b, t, d))  # (b, t, d)
 
 
@@ -75,6 +81,7 @@ class GPT(nn.Module):
     def __init__(self, vocab_size, length, num_classes, dim=128, num_heads=4, num_layers=3, mlp_dim=512,
                  positions=True):
         super().__init__()
+        self.length = length  # positions: the class token and length - 1 tokens after it
         self.token_embedding = nn.Embedding(vocab_size, dim)
         self.class_embedding = nn.Embedding(max(num_classes, 1), dim)  # one start token when unconditional
         self.position_embedding = nn.Embedding(length, dim) if positions else None  # None: the ablation
@@ -105,7 +112,7 @@ class GPT(nn.Module):
     def stepper(self, y):
         """``step(token or None) -> logits [B, V]`` of the next position, with a KV cache: the first
         call (None) reads the class token, each later call the token sampled last."""
-        caches, position = [{} for _ in self.blocks], 0
+        caches, position = [{"capacity": self.length} for _ in self.blocks], 0
 
         def step(token):
             nonlocal position
