@@ -110,12 +110,17 @@ def quality_metrics(model, classifier, reference, per_class, seed, guidance=None
             "fid_floor": reference["fid_floor"]}, images
 
 
-def guidance_curve(model, classifier, reference, per_class, seed, scales):
+def guidance_curve(model, classifier, reference, per_class, seed, scales, known=()):
     """Sample quality against the guidance scale, and the recommended scale: the most accurate
-    whose FID is no worse than the unguided samples' (scale 1 is always measured)."""
-    scales = sorted({1.0, *map(float, scales)})
+    whose FID is no worse than the unguided samples' (scale 1 is always in the curve). ``known``:
+    points measured before with the same samples and seed, kept rather than measured again."""
+    known = {point["scale"]: point for point in known}
     curve = []
-    for scale in scales:
+    for scale in sorted({1.0, *map(float, scales), *known}):
+        if scale in known:
+            curve.append(known[scale])
+            print(f"guidance {scale}: accuracy {known[scale]['accuracy']:.1%}, FID {known[scale]['fid']:.2f} (recorded)")
+            continue
         quality = quality_metrics(model, classifier, reference, per_class, seed, guidance=scale)[0]
         curve.append({"scale": scale, "accuracy": quality["accuracy"], "fid": quality["fid"]})
         print(f"guidance {scale}: accuracy {quality['accuracy']:.1%}, FID {quality['fid']:.2f}")
@@ -143,8 +148,9 @@ def decoding_curve(model, classifier, reference, per_class, seed, steps):
     return {"samples": len(model.config.class_names) * per_class, "seed": seed, "curve": curve}
 
 
-def speed_metrics(model):
-    """Seconds per image and per batch of ten (one per class), fast and naive paths."""
+def speed_metrics(model, guidance=None):
+    """Seconds per image and per batch of ten (one per class), fast and naive paths, and with the
+    fast path at ``guidance`` (the model's default) when it guides."""
     from .benchmark import time_stream
 
     whole = model.num_values
@@ -154,6 +160,9 @@ def speed_metrics(model):
              "seconds_per_10": round(time_stream(model, 10, True, whole)[1], 3)}
     if model.has_fast_path:
         speed["naive_seconds_per_image"] = round(time_stream(model, 1, False, whole)[1], 3)
+    if guidance not in (None, 1.0):
+        speed["guidance"] = guidance
+        speed["guided_seconds_per_image"] = round(time_stream(model, 1, True, whole, guidance=guidance)[1], 3)
     return speed
 
 
@@ -250,6 +259,8 @@ def dataset_table(names):
         fid = f"{q['fid']:.2f} ({q['fid_floor']:.2f})" if q else "—"
         naive = f" ({s['naive_seconds_per_image']:.2f})" if "naive_seconds_per_image" in s else ""
         per_image = f"{s['seconds_per_image']:.2f}{naive}" if s else "—"
+        if "guided_seconds_per_image" in s:
+            per_image += f"; {s['guided_seconds_per_image']:.2f} at guidance {s['guidance']:g}"
         if "bits_per_dim" in t:
             bpd = f"{t['bits_per_dim']:.4f}" + (" per token" if "tokenizer" in m else "")
         else:
@@ -262,11 +273,14 @@ def dataset_table(names):
             accuracy += f" at guidance {q['guidance']:g}"
         minutes = (f"{tr['total_wall_minutes']} min in {len(tr['chain'])} runs" if "chain" in tr
                    else f"{tr.get('wall_minutes', '?')} min")
+        epochs = tr.get("epochs", "?")
+        if tr.get("stopped_early") and tr.get("held_out_curve"):  # stopped by its time budget
+            epochs = f"{tr['held_out_curve'][-1][0]:.2f} of {epochs}"
         rows.append(f"| `{name}` | {m['data']['levels']} | {m['parameters']:,} | {fmt(t.get('nats_per_image'), '.2f')} "
                     f"| {bpd} | {fmt(t.get('bits_per_dim_8bit'), '.4f')} "
                     f"| {accuracy} | {fid} | {per_image} "
                     f"| {fmt(s.get('seconds_per_10'), '.2f')} | {minutes}, "
-                    f"{tr.get('epochs', '?')} epochs | {tr.get('hardware', '?')} |")
+                    f"{epochs} epochs | {tr.get('hardware', '?')} |")
     return "\n".join(rows)
 
 
@@ -333,8 +347,8 @@ def main(argv=None):
     for name in names:
         model = load(name)
         dataset = dataset_of(model)
-        metrics = read_metrics(name) if args.quality else {**read_metrics(name),
-                                                           **final_metrics(model, *data.test(dataset))}
+        measured = {} if args.quality else final_metrics(model, *data.test(dataset))
+        metrics = {**read_metrics(name), **measured}  # read after the measuring: another run may have written
         samples = None
         if judged and dataset.classifier is None:
             print(f"{name}: no classifier judges {dataset.name} samples, so their quality is not measured")
@@ -348,7 +362,7 @@ def main(argv=None):
                                                           guidance=guidance)
             samples = samples_picture(model, samples[::max(per_class // 10, 1)], min(per_class, 10))  # <= 10 a class
         if args.all:
-            metrics["speed"] = speed_metrics(model)
+            metrics["speed"] = speed_metrics(model, recommended_guidance(name) if model.can_guide else None)
         if not args.quick:
             write_report(model_dir(name), metrics, samples)
         rows.append((name, metrics))
@@ -368,7 +382,7 @@ def speed_main(names, quick):
         if not isinstance(model, GenerativeModel):
             print(f"{name}: draws nothing, so it has no speed to measure")
             continue
-        speed = speed_metrics(model)
+        speed = speed_metrics(model, recommended_guidance(name) if model.can_guide else None)
         print(f"{name}: {speed}")
         if not quick:
             write_report(model_dir(name), {**read_metrics(name), "speed": speed})
@@ -396,7 +410,10 @@ def curves_main(names, args, data, per_class):
         classifier, reference = data.reference(dataset_of(model), len(model.config.class_names) * per_class)
         print(f"{name} (FID floor {reference['fid_floor']}):")
         if args.guidance and model.can_guide:
-            key, curve = "guidance", guidance_curve(model, classifier, reference, per_class, args.seed, args.guidance)
+            recorded = read_metrics(name).get("guidance", {})  # a curve of the same samples gains points
+            same = recorded.get("samples") == len(model.config.class_names) * per_class and recorded.get("seed") == args.seed
+            key, curve = "guidance", guidance_curve(model, classifier, reference, per_class, args.seed, args.guidance,
+                                                    known=recorded.get("curve", []) if same and not args.quick else ())
             print(f"{name}: recommended guidance {curve['recommended']}")
         elif args.decoding_steps and not model.exact_likelihood:
             key, curve = "decoding", decoding_curve(model, classifier, reference, per_class, args.seed,

@@ -264,3 +264,15 @@ def test_pixelcnnpp_rejects_grids_it_cannot_halve():
         argen.models.PixelCNNPP(codec=grey(4), num_scales=3)
     with pytest.raises(ValueError, match="output must be one of"):
         argen.models.PixelCNNPP(codec=grey(4, (1, 4, 4)), num_scales=1, output="gaussian")
+
+
+def test_the_kv_cache_holds_exactly_the_sequence():
+    """The GPT's KV cache is allocated once for every position (class token + values), is filled
+    in place, and says so when asked for one position more."""
+    model = make_tiny("pixel-gpt")
+    step = model.gpt.stepper(torch.tensor([3]))
+    logits = step(None)
+    for _ in range(model.num_values - 1):
+        logits = step(logits.argmax(-1))
+    with pytest.raises(ValueError, match=f"the KV cache holds {model.num_values} positions, and all are used"):
+        step(logits.argmax(-1))

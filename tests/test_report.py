@@ -99,3 +99,24 @@ def test_readme_table_lists_every_shipped_model(tmp_path):
         assert (f"{test['nats_per_image']:.2f}" if "nats_per_image" in test
                 else f"{test['masked_bits_per_token']:.3f} bits per masked token: not a likelihood") in row
     assert markdown_table(available()) in open("README.md").read()  # the front page is up to date
+
+
+def test_a_guidance_curve_gains_points_without_measuring_the_recorded_ones(monkeypatch):
+    """``--guidance 1.5`` on a model with a recorded curve (same samples, same seed) measures 1.5
+    alone, and recommends from the whole curve: the most accurate scale with FID no worse than 1's."""
+    from types import SimpleNamespace
+
+    import argen.evaluate as evaluate
+
+    measured = []
+
+    def fake_quality(model, classifier, reference, per_class, seed, guidance=None, schedule=None):
+        measured.append(guidance)
+        return {"accuracy": 0.8, "fid": 30.0}, None
+
+    monkeypatch.setattr(evaluate, "quality_metrics", fake_quality)
+    model = SimpleNamespace(config=SimpleNamespace(class_names=list("0123456789")))
+    known = [{"scale": 1.0, "accuracy": 0.6, "fid": 40.0}, {"scale": 2.0, "accuracy": 0.9, "fid": 50.0}]
+    curve = evaluate.guidance_curve(model, None, None, 5, 0, [1.5, 2], known=known)
+    assert measured == [1.5]
+    assert [point["scale"] for point in curve["curve"]] == [1.0, 1.5, 2.0] and curve["recommended"] == 1.5

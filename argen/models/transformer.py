@@ -54,8 +54,6 @@ class SelfAttention(nn.Module):
             if "k" not in cache:  # preallocated once: growing it by concatenation copied it every step
                 cache["k"], cache["v"] = (k.new_empty(b, self.num_heads, cache["capacity"], k.shape[-1])
                                           for _ in range(2))
-            if n == cache["k"].shape[2]:
-                raise ValueError(f"the KV cache holds {n} positions, and all are used")
             cache["k"][:, :, n], cache["v"][:, :, n] = k[:, :, 0], v[:, :, 0]
             cache["n"] = n + 1
             # one query sees all cached keys: causal
@@ -116,6 +114,8 @@ class GPT(nn.Module):
 
         def step(token):
             nonlocal position
+            if position == self.length:
+                raise ValueError(f"the KV cache holds {self.length} positions, and all are used")
             x = self.start(y) if token is None else self.embed(token[:, None], position)
             position += 1
             for block, cache in zip(self.blocks, caches):
