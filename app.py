@@ -514,7 +514,7 @@ def build():
                         go = gr.Button("Generate", variant="primary")
                         stop = gr.Button("Stop")
                     digit = digit_picker()
-                    guidance = gr.Slider(0, MAX_GUIDANCE, value=1, step=0.5,
+                    guidance = gr.Slider(0, MAX_GUIDANCE, value=1, step=0.25,
                                          label="guidance (1 = none; more = more like the digit asked for)")
                     temperature = temperature_slider()
                     top_k = gr.Slider(0, MAX_LEVELS, value=0, step=1, label="top-k (0 = all values)")

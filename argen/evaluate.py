@@ -357,7 +357,7 @@ def main(argv=None):
             floors[dataset.name] = reference["fid_floor"]
             guidance = recommended_guidance(name) if model.can_guide else None  # the model's default
             if guidance not in (None, 1.0):
-                print(f"{name}: samples at guidance {guidance:g}, its recommended scale")
+                print(f"samples of {name} at guidance {guidance:g}, its recommended scale")
             metrics["quality"], samples = quality_metrics(model, classifier, reference, per_class, args.seed,
                                                           guidance=guidance)
             samples = samples_picture(model, samples[::max(per_class // 10, 1)], min(per_class, 10))  # <= 10 a class

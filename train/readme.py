@@ -1,9 +1,10 @@
 """``python -m train.readme``: copy the shipped models' metrics.json figures into README.md's
-results table (between its markers). The library measures; this repo tool writes the front page."""
+results table (between its markers) and redraw ``weights/report.png`` from them. The library
+measures; this repo tool writes the front page."""
 from pathlib import Path
 
-from argen.evaluate import markdown_table
-from argen.hub import available
+from argen.evaluate import comparison_plot, markdown_table
+from argen.hub import available, read_metrics, weights_dir
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 TABLE_START, TABLE_END = "<!-- results:start -->", "<!-- results:end -->"
@@ -18,4 +19,5 @@ def update_readme(names, readme=README):
 
 if __name__ == "__main__":
     update_readme(available())
-    print(f"updated {README.name}'s results table")
+    comparison_plot([(name, read_metrics(name)) for name in available()], weights_dir() / "report.png")
+    print(f"updated {README.name}'s results table and {weights_dir().name}/report.png")
