@@ -200,7 +200,8 @@ def frame_outputs(model, frame, **canvas_options):
     prob = render.map_panel(value_map(frame.prob), 0, 1, "viridis", "p", cell=cell)
     entropy = render.map_panel(value_map(frame.entropy), 0, math.log(model.levels), "magma", "nats", cell=cell)
     chart = render.distribution_chart(frame.dist[0].numpy(), int(frame.dist_value[0]))
-    stats = (f"**{model.codec.units}** {frame.values_done}/{model.num_values} · **NLL so far** "
+    nll = "NLL" if frame.values_done == model.num_values else "NLL so far"
+    stats = (f"**{model.codec.units}** {frame.values_done}/{model.num_values} · **{nll}** "
              f"{frame.nll_bits.mean():.1f} bits/image · **mean entropy** {np.nanmean(frame.entropy.numpy()):.3f} nats")
     return canvas, prob, entropy, chart, stats
 
@@ -470,8 +471,9 @@ def stream_outputs(what):
     canvas = gr.Image(label=what, type="pil", format="png")
     stats = gr.Markdown()
     with gr.Row():
-        prob = gr.Image(label="probability of the chosen value (colour: mean of R, G, B)", type="pil", format="png")
-        entropy = gr.Image(label="entropy in nats (colour: mean of R, G, B)", type="pil", format="png")
+        prob = gr.Image(label="probability of the chosen value (a colour pixel: mean of R, G, B)", type="pil",
+                        format="png")
+        entropy = gr.Image(label="entropy in nats (a colour pixel: mean of R, G, B)", type="pil", format="png")
     chart = gr.Image(label="the most uncertain value of the last frame: its distribution (first image)", type="pil",
                      format="png")
     inspected = gr.Markdown("When the image is finished, click one of its pixels to inspect it.")

@@ -152,15 +152,16 @@ def map_panel(values, vmin, vmax, cmap, label, padding=1, cell=1):
     return panel
 
 
-def distribution_chart(probs, chosen=None, width=448, height=160):
-    """A bar chart of a distribution over K levels, the chosen level in red."""
+def distribution_chart(probs, chosen=None, width=448, height=180, margin=20):
+    """A bar chart of a distribution over K levels, the chosen level in red. ``margin``: a blank
+    band at the top, under the label that the app lays over the picture's top-left corner."""
     from PIL import ImageDraw
 
     probs = np.asarray(probs, dtype=np.float64)
     k = len(probs)
     picture = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(picture)
-    top, bottom, left = 14, height - 14, 28
+    top, bottom, left = margin + 14, height - 14, 28
     bar = (width - left - 4) / k
     peak = max(probs.max(), 1e-12)
     for i, p in enumerate(probs):
@@ -173,5 +174,6 @@ def distribution_chart(probs, chosen=None, width=448, height=160):
     draw.text((left, bottom + 2), "0", fill=(0, 0, 0))
     draw.text((width - 30, bottom + 2), f"{k - 1}", fill=(0, 0, 0))
     if chosen is not None:
-        draw.text((width // 2 - 40, 0), f"chosen {chosen}: p={probs[chosen]:.3f}", fill=(200, 30, 30))
+        title = f"chosen {chosen}: p={probs[chosen]:.3f}"
+        draw.text((width - 4 - draw.textlength(title), margin), title, fill=(200, 30, 30))
     return picture
