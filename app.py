@@ -471,9 +471,8 @@ def stream_outputs(what):
     canvas = gr.Image(label=what, type="pil", format="png")
     stats = gr.Markdown()
     with gr.Row():
-        prob = gr.Image(label="probability of the chosen value (a colour pixel: mean of R, G, B)", type="pil",
-                        format="png")
-        entropy = gr.Image(label="entropy in nats (a colour pixel: mean of R, G, B)", type="pil", format="png")
+        prob = gr.Image(label="probability of the chosen value (colour: mean of R, G, B)", type="pil", format="png")
+        entropy = gr.Image(label="entropy in nats (colour: mean of R, G, B)", type="pil", format="png")
     chart = gr.Image(label="the most uncertain value of the last frame: its distribution (first image)", type="pil",
                      format="png")
     inspected = gr.Markdown("When the image is finished, click one of its pixels to inspect it.")

@@ -408,8 +408,7 @@ def test_browser_studio(server, browser, viewport):
         page.wait_for_timeout(100)
     assert len(seen) >= 3, "the canvas did not change while streaming"
     assert "temperature 2" in page.get_by_text("784/784").inner_text()
-    for label in ("probability of the chosen value (a colour pixel: mean of R, G, B)",
-                  "entropy in nats (a colour pixel: mean of R, G, B)"):
+    for label in ("probability of the chosen value (colour: mean of R, G, B)", "entropy in nats (colour: mean of R, G, B)"):
         shown = covered_map_area(page, label)
         assert shown["over"] == 0 and shown["height"] >= 100, (label, shown)
     if viewport == "phone":
