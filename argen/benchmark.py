@@ -73,7 +73,7 @@ def main(argv=None):
         fast_ten = time_stream(model, 10, True, model.num_values)[1]
         label = "fast" if model.has_fast_path else "naive"
         print(f"{name:<{w}} {label:<6} {fast_first:>13.3f} {fast_one:>10.2f} {fast_ten:>12.2f}")
-        guidance = recommended_guidance(name) if model.can_guide else 1.0
+        guidance = recommended_guidance(name)
         if guidance != 1.0:  # the model's default: what the app and the report card sample with
             guided_first, guided_one = time_stream(model, 1, True, width, guidance=guidance)
             guided_ten = time_stream(model, 10, True, model.num_values, guidance=guidance)[1]

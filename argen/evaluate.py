@@ -355,14 +355,14 @@ def main(argv=None):
         elif judged:
             classifier, reference = data.reference(dataset, len(model.config.class_names) * per_class)
             floors[dataset.name] = reference["fid_floor"]
-            guidance = recommended_guidance(name) if model.can_guide else None  # the model's default
-            if guidance not in (None, 1.0):
+            guidance = recommended_guidance(name)  # the model's default (1: a model that does not guide)
+            if guidance != 1.0:
                 print(f"samples of {name} at guidance {guidance:g}, its recommended scale")
             metrics["quality"], samples = quality_metrics(model, classifier, reference, per_class, args.seed,
                                                           guidance=guidance)
             samples = samples_picture(model, samples[::max(per_class // 10, 1)], min(per_class, 10))  # <= 10 a class
         if args.all:
-            metrics["speed"] = speed_metrics(model, recommended_guidance(name) if model.can_guide else None)
+            metrics["speed"] = speed_metrics(model, recommended_guidance(name))
         if not args.quick:
             write_report(model_dir(name), metrics, samples)
         rows.append((name, metrics))
@@ -382,7 +382,7 @@ def speed_main(names, quick):
         if not isinstance(model, GenerativeModel):
             print(f"{name}: draws nothing, so it has no speed to measure")
             continue
-        speed = speed_metrics(model, recommended_guidance(name) if model.can_guide else None)
+        speed = speed_metrics(model, recommended_guidance(name))
         print(f"{name}: {speed}")
         if not quick:
             write_report(model_dir(name), {**read_metrics(name), "speed": speed})

@@ -121,7 +121,8 @@ def read_metrics(name_or_dir):
 
 def recommended_guidance(name_or_dir):
     """The guidance scale measured best for a model (``guidance.recommended`` in its metrics.json,
-    from ``python -m argen.evaluate NAME --guidance ...``), else 1 (none): the model's default."""
+    from ``python -m argen.evaluate NAME --guidance ...``, which measures only models that can guide),
+    else 1 (none): the model's default."""
     return read_metrics(name_or_dir).get("guidance", {}).get("recommended", 1.0)
 
 
