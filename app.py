@@ -435,7 +435,7 @@ def on_model_change(name):
     return (gr.Radio(choices=class_choices(model), interactive=bool(model.num_classes),
                      label=class_word(model) if model.num_classes else "class (this model is unconditional)"),
             gr.Slider(maximum=model.levels, value=0, label=f"top-k (0 = all {model.levels} values)"),
-            gr.Slider(value=recommended_guidance(name) if guided else 1, interactive=guided,
+            gr.Slider(value=recommended_guidance(name), interactive=guided,
                       label=f"guidance (1 = none; more = more like the {class_word(model)} asked for)"))
 
 

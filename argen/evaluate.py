@@ -117,13 +117,13 @@ def guidance_curve(model, classifier, reference, per_class, seed, scales, known=
     known = {point["scale"]: point for point in known}
     curve = []
     for scale in sorted({1.0, *map(float, scales), *known}):
-        if scale in known:
-            curve.append(known[scale])
-            print(f"guidance {scale}: accuracy {known[scale]['accuracy']:.1%}, FID {known[scale]['fid']:.2f} (recorded)")
-            continue
-        quality = quality_metrics(model, classifier, reference, per_class, seed, guidance=scale)[0]
-        curve.append({"scale": scale, "accuracy": quality["accuracy"], "fid": quality["fid"]})
-        print(f"guidance {scale}: accuracy {quality['accuracy']:.1%}, FID {quality['fid']:.2f}")
+        point = known.get(scale)
+        if point is None:
+            quality = quality_metrics(model, classifier, reference, per_class, seed, guidance=scale)[0]
+            point = {"scale": scale, "accuracy": quality["accuracy"], "fid": quality["fid"]}
+        curve.append(point)
+        print(f"guidance {scale}: accuracy {point['accuracy']:.1%}, FID {point['fid']:.2f}"
+              + (" (recorded)" if scale in known else ""))
     unguided = next(point for point in curve if point["scale"] == 1.0)
     fair = [point for point in curve if point["fid"] <= unguided["fid"]]
     best = max(fair, key=lambda point: (point["accuracy"], -point["scale"]))

@@ -18,7 +18,6 @@ import math
 import shlex
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -28,33 +27,11 @@ WARMUP_STEPS = 10  # CUDA start-up, cuDNN's algorithm search, the allocator's fi
 
 def timing_worker(steps, argv):
     """Steps per second of one recipe's training loop (after a warm-up), printed as ``RESULT``."""
-    import torch
+    from .__main__ import parse_args
+    from .throughput import seconds_per_step
 
-    from argen.data import get_dataset
-
-    from .__main__ import OBJECTIVES, RECIPES, build, parse_args
-    from .loop import TrainConfig, train
-    from .objectives import Likelihood
-
-    args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    recipe = RECIPES[args.model]
-    model = build(recipe, args)
-    objective = OBJECTIVES.get(recipe.family, Likelihood)()
-    data = get_dataset(args.dataset).load("train", args.data_dir)
-    if args.train_images:
-        data = tuple(t[:args.train_images] for t in data)
-    with tempfile.TemporaryDirectory() as folder:
-        seconds = []
-        for count in (WARMUP_STEPS, steps):
-            config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, bf16=args.bf16,
-                                 max_steps=count, seed=args.seed)
-            started = time.perf_counter()
-            train(model, objective, data, data, config, Path(folder) / f"{count}.pt", device=args.device)
-            seconds.append(time.perf_counter() - started)
-    print(f"RESULT {steps / seconds[1]:.4f} {math.ceil(data[0].shape[0] / args.batch_size)}")
+    seconds, per_epoch = seconds_per_step(parse_args(argv), steps, warmup=WARMUP_STEPS)
+    print(f"RESULT {1 / seconds:.4f} {per_epoch}")
 
 
 def run_all(commands, log_dir):

@@ -8,6 +8,7 @@ which trains the recipe for ``--steps`` steps of the same global batch (``--batc
 steps/s and images/s of the whole run (start-up excluded, the first steps included).
 """
 import argparse
+import math
 import os
 import subprocess
 import sys
@@ -20,30 +21,49 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def worker(argv):
-    from argen.data import load_mnist
+def seconds_per_step(args, steps, warmup=0, processes=None):
+    """Seconds per step of a recipe's training loop (parsed train flags ``args``) over ``steps``
+    steps, after ``warmup`` untimed ones on the same process (CUDA's start-up, cuDNN's algorithm
+    search), and the recipe's steps per epoch. The start-up before the loop is not timed."""
+    from argen.data import get_dataset
 
-    from .__main__ import OBJECTIVES, RECIPES, build, parse_args
-    from .loop import TrainConfig, init_processes, train
+    from .__main__ import OBJECTIVES, RECIPES, build
+    from .loop import Processes, TrainConfig, train
     from .objectives import Likelihood
 
-    steps, folder, argv = int(argv[0]), argv[1], argv[2:]
-    args = parse_args(argv)
-    processes = init_processes(args.device)
-    torch.set_num_threads(args.threads)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
     recipe = RECIPES[args.model]
     model = build(recipe, args)
-    data = load_mnist("train", args.data_dir)
-    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, bf16=args.bf16, max_steps=steps,
-                         seed=args.seed)
-    started = time.perf_counter()
-    train(model, OBJECTIVES.get(recipe.family, Likelihood)(), data, data, config, Path(folder) / "run.pt",
-          device=args.device, processes=processes)
-    seconds = time.perf_counter() - started
+    objective = OBJECTIVES.get(recipe.family, Likelihood)()
+    data = get_dataset(args.dataset).load("train", args.data_dir)
+    if args.train_images:
+        data = tuple(t[:args.train_images] for t in data)
+    seconds = 0.0
+    with tempfile.TemporaryDirectory() as folder:
+        for count in (warmup, steps) if warmup else (steps,):
+            config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, bf16=args.bf16,
+                                 max_steps=count, seed=args.seed)
+            started = time.perf_counter()
+            train(model, objective, data, data, config, Path(folder) / f"{count}.pt", device=args.device,
+                  processes=processes or Processes())
+            seconds = time.perf_counter() - started
+    return seconds / steps, math.ceil(data[0].shape[0] / args.batch_size)
+
+
+def worker(argv):
+    from .__main__ import parse_args
+    from .loop import init_processes
+
+    steps, argv = int(argv[0]), argv[1:]
+    args = parse_args(argv)
+    processes = init_processes(args.device)
+    seconds = seconds_per_step(args, steps, processes=processes)[0]
     processes.close()
     if processes.main:
-        print(f"RESULT {processes.world} {args.threads} {args.batch_size} {steps / seconds:.3f} "
-              f"{steps * args.batch_size / seconds:.1f}")
+        print(f"RESULT {processes.world} {args.threads} {args.batch_size} {1 / seconds:.3f} "
+              f"{args.batch_size / seconds:.1f}")
 
 
 def main(argv=None):
@@ -59,11 +79,10 @@ def main(argv=None):
     for count in args.processes:
         threads = max(1, (os.cpu_count() or 1) // count)
         flags = ["--threads", str(threads), *recipe_flags] if "--threads" not in recipe_flags else recipe_flags
-        with tempfile.TemporaryDirectory() as folder:
-            result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                                     f"--nproc_per_node={count}", "-m", "train.throughput", "--worker",
-                                     str(args.steps), folder, args.model, *flags],
-                                    cwd=ROOT, capture_output=True, text=True)
+        result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                                 f"--nproc_per_node={count}", "-m", "train.throughput", "--worker",
+                                 str(args.steps), args.model, *flags],
+                                cwd=ROOT, capture_output=True, text=True)
         lines = [line.split()[1:] for line in result.stdout.splitlines() if line.startswith("RESULT")]
         if result.returncode or not lines:
             raise SystemExit(result.stderr[-6000:])
