@@ -161,12 +161,21 @@ def fold(window):
     return best[:, None], dist[:, None], value[:, None], None
 
 
+def follows_own_order(model, schedule):
+    """Whether ``schedule`` commits one value per step in the order of the model's own schedule,
+    the order a model's fast path is written for."""
+    order = schedule.order(model.num_values)
+    own = model.schedule().order(model.num_values)
+    return order is not None and own is not None and torch.equal(order, own)
+
+
 def predictor(model, y, batch, schedule, fast):
-    """``predict(x, drawn, at) -> logits [B, P, K]`` at a slice of raster positions: the model's
-    fast path where it has one and the schedule visits raster order, else the whole network once per step."""
-    step = model.fast_sampler(y, batch) if fast and schedule.in_raster_order else None
+    """``predict(x, drawn, at) -> logits [B, P, K]`` at raster positions ``at`` (a slice or a long
+    tensor): the model's fast path where it has one and the schedule follows the model's own order,
+    else the whole network once per step."""
+    step = model.fast_sampler(y, batch) if fast and follows_own_order(model, schedule) else None
     if step is not None:
-        return lambda x, drawn, at: step(x, at.start)[:, None]
+        return lambda x, drawn, at: step(x, at.start if isinstance(at, slice) else int(at[0]))[:, None]
     return lambda x, drawn, at: raster_logits(model.predict(x, y, drawn))[:, at]
 
 
@@ -279,7 +288,7 @@ def sample_stream(model, labels=None, temperature=1.0, top_k=None, seed=0, every
     window = []
     num_steps = schedule.num_steps(n)
     for step in range(num_steps):
-        at = schedule.positions(step, n)  # a slice of raster positions (p of them)
+        at = schedule.positions(step, n)  # raster positions (p of them): a slice or a long tensor
         x, mask = (from_raster(t if guide is None else guide.expand(t), shape).to(device) for t in (values, drawn))
         logits = predict(x, mask, at).float().cpu()  # (b, p, K), or (b * C, p, K) when guided
         log_probs = None  # the model's own, for the NLL: those of the logits unless guided

@@ -6,8 +6,10 @@ model must predict (``positions``), draws a proposal for each, and lets the sche
 of them to commit (``commit``). Positions are raster indices over the value grid (row by row,
 channels innermost).
 
-- :class:`Raster`: one value per step in raster order, the schedule of every autoregressive model.
+- :class:`Raster`: one value per step in raster order, the schedule of the autoregressive models.
   Its steps visit the positions in order, which the models' incremental fast paths rely on.
+- :class:`CoarseToFine`: one value per step, the multi-scale PixelRNN's order: first the pixels of
+  every f-th row and column (a small image, in its own raster order), then the others in raster order.
 - :class:`Confidence`: MaskGIT's (Chang et al. 2022): all positions start masked; at each of T
   steps the model predicts every position, and the most confident masked proposals are kept so
   that ``n * cos(pi/2 * (t+1)/T)`` stay masked after step t; the confidence carries Gumbel noise
@@ -22,13 +24,18 @@ import torch
 
 
 class Schedule:
-    in_raster_order = False  # whether step t commits exactly raster position t (fast paths need it)
+    in_raster_order = False  # whether step t commits exactly raster position t
+
+    def order(self, num_values):
+        """The raster positions in the order the steps commit them, one per step (long ``[num_values]``),
+        or None when a step may commit several. A model's fast path follows its own schedule's order."""
+        return None
 
     def num_steps(self, num_values):
         raise NotImplementedError
 
     def positions(self, step, num_values):
-        """The raster positions (a ``slice``, P of them) whose logits the model gives at ``step``."""
+        """The raster positions (a ``slice``, or a long tensor, of P) whose logits the model gives at ``step``."""
         raise NotImplementedError
 
     def commit(self, step, num_values, confidence, drawn, generator):
@@ -42,6 +49,9 @@ class Raster(Schedule):
 
     in_raster_order = True
 
+    def order(self, num_values):
+        return torch.arange(num_values)
+
     def num_steps(self, num_values):
         return num_values
 
@@ -53,6 +63,40 @@ class Raster(Schedule):
 
     def __repr__(self):
         return "Raster()"
+
+
+class CoarseToFine(Schedule):
+    """Multi-scale (van den Oord et al. 2016): first the small image, the pixels of every ``factor``-th
+    row and column from the top-left one, in its raster order; then the other pixels in raster order,
+    each seeing the whole small image. ``shape`` is the value grid (c, h, w)."""
+
+    def __init__(self, shape, factor=2):
+        c, h, w = shape
+        if isinstance(factor, bool) or not isinstance(factor, int) or factor < 2 or h % factor or w % factor:
+            raise ValueError(f"factor must be an integer >= 2 that divides the height and width {h} x {w}, "
+                             f"got {factor!r}")
+        self.shape, self.factor = tuple(shape), factor
+        rows, cols = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+        coarse = ((rows % factor == 0) & (cols % factor == 0))[..., None].expand(h, w, c).flatten()
+        positions = torch.arange(h * w * c)
+        self._order = torch.cat([positions[coarse], positions[~coarse]])
+
+    def order(self, num_values):
+        if num_values != len(self._order):
+            raise ValueError(f"{self!r} orders {len(self._order)} values, asked for {num_values}")
+        return self._order
+
+    def num_steps(self, num_values):
+        return len(self.order(num_values))
+
+    def positions(self, step, num_values):
+        return self._order[step:step + 1]
+
+    def commit(self, step, num_values, confidence, drawn, generator):
+        return None
+
+    def __repr__(self):
+        return f"CoarseToFine(shape={self.shape}, factor={self.factor})"
 
 
 class Confidence(Schedule):

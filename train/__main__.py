@@ -27,7 +27,7 @@ from argen.classifier import Classifier
 from argen.data import get_dataset
 from argen.hub import WEIGHTS_DIR, load, read_metrics
 from argen.models import (BSQTokenizer, DiagonalBiLSTM, GatedPixelCNN, ImageGPT, MaskGIT, PixelCNN, PixelCNNPP,
-                          PixelLSTM, PixelMLP, RowLSTM)
+                          MultiScalePixelRNN, PixelLSTM, PixelMLP, RowLSTM)
 from argen.models.codecs import Binary, Levels, Tokens
 
 from .loop import TrainConfig, init_processes, train
@@ -46,6 +46,7 @@ RECIPES = {
     "gated-pixelcnn-binary": Recipe(GatedPixelCNN, {"codec": Binary("dynamic").spec}),
     "row-lstm": Recipe(RowLSTM),
     "diagonal-bilstm": Recipe(DiagonalBiLSTM),
+    "multiscale-pixelrnn": Recipe(MultiScalePixelRNN, {"class_dropout": 0.1}, {"lr": 2e-3}),
     "pixel-gpt": Recipe(ImageGPT),
     "bsq-gpt": Recipe(ImageGPT, {"codec": {"kind": Tokens.kind}}, {"epochs": 10.0, "batch_size": 64}),
     "maskgit": Recipe(MaskGIT, training={"epochs": 10.0, "batch_size": 64}),

@@ -9,7 +9,7 @@ from .maskgit import MaskGIT
 from .mlp import PixelMLP
 from .pixelcnn import PixelCNN
 from .pixelcnnpp import PixelCNNPP
-from .pixelrnn import DiagonalBiLSTM, RowLSTM
+from .pixelrnn import DiagonalBiLSTM, MultiScalePixelRNN, RowLSTM
 from .transformer import ImageGPT
 
 __all__ = ["FAMILIES", "BSQTokenizer", "Binary", "DiagonalBiLSTM", "GatedPixelCNN", "GenerativeModel", "ImageGPT",

@@ -8,15 +8,17 @@ from a config dataclass (the single source of its defaults; see :mod:`argen.conf
   ``value_shape`` and ``num_values`` come from it; ``num_classes`` (0 = unconditional);
 - a teacher-forced ``forward(x, y=None)`` returns logits ``[B, K, c, h, w]`` for every value at
   once. For an autoregressive model (``exact_likelihood``) the logits of a value depend only on
-  the values before it in raster order (row by row, left to right, channels in order) and on the
-  class, so the sum of their log-probabilities is the exact likelihood;
+  the values before it in its schedule's order (raster order: row by row, left to right, channels
+  in order; the multi-scale PixelRNN's is coarse-to-fine) and on the class, so the sum of their
+  log-probabilities is the exact likelihood;
 - ``schedule()``: the decoding order the sampler follows by default (raster order here), and
   ``predict(x, y, drawn)``: the logits given the values drawn so far (``forward`` here);
 - optionally ``scores_values``: ``forward(x, y, at_values=True)`` gives the log-probabilities of
   the values ``x`` alone ``[B, c, h, w]``, for a model whose K logits cost far more than that
   (a mixture of logistics); the likelihood and training use it;
 - optionally ``fast_sampler(y, batch)``: a callable ``step(x, t) -> logits [B, K]`` for raster
-  index ``t`` that reuses work from earlier steps. It must give the logits of the naive path.
+  index ``t`` that reuses work from earlier steps, called in the order of ``schedule()``. It must
+  give the logits of the naive path.
 
 Sampling, likelihood, training, evaluation and the app are written once against this contract.
 """

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..schedules import CoarseToFine
 from .base import GenerativeModel, ModelConfig, register
 from .layers import MaskedConv2d, output_head, scale_levels, shift_down
 
@@ -42,10 +43,16 @@ def lstm_cell(gates, c, dim=1):
 
 
 def with_bias(gates, cond):
-    """Gate pre-activations ``[B, 4h, ...]`` plus a per-image class bias ``[B, 4h]`` (if any)."""
+    """Gate pre-activations ``[B, 4h, ...]`` plus a bias (if any): per image ``[B, 4h]`` (the
+    class's), or per pixel, shaped like the gates (the multi-scale model's map of the small image)."""
     if cond is None:
         return gates
-    return gates + cond.reshape(*cond.shape, *(1,) * (gates.dim() - 2))
+    return gates + (cond.reshape(*cond.shape, *(1,) * (gates.dim() - 2)) if cond.dim() == 2 else cond)
+
+
+def rows_of(cond, row):
+    """A layer's gate bias for one row: a per-image bias as it is, a per-pixel map's row ``[B, 4h, 1, W]``."""
+    return cond if cond is None or cond.dim() == 2 else cond[:, :, row:row + 1]
 
 
 def skew(x):
@@ -165,22 +172,26 @@ class PixelRNN(GenerativeModel):
             self.class_embedding = nn.Embedding(self.label_count, sum(layer.cond_size for layer in self.layers))
         self.output = output_head(2 * h, c.output_channels, self.levels)
 
-    def conditions(self, y):
-        """Each layer's class bias on its gates ``[B, cond_size]`` (None when unconditional)."""
-        if y is None:
-            return [None] * len(self.layers)
-        return self.class_embedding(y).split([layer.cond_size for layer in self.layers], 1)
+    def conditions(self, y, maps=None):
+        """Each layer's bias on its gates: the class's ``[B, cond_size]`` (None when unconditional),
+        plus its part of ``maps`` ``[B, sum of cond_size, H, W]`` when given (the multi-scale model's)."""
+        sizes = [layer.cond_size for layer in self.layers]
+        biases = [None] * len(self.layers) if y is None else self.class_embedding(y).split(sizes, 1)
+        if maps is None:
+            return biases
+        return [m if b is None else m + b[..., None, None] for b, m in zip(biases, maps.split(sizes, 1))]
 
     def input_features(self, x, row):
         """The input convolution's features of one row ``[B, 2h, 1, W]``, from the rows that reach it."""
         top = max(0, row - self.input.kernel_size[0] // 2)
         return self.input(scale_levels(x[:, :, top:row + 1], self.levels))[:, :, -1:]
 
-    def forward(self, x, y=None):
+    def forward(self, x, y=None, maps=None):
+        """Logits ``[B, K, 1, H, W]``; ``maps``: per-pixel gate biases (see :meth:`conditions`)."""
         x, y = self.check_input(x, y)
         image = scale_levels(x, self.levels)
         features = self.input(image)  # (b, 2h, H, W), the residual stream
-        for layer, cond in zip(self.layers, self.conditions(y)):
+        for layer, cond in zip(self.layers, self.conditions(y, maps)):
             features = layer(features, cond, image)
         return self.output(features).unsqueeze(2)
 
@@ -192,8 +203,8 @@ class RowLSTM(PixelRNN):
     model_type = "row-lstm"
     layer_type = RowLSTMLayer
 
-    def fast_sampler(self, y, batch):
-        conditions = self.conditions(y)
+    def fast_sampler(self, y, batch, maps=None):
+        conditions = self.conditions(y, maps)
         finished = [None] * len(self.layers)  # each layer's (h, c) of the last finished row
         width = self.value_shape[2]
 
@@ -201,7 +212,7 @@ class RowLSTM(PixelRNN):
             row, col = divmod(t, width)
             features, states = self.input_features(x, row), []
             for layer, cond, state in zip(self.layers, conditions, finished):
-                states.append(layer.row(layer.input_gates(features, cond), state))
+                states.append(layer.row(layer.input_gates(features, rows_of(cond, row)), state))
                 features = features + layer.out(states[-1][0])
             if col == width - 1:  # the row is final: its state is what the next row needs
                 finished[:] = states
@@ -255,5 +266,77 @@ class DiagonalBiLSTM(PixelRNN):
                 down = m["mirror_h"][:, :, row - 1, col] if row else z
                 features = features + layer.out((m["h"][:, :, row, col] + down)[..., None, None])[..., 0, 0]
             return self.output(features[..., None, None])[:, :, 0, 0]
+
+        return step
+
+
+@dataclass
+class MultiScalePixelRNNConfig(PixelRNNConfig):
+    """The fields of PixelRNNConfig are the full-size Row LSTM's; the small one has its own."""
+
+    factor: int = 2  # the small image: every factor-th pixel of every factor-th row
+    small_hidden_channels: int = 32
+    small_num_layers: int = 2
+    conditioning_channels: int = 32  # of the convolutions that read the small image
+
+
+@register
+class MultiScalePixelRNN(GenerativeModel):
+    """Multi-scale PixelRNN: a small image first, then the full-size one conditioned on it."""
+
+    model_type = "multiscale-pixelrnn"
+    config_class = MultiScalePixelRNNConfig
+
+    def __init__(self, config=None, **overrides):
+        super().__init__(config, **overrides)
+        self.require_grey()
+        c = self.config
+        _, height, width = self.value_shape
+        self.schedule()  # checks the factor
+        shared = {"num_classes": c.num_classes, "dataset": c.dataset, "class_names": c.class_names,
+                  "class_dropout": c.class_dropout, "input_kernel_size": c.input_kernel_size,
+                  "output_channels": c.output_channels}
+        small_shape = [1, height // c.factor, width // c.factor]
+        self.small = RowLSTM(codec={**c.codec, "image_shape": small_shape}, hidden_channels=c.small_hidden_channels,
+                             num_layers=c.small_num_layers, **shared)
+        self.large = RowLSTM(codec=c.codec, hidden_channels=c.hidden_channels, num_layers=c.num_layers, **shared)
+        # the small image, read whole by two 3x3 convolutions and upsampled to per-pixel gate biases
+        # of every full-size layer (the paper's "upsampled features as biases")
+        self.upsample = nn.Sequential(
+            nn.Conv2d(1, c.conditioning_channels, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(c.conditioning_channels, c.conditioning_channels, 3, padding=1), nn.ReLU(),
+            nn.ConvTranspose2d(c.conditioning_channels, sum(layer.cond_size for layer in self.large.layers),
+                               c.factor, stride=c.factor))
+
+    def schedule(self):
+        return CoarseToFine(self.value_shape, self.config.factor)
+
+    def subsample(self, x):
+        """The small image ``[B, 1, H/f, W/f]`` of a value grid: the pixels the schedule draws first."""
+        return x[:, :, ::self.config.factor, ::self.config.factor]
+
+    def maps(self, small):
+        """Per-pixel gate biases of the full-size layers ``[B, sum of cond_size, H, W]`` from the small image."""
+        return self.upsample(scale_levels(small, self.levels))
+
+    def forward(self, x, y=None):
+        x, y = self.check_input(x, y)
+        small = self.subsample(x)
+        logits = self.large(x, y, self.maps(small)).clone()
+        f = self.config.factor
+        logits[..., ::f, ::f] = self.small(small, y)  # the small image's pixels come from the small model
+        return logits
+
+    def fast_sampler(self, y, batch):
+        f, width = self.config.factor, self.value_shape[2]
+        small_step, large = self.small.fast_sampler(y, batch), []
+
+        def step(x, t):
+            row, col = divmod(t, width)
+            if row % f == 0 and col % f == 0:  # the small image, in its raster order
+                return small_step(self.subsample(x), row // f * (width // f) + col // f)
+            if not large:  # the small image is complete: read it once
+                large.append(self.large.fast_sampler(y, batch, self.maps(self.subsample(x))))
+            return large[0](x, t)
 
         return step
