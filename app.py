@@ -193,7 +193,7 @@ def value_map(values):
 def frame_outputs(model, frame, **canvas_options):
     """The panels of one frame: canvas (with ``canvas_options``: captions, kept rows), probability
     map, entropy map, distribution chart, figures."""
-    pictures = model.codec.decode(frame.image, frame.drawn)
+    pictures = pipelines.pictures(model, frame)
     marks = None if frame.done else frame.committed.any(1)
     cell = model.codec.patch_size
     canvas = render.canvas(pictures, marks, cell, **canvas_options)
@@ -372,7 +372,7 @@ def compare(names, digit, temperature, seed, speed=max(SPEEDS), request: gr.Requ
         if wait > 0:
             time.sleep(wait)
         last = time.monotonic()
-        yield [(render.canvas(r.model.codec.decode(r.frame.image, r.frame.drawn)),
+        yield [(render.canvas(pipelines.pictures(r.model, r.frame)),
                 f"{name}: {r.frame.nll_bits[0]:.0f} bits, {r.seconds:.2f} s" + ("" if r.frame.done else " …"))
                for name, r in zip(names, lap)]
 

@@ -29,6 +29,13 @@ def generate(model, classes, *, temperature=1.0, top_k=None, seed=0, every=1, sc
                          fast=fast, guidance=guidance, **requests(model, classes))
 
 
+def pictures(model, frame):
+    """uint8 pictures of a :class:`Frame` as a person is shown them: its schedule's preview (the
+    values drawn so far, black elsewhere; a multi-scale model's small image enlarged until its
+    pixels are drawn)."""
+    return model.codec.decode(*model.schedule().preview(frame.image, frame.drawn))
+
+
 def value_rows_kept(model, rows):
     """How many rows of values lie wholly inside the top ``rows`` picture rows."""
     picture_rows = model.codec.picture_shape[1]
@@ -132,11 +139,18 @@ def inspect(model, values, label, position):
     posterior_before = posterior_after = None
     if model.num_classes:
         picked = raster_values(log_probs.gather(1, x.expand(len(classes), -1, -1, -1)[:, None])[:, 0])  # (C, n)
-        (channel, row, col), (c, _, w) = position, model.value_shape
-        index = (row * w + col) * c + channel  # raster order, channels innermost
-        prefix = picked[:, :index].sum(1)
-        posterior_before, posterior_after = prefix.softmax(0), (prefix + picked[:, index]).softmax(0)
+        order, step = steps_to(model, position)
+        prefix = picked[:, order[:step]].sum(1)  # the values drawn before it
+        posterior_before, posterior_after = prefix.softmax(0), (prefix + picked[:, order[step]]).softmax(0)
     return Inspection(dist, value, float(dist[value]), float(entropy(dist[None])[0]), posterior_before, posterior_after)
+
+
+def steps_to(model, position):
+    """(the model's decoding order: raster positions ``[n]``, the step at which it draws ``position``
+    (channel, row, col) on the value grid)."""
+    (channel, row, col), (c, _, w) = position, model.value_shape
+    order = model.schedule().order(model.num_values)
+    return order, int((order == (row * w + col) * c + channel).nonzero())  # raster order: channels innermost
 
 
 @torch.no_grad()
@@ -144,16 +158,16 @@ def receptive_field(model, position, contexts=1, seed=0, chunk=128):
     """The values the logits at ``position`` (channel, row, col) depend on, as a bool mask on the value
     grid: changing such a value changes them at all, in at least one of ``contexts`` random images
     (class 0). The unchanged image rides in every batch, so that a value with no path to the position
-    compares bit for bit. Only values before the position are tried: a causal model sees no later one."""
+    compares bit for bit. Only values drawn before the position are tried: a causal model sees no later one."""
     check_exact(model)
-    (channel, row, col), (c, _, w) = position, model.value_shape
-    t = (row * w + col) * c + channel
+    order, step = steps_to(model, position)
+    t = int(order[step])
     generator = torch.Generator().manual_seed(seed)
     seen = torch.zeros(model.num_values, dtype=torch.bool)
     for _ in range(contexts):
         x = torch.randint(0, model.levels, (1, model.num_values), generator=generator)
-        for start in range(0, t, chunk):
-            earlier = torch.arange(start, min(t, start + chunk))
+        for start in range(0, step, chunk):
+            earlier = order[start:min(step, start + chunk)]
             changed = x.repeat(len(earlier) + 1, 1)  # row 0: the image as it is
             changed[torch.arange(1, len(earlier) + 1), earlier] = (x[0, earlier] + 1) % model.levels
             y = torch.zeros(len(changed), dtype=torch.long) if model.num_classes else None

@@ -38,6 +38,11 @@ class Schedule:
         """The raster positions (a ``slice``, or a long tensor, of P) whose logits the model gives at ``step``."""
         raise NotImplementedError
 
+    def preview(self, values, drawn):
+        """What a person is shown of a generation in progress: ``(values, shown)`` from the values and
+        ``drawn`` ``[B, c, h, w]``, the values not ``shown`` drawn black. Here the values drawn so far."""
+        return values, drawn
+
     def commit(self, step, num_values, confidence, drawn, generator):
         """Which of the step's proposals to commit: bool ``[B, P]`` (None: all of them), from the
         probability of each proposal ``confidence`` ``[B, P]`` (inf where forced) and ``drawn`` ``[B, P]``."""
@@ -94,6 +99,15 @@ class CoarseToFine(Schedule):
 
     def commit(self, step, num_values, confidence, drawn, generator):
         return None
+
+    def preview(self, values, drawn):
+        """The small image enlarged (each of its pixels a factor x factor block), refined as the others are drawn."""
+        f = self.factor
+
+        def enlarge(t):
+            return t[..., ::f, ::f].repeat_interleave(f, -2).repeat_interleave(f, -1)
+
+        return torch.where(drawn, values, enlarge(values)), drawn | enlarge(drawn)
 
     def __repr__(self):
         return f"CoarseToFine(shape={self.shape}, factor={self.factor})"

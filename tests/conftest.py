@@ -3,7 +3,7 @@ import struct
 import pytest
 import torch
 
-from argen.models import (FAMILIES, Binary, DiagonalBiLSTM, GatedPixelCNN, ImageGPT, Levels, MaskGIT, PixelCNN, PixelCNNPP,
+from argen.models import (FAMILIES, Binary, DiagonalBiLSTM, GatedPixelCNN, ImageGPT, Levels, MaskGIT, MultiScalePixelRNN, PixelCNN, PixelCNNPP,
                           PixelLSTM, PixelMLP, RowLSTM, Tokens)
 
 # Tests run many tiny tensor operations, for which one thread is fastest; it also keeps them from
@@ -60,9 +60,12 @@ TINY_MODELS = {
     "row-lstm": lambda: RowLSTM(codec=grey(5, (1, 7, 6)), hidden_channels=4, num_layers=2, input_kernel_size=3,
                                 output_channels=8, class_dropout=0.1),
     "diagonal-bilstm": lambda: DiagonalBiLSTM(codec=grey(5), hidden_channels=4, num_layers=2, output_channels=8),
+    "multiscale-pixelrnn": lambda: MultiScalePixelRNN(codec=grey(5, (1, 6, 8)), hidden_channels=4, num_layers=2,
+                                                      small_hidden_channels=4, small_num_layers=1, input_kernel_size=3,
+                                                      conditioning_channels=4, output_channels=8, class_dropout=0.1),
 }
 # a null class for classifier-free guidance: mlp-v3, lstm-rgb, bsq-gpt-rgb, maskgit, pixelcnn, pixelcnnpp,
-# gated-pixelcnn and row-lstm (one of each family that has classes); the others guide by the Bayes rule
+# gated-pixelcnn, row-lstm and multiscale-pixelrnn (one of each family that has classes); the others guide by the Bayes rule
 # models whose receptive field is the whole causal past (no blind spot) at their tiny size
 FULL_FIELD = {"pixelcnnpp", "pixelcnnpp-rgb", "pixelcnnpp-softmax", "gated-pixelcnn", "gated-pixelcnn-binary", "diagonal-bilstm", "lstm", "lstm-unconditional", "lstm-rgb", "lstm-mixture",
               "pixel-gpt", "pixel-gpt-unconditional", "pixel-gpt-rgb", "bsq-gpt", "bsq-gpt-rgb",

@@ -40,15 +40,17 @@ def receptive_fields(model, threshold=1e-6):
 
 
 def test_causality(tiny):
-    """Changing raster value j changes no logits at positions <= j, and every value depends on
-    earlier ones (with no blind spot where the model promises none)."""
+    """Changing the value drawn at step j (of the model's own order: raster, or coarse-to-fine)
+    changes no logits of steps <= j, and every value depends on earlier ones (with no blind spot
+    where the model promises none)."""
     if not tiny.exact_likelihood:
         pytest.skip("not autoregressive (test_masked_values_are_hidden checks what it sees)")
     n, c = tiny.num_values, tiny.value_shape[0]
-    changed = receptive_fields(tiny)
+    order = tiny.schedule().order(n)
+    changed = receptive_fields(tiny)[order][:, order]  # [step j, step i]
     assert not changed.tril().any(), "a pixel's logits depend on itself or a later pixel"
     assert changed[:, 1:].any(0).all(), "some pixel's logits ignore all earlier pixels"
-    if c > 1:  # colour channels are autoregressive inside a pixel: G sees R, B sees G
+    if c > 1:  # colour channels are autoregressive inside a pixel: G sees R, B sees G (raster order here)
         inside = torch.arange(n - 1)[torch.arange(n - 1) % c != c - 1]
         assert changed[inside, inside + 1].all(), "a colour channel ignores the previous one of its pixel"
     if tiny.tiny_name in FULL_FIELD:
@@ -67,6 +69,24 @@ def test_masked_values_are_hidden():
     assert torch.equal(raster_logits(model(hidden_changed, y, drawn)), base)
     seen_changed = torch.where(drawn, (x + 1) % model.levels, x)
     assert ((raster_logits(model(seen_changed, y, drawn)) - base).abs().amax(-1) > 1e-6).all()
+
+
+def test_multiscale_pixels_see_the_small_image_ahead():
+    """Multi-scale PixelRNN: the small image's pixels come from the small model alone and see no
+    other pixel; every other pixel sees small-image pixels below it (through its upsampled gate
+    biases), which no model in raster order could."""
+    model = make_tiny("multiscale-pixelrnn")
+    f = model.config.factor
+    x, y = random_batch(model, batch=2)
+    assert torch.equal(model(x, y)[..., ::f, ::f], model.small(x[..., ::f, ::f], y))
+    coarse = torch.zeros(model.value_shape, dtype=torch.bool)
+    coarse[..., ::f, ::f] = True
+    coarse = coarse.flatten()  # raster positions (one channel)
+    seen = receptive_fields(model)  # [j, i]: value j moves the logits of value i
+    later = torch.ones_like(seen).tril(-1)  # [j, i]: j after i in raster order
+    assert not seen[~coarse][:, coarse].any(), "a small-image pixel sees a full-size one"
+    ahead = ~coarse & (torch.arange(len(coarse)) < coarse.nonzero().max())  # with a small-image pixel after it
+    assert (seen & later & coarse[:, None]).any(0)[ahead].all(), "a pixel does not see the small image below it"
 
 
 def test_row_lstm_field_is_a_triangle():

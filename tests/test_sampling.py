@@ -5,7 +5,7 @@ import torch
 
 import argen
 from argen.sampling import draw, entropy
-from argen.schedules import raster_logits, raster_values
+from argen.schedules import CoarseToFine, Raster, raster_logits, raster_values
 from conftest import labels_kwargs, make_tiny
 
 
@@ -51,6 +51,29 @@ def test_fast_path_equals_naive_path(tiny):
     for f, g in zip(fast, naive, strict=True):
         assert torch.equal(f.image, g.image)
         assert torch.allclose(f.prob.nan_to_num(-1), g.prob.nan_to_num(-1), atol=1e-5)
+
+
+def test_coarse_to_fine_draws_the_small_image_first():
+    """The multi-scale model's frames show the small image complete before any other pixel, and a
+    schedule other than the model's own falls back to the naive path (its fast path would be wrong)."""
+    model = make_tiny("multiscale-pixelrnn")
+    n, f = model.num_values, model.config.factor
+    frames = list(argen.sample_stream(model, labels=[3, 1], every=n // f**2, seed=2))
+    coarse = torch.zeros(model.value_shape, dtype=torch.bool)
+    coarse[..., ::f, ::f] = True
+    assert torch.equal(frames[0].drawn, coarse.expand(2, -1, -1, -1)) and frames[-1].drawn.all()
+    small = frames[0].image[..., ::f, ::f]  # shown enlarged, then refined
+    enlarged = model.codec.decode(small.repeat_interleave(f, 2).repeat_interleave(f, 3))
+    assert torch.equal(argen.pipelines.pictures(model, frames[0]), enlarged)
+    assert torch.equal(argen.pipelines.pictures(model, frames[-1]), model.codec.decode(frames[-1].image))
+    raster = dict(labels=[3, 1], seed=2, schedule=Raster())
+    assert torch.equal(argen.sample(model, **raster), argen.sample(model, fast=False, **raster))
+
+
+@pytest.mark.parametrize("factor", [1, 3, 2.0, True])
+def test_bad_coarse_to_fine_factor(factor):
+    with pytest.raises(ValueError, match=f"factor must be an integer >= 2 that divides the height and width 6 x 8, got {factor!r}"):
+        CoarseToFine((1, 6, 8), factor)
 
 
 @pytest.mark.parametrize("kernel_size, input_kernel_size", [(5, 3), (3, 5), (5, 7)])
@@ -270,8 +293,9 @@ def test_inspect_gives_the_distribution_a_value_was_drawn_from(tiny):
     label = int(kwargs["labels"][0]) if "labels" in kwargs else None
     frames = run(tiny, seed=3, every=1, **{k: v[:1] if k == "labels" else 1 for k, v in kwargs.items()})
     c, h, w = tiny.value_shape
-    t = tiny.num_values // 2
-    position = (t % c, t // c // w, t // c % w)
+    t = tiny.num_values // 2  # the step, and the raster position it draws
+    p = int(tiny.schedule().order(tiny.num_values)[t])
+    position = (p % c, p // c // w, p // c % w)
     seen = argen.pipelines.inspect(tiny, frames[-1].image[0], label, position)
     assert torch.allclose(seen.dist, frames[t].dist[0], atol=1e-5)  # every=1: the value drawn at step t
     assert seen.value == int(frames[t].dist_value[0]) and seen.prob == pytest.approx(float(frames[-1].prob[0][position]), abs=1e-5)
@@ -288,8 +312,8 @@ def test_receptive_field_of_the_centre(tiny):
         pytest.skip("not autoregressive")
     c, h, w = tiny.value_shape
     seen = argen.pipelines.receptive_field(tiny, (0, h // 2, w // 2), contexts=2)
-    t = (h // 2 * w + w // 2) * c
-    flat = raster_values(seen[None])[0]
+    order, t = argen.pipelines.steps_to(tiny, (0, h // 2, w // 2))  # in the model's order (raster, coarse-to-fine)
+    flat = raster_values(seen[None])[0][order]
     assert not flat[t:].any() and flat[:t].any()
     if tiny.tiny_name in FULL_FIELD:
         assert flat[:t].all()

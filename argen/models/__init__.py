@@ -13,4 +13,4 @@ from .pixelrnn import DiagonalBiLSTM, MultiScalePixelRNN, RowLSTM
 from .transformer import ImageGPT
 
 __all__ = ["FAMILIES", "BSQTokenizer", "Binary", "DiagonalBiLSTM", "GatedPixelCNN", "GenerativeModel", "ImageGPT",
-           "Levels", "MaskGIT", "ModelConfig", "PixelCNN", "PixelCNNPP", "PixelLSTM", "PixelMLP", "RowLSTM", "Tokens", "build_codec", "register"]
+           "Levels", "MaskGIT", "ModelConfig", "MultiScalePixelRNN", "PixelCNN", "PixelCNNPP", "PixelLSTM", "PixelMLP", "RowLSTM", "Tokens", "build_codec", "register"]

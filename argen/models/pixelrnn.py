@@ -17,6 +17,13 @@ output back up), and 1x1 output layers giving K logits per pixel. Two kinds of l
   the next row only through the input convolution's reach (a blind spot the mask-A features
   leave). With them the receptive field is the whole causal past.
 
+The **multi-scale PixelRNN** draws a small image first (every f-th pixel of every f-th row: 14 x 14
+for MNIST) with a small Row LSTM, then the other pixels with a full-size Row LSTM in raster order.
+The full-size model reads the whole small image: two 3x3 convolutions over it, upsampled by a
+stride-f transposed convolution, give every pixel a bias on each layer's gates (the paper's
+"upsampled features as biases"). The likelihood stays exact, log p(small) + log p(rest | small),
+one term per pixel in the :class:`~argen.schedules.CoarseToFine` order, which the sampler follows.
+
 Different here: grey images only (C = 1). A class embedding is added to every layer's gates.
 The masked 1-D convolution is a shifted one (columns j-1, j), as in PixelCNN++.
 ``fast_sampler`` carries the recurrent state instead of recomputing it. The Row LSTM keeps each
