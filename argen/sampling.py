@@ -146,19 +146,14 @@ WINDOW_STEPS = 64  # a frame's raster steps are folded into one entry this often
 
 def fold(window):
     """The entries of a window of steps as one entry: each image's most uncertain committed value
-    (its entropy ``[B, 1]``, distribution ``[B, 1, K]`` and value ``[B, 1]``, committed)."""
-    batch, levels = window[-1][1].shape[0], window[-1][1].shape[-1]
-    best, dist, value = torch.full((batch,), -1.0), torch.zeros(batch, levels), torch.zeros(batch, dtype=torch.long)
-    rows = torch.arange(batch)
-    for uncertainty, step_dist, chosen, commit in window:
-        if commit is not None:
-            uncertainty = uncertainty.masked_fill(~commit, -1.0)
-        top, index = uncertainty.max(1)
-        higher = top > best
-        best = torch.where(higher, top, best)
-        dist = torch.where(higher[:, None], step_dist[rows, index], dist)
-        value = torch.where(higher, chosen[rows, index], value)
-    return best[:, None], dist[:, None], value[:, None], None
+    (its entropy ``[B, 1]``, distribution ``[B, 1, K]`` and value ``[B, 1]``, committed); where none
+    was committed, entropy -1 and a zero distribution. A tie goes to the earliest value."""
+    uncertainty = torch.cat([u if c is None else u.masked_fill(~c, -1.0) for u, _, _, c in window], 1)
+    top, index = uncertainty.max(1)  # the first of equal maxima
+    rows, none = torch.arange(len(top)), top < 0
+    dist = torch.cat([d for _, d, _, _ in window], 1)[rows, index].masked_fill(none[:, None], 0)
+    value = torch.cat([v for _, _, v, _ in window], 1)[rows, index].masked_fill(none, 0)
+    return top.clamp_min(-1)[:, None], dist[:, None], value[:, None], None
 
 
 def follows_own_order(model, schedule):
@@ -286,10 +281,15 @@ def sample_stream(model, labels=None, temperature=1.0, top_k=None, seed=0, every
     ent = torch.full((batch, n), math.nan)
     nll_nats = torch.zeros(batch)
     window = []
+    # the model reads views of the values drawn so far (one run per image, or per image and class when
+    # guided) on its device, written in place as values are committed
+    expand = (lambda t: t) if guide is None else guide.expand
+    shared = guide is None and device.type == "cpu"
+    run_values, run_drawn = (values, drawn) if shared else (expand(values).to(device), expand(drawn).to(device))
+    x, mask = from_raster(run_values, shape), from_raster(run_drawn, shape)
     num_steps = schedule.num_steps(n)
     for step in range(num_steps):
         at = schedule.positions(step, n)  # raster positions (p of them): a slice or a long tensor
-        x, mask = (from_raster(t if guide is None else guide.expand(t), shape).to(device) for t in (values, drawn))
         logits = predict(x, mask, at).float().cpu()  # (b, p, K), or (b * C, p, K) when guided
         log_probs = None  # the model's own, for the NLL: those of the logits unless guided
         if guide is not None:
@@ -306,21 +306,23 @@ def sample_stream(model, labels=None, temperature=1.0, top_k=None, seed=0, every
         if commit is not None and prompt is not None:
             commit = commit | (forced[at] & ~drawn[:, at])  # kept values are committed first, all at once
 
-        def merge(new, old):
-            return new if commit is None else torch.where(commit, new, old)
+        def write(buffer, new):  # the committed values of the step into a [b, n] buffer
+            buffer[:, at] = new if commit is None else torch.where(commit, new, buffer[:, at])
 
         log_p = (logits.log_softmax(-1) if log_probs is None else log_probs).gather(-1, chosen[..., None])[..., 0]
         if guide is not None:
             guide.update(chosen, commit)
-        values[:, at] = merge(chosen, values[:, at])
-        prob[:, at] = merge(chosen_prob, prob[:, at])
+        write(values, chosen)
+        write(prob, chosen_prob)
         uncertainty = entropy(dist)  # (b, p)
-        ent[:, at] = merge(uncertainty, ent[:, at])
+        write(ent, uncertainty)
         window.append((uncertainty, dist, chosen, commit))
         if len(window) > WINDOW_STEPS or dist.shape[1] > 1:  # a parallel step's distributions are large
             window = [fold(window)]
-        nll_nats -= merge(log_p, torch.zeros_like(log_p)).sum(1)
-        drawn[:, at] = merge(True, drawn[:, at])
+        nll_nats -= (log_p if commit is None else torch.where(commit, log_p, 0.0)).sum(1)
+        write(drawn, True if commit is None else commit)
+        if not shared:
+            run_values[:, at], run_drawn[:, at] = expand(values[:, at]).to(device), expand(drawn[:, at]).to(device)
         done = step == num_steps - 1
         if done or (every and (step + 1) % every == 0):
             now = torch.zeros(batch, n, dtype=torch.bool)
