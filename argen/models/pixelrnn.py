@@ -39,7 +39,7 @@ from torch import nn
 
 from ..schedules import CoarseToFine
 from .base import GenerativeModel, ModelConfig, register
-from .layers import MaskedConv2d, output_head, scale_levels, shift_down
+from .layers import MaskedConv2d, head_at_position, output_head, scale_levels, shift_down
 
 
 def lstm_cell(gates, c, dim=1):
@@ -55,11 +55,6 @@ def with_bias(gates, cond):
     if cond is None:
         return gates
     return gates + (cond.reshape(*cond.shape, *(1,) * (gates.dim() - 2)) if cond.dim() == 2 else cond)
-
-
-def rows_of(cond, row):
-    """A layer's gate bias for one row: a per-image bias as it is, a per-pixel map's row ``[B, 4h, 1, W]``."""
-    return cond if cond is None or cond.dim() == 2 else cond[:, :, row:row + 1]
 
 
 def skew(x):
@@ -211,19 +206,66 @@ class RowLSTM(PixelRNN):
     layer_type = RowLSTMLayer
 
     def fast_sampler(self, y, batch, maps=None):
-        conditions = self.conditions(y, maps)
-        finished = [None] * len(self.layers)  # each layer's (h, c) of the last finished row
-        width = self.value_shape[2]
+        """Each pixel's column of every layer, computed once: a Row LSTM state has no recurrence along
+        its row (it reads the layer input at columns j-1, j and the row above's state at j-1..j+1),
+        so the columns of a row are computed as the sampler reaches them, in chunks where it skips
+        some (the multi-scale model's full-size pass skips the small image's pixels). The
+        convolutions become matrix products on ``[B, columns, channels]``."""
+        width, h = self.value_shape[2], self.config.hidden_channels
+        device = next(self.parameters()).device
+        conditions = [c if c is None or c.dim() == 2 else c.permute(0, 2, 3, 1)  # (b, 4h) or (b, H, W, 4h)
+                      for c in self.conditions(y, maps)]
+        k = self.input.kernel_size[0]
+        reach = k // 2
+        # the input convolution's rows that see anything (mask A hides the rows below), one column per row
+        w_input = (self.input.weight * self.input.mask)[:, 0, :reach + 1].flatten(1)  # (2h, (reach + 1) k)
+        layers = [(torch.cat(layer.input_to_state.weight.unbind(-1), 1)[:, :, 0], layer.input_to_state.bias,
+                   torch.cat(layer.state_to_state.weight.unbind(-1), 1)[:, :, 0], layer.out.weight[:, :, 0, 0],
+                   layer.out.bias) for layer in self.layers]
+        head = head_at_position(self.output)
+        # per layer: its inputs along the current row (column j at j + 1 after a zero column), and the
+        # (h, c) of the current row and of the row above (h with a zero column on each side)
+        inputs = [torch.zeros(batch, width + 1, 2 * h, device=device) for _ in self.layers]
+        states = [(torch.zeros(batch, width + 2, h, device=device), torch.zeros(batch, width, h, device=device))
+                  for _ in self.layers]
+        above = [None] * len(self.layers)
+        at = {"row": 0, "next": 0}  # the row being computed and its first column not computed yet
+
+        def input_features(x, row, first, last):
+            """The input convolution at columns ``first..last`` of ``row``: ``[B, n, 2h]``."""
+            rows = scale_levels(x[:, 0, max(0, row - reach):row + 1], self.levels)
+            rows = F.pad(rows, (reach, reach, reach + 1 - rows.shape[1], 0))  # (b, reach + 1, W + 2 reach)
+            patches = rows[..., first:last + k].unfold(2, k, 1)  # (b, reach + 1, n, k)
+            return F.linear(patches.transpose(1, 2).flatten(2), w_input, self.input.bias)
+
+        def columns(x, row, last):
+            """Compute columns ``next..last`` of ``row`` in every layer: the last layer's features ``[B, n, 2h]``."""
+            first = at["next"]
+            features = input_features(x, row, first, last)
+            for (w_in, b_in, w_state, w_out, b_out), cond, put, (hs, cs), prev in zip(
+                    layers, conditions, inputs, states, above):
+                put[:, first + 1:last + 2] = features
+                gates = F.linear(torch.cat([put[:, first:last + 1], put[:, first + 1:last + 2]], -1), w_in, b_in)
+                if cond is not None:
+                    gates = gates + (cond[:, None] if cond.dim() == 2 else cond[:, row, first:last + 1])
+                if prev is None:  # the top row
+                    h_new, c_new = lstm_cell(gates, torch.zeros_like(gates[..., :h]), -1)
+                else:
+                    above_h = torch.cat([prev[0][:, first + i:last + 1 + i] for i in range(3)], -1)  # j-1, j, j+1
+                    h_new, c_new = lstm_cell(gates + F.linear(above_h, w_state), prev[1][:, first:last + 1], -1)
+                hs[:, first + 1:last + 2], cs[:, first:last + 1] = h_new, c_new
+                features = features + F.linear(h_new, w_out, b_out)
+            at["next"] = last + 1
+            return features
 
         def step(x, t):
             row, col = divmod(t, width)
-            features, states = self.input_features(x, row), []
-            for layer, cond, state in zip(self.layers, conditions, finished):
-                states.append(layer.row(layer.input_gates(features, rows_of(cond, row)), state))
-                features = features + layer.out(states[-1][0])
-            if col == width - 1:  # the row is final: its state is what the next row needs
-                finished[:] = states
-            return self.output(features)[:, :, 0, col]
+            if row != at["row"]:  # finish the row above (its values are all drawn) and move down
+                if at["next"] < width:
+                    columns(x, at["row"], width - 1)
+                above[:] = [(hs.clone(), cs.clone()) for hs, cs in states]
+                at["row"], at["next"] = row, 0
+            return head(columns(x, row, col)[:, -1])
 
         return step
 
