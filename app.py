@@ -307,7 +307,7 @@ def complete(name, source, index, drawing, digit, rows, count, temperature, seed
 @library_errors
 def inspect_click(finished, evt: gr.SelectData):
     """A click on a finished image: the distribution its value there was drawn from, and (for a
-    class-conditional model) how that value moved p(class | the values before it)."""
+    class-conditional model) how that value moved p(class | the values drawn before it)."""
     if not finished:
         raise gr.Error("generate an image first, then click one of its pixels")
     model, values, labels = get_model(finished["name"]), finished["values"], finished["labels"]
@@ -329,7 +329,7 @@ def inspect_click(finished, evt: gr.SelectData):
     shown = max(seen, key=lambda s: s.entropy)
     if seen[-1].posterior_before is not None:
         first, last = seen[0], seen[-1]
-        text += (f" · p({class_names(model)[label]} | the values before it) = {first.posterior_before[label]:.3f} → "
+        text += (f" · p({class_names(model)[label]} | the values drawn before it) = {first.posterior_before[label]:.3f} → "
                  f"{last.posterior_after[label]:.3f} with it")
     return render.distribution_chart(shown.dist.numpy(), shown.value), text
 
@@ -379,13 +379,14 @@ def compare(names, digit, temperature, seed, speed=max(SPEEDS), request: gr.Requ
 
 @functools.cache
 def field_of(name):
-    """What a model sees when it predicts the centre value: (the picture, values seen, values before)."""
+    """What a model sees when it predicts the centre value: (the picture, values seen, values drawn before)."""
     model = get_model(name)
     _, h, w = model.value_shape
     centre = (h // 2, w // 2)
     seen = pipelines.receptive_field(model, (0, *centre))[0]
-    picture = render.field_picture(seen, centre, model.codec.patch_size)
-    return picture, int(seen.sum()), centre[0] * w + centre[1]
+    earlier = pipelines.drawn_before(model, (0, *centre))[0]
+    picture = render.field_picture(seen, earlier, centre, model.codec.patch_size)
+    return picture, int(seen.sum()), int(earlier.sum())
 
 
 def about(name):
@@ -415,7 +416,7 @@ def about(name):
     if model.exact_likelihood:
         field, seen, before = field_of(name)
         rows.append((f"receptive field of the centre {model.codec.unit}",
-                     f"{seen} of the {before} {model.codec.units} before it (blue in the picture)"))
+                     f"{seen} of the {before} {model.codec.units} drawn before it (blue in the picture)"))
     lines = [model.about, "", "| measure | value |", "|---|---|"]
     lines += [f"| {label} | {value} |" for label, value in rows if value is not None]
     grid = model_dir(name) / "samples.png"

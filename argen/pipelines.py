@@ -33,7 +33,7 @@ def pictures(model, frame):
     """uint8 pictures of a :class:`Frame` as a person is shown them: its schedule's preview (the
     values drawn so far, black elsewhere; a multi-scale model's small image enlarged until its
     pixels are drawn)."""
-    return model.codec.decode(*model.schedule().preview(frame.image, frame.drawn))
+    return model.codec.decode(*(frame.schedule or model.schedule()).preview(frame.image, frame.drawn))
 
 
 def value_rows_kept(model, rows):
@@ -127,7 +127,7 @@ def inspect(model, values, label, position):
     """The distribution a value of a finished image was drawn from (at temperature 1), by one
     teacher-forced pass: ``values`` ``[c, h, w]``, ``label`` (None when unconditional), ``position``
     (channel, row, col) on the value grid. With a class-conditional model, also p(class | the values
-    before it) and p(class | those and it): how the value moved the model's belief in each class."""
+    drawn before it) and p(class | those and it): how the value moved the model's belief in each class."""
     check_exact(model)
     x = model.codec.check_values(values[None])
     classes = torch.arange(max(model.num_classes, 1))
@@ -148,9 +148,20 @@ def inspect(model, values, label, position):
 def steps_to(model, position):
     """(the model's decoding order: raster positions ``[n]``, the step at which it draws ``position``
     (channel, row, col) on the value grid)."""
-    (channel, row, col), (c, _, w) = position, model.value_shape
+    c, h, w = model.value_shape
+    if len(position) != 3 or not all(isinstance(i, int) and 0 <= i < size for i, size in zip(position, (c, h, w))):
+        raise ValueError(f"position must be (channel, row, col) inside the value grid {(c, h, w)}, got {position!r}")
+    channel, row, col = position
     order = model.schedule().order(model.num_values)
     return order, int((order == (row * w + col) * c + channel).nonzero())  # raster order: channels innermost
+
+
+def drawn_before(model, position):
+    """Bool mask on the value grid: the values the model draws before ``position`` (channel, row, col)."""
+    order, step = steps_to(model, position)
+    before = torch.zeros(model.num_values, dtype=torch.bool)
+    before[order[:step]] = True
+    return from_raster(before[None], model.value_shape)[0]
 
 
 @torch.no_grad()
@@ -161,7 +172,7 @@ def receptive_field(model, position, contexts=1, seed=0, chunk=128):
     compares bit for bit. Only values drawn before the position are tried: a causal model sees no later one."""
     check_exact(model)
     order, step = steps_to(model, position)
-    t = int(order[step])
+    t = int(order[step])  # its raster index
     generator = torch.Generator().manual_seed(seed)
     seen = torch.zeros(model.num_values, dtype=torch.bool)
     for _ in range(contexts):

@@ -93,13 +93,13 @@ def canvas(pictures, marks=None, cell=1, padding=1, captions=None, kept_rows=0):
     return picture
 
 
-def field_picture(seen, position, cell=1):
+def field_picture(seen, earlier, position, cell=1):
     """A receptive field ``seen`` (bool ``[h, w]`` on the value grid) of ``position`` (row, col):
-    the values it sees in blue, earlier values it cannot see in orange (a blind spot, or beyond its
-    reach), the position in red and later values dark; a value covers ``cell`` x ``cell`` pixels."""
+    of the values drawn ``earlier`` (bool ``[h, w]``), those it sees in blue and those it cannot see
+    in orange (a blind spot, or beyond its reach); the position in red and later values dark; a
+    value covers ``cell`` x ``cell`` pixels."""
     h, w = seen.shape
-    index = np.arange(h * w).reshape(h, w)
-    earlier = index < position[0] * w + position[1]
+    earlier = earlier.numpy()
     rgb = np.full((h, w, 3), 40, np.uint8)
     rgb[earlier & seen.numpy()] = (80, 160, 255)
     rgb[earlier & ~seen.numpy()] = (255, 170, 0)

@@ -35,6 +35,7 @@ class Frame:
     # (entropy [b, p], distribution [b, p, K], value [b, p], committed [b, p] or None: all) of each step since
     # the last frame, from which `dist` is found when it is asked for
     window: list = field(default_factory=list, repr=False)
+    schedule: object = field(default=None, repr=False)  # the decoding schedule of the run (its preview)
 
     @functools.cached_property
     def _peak(self):
@@ -168,6 +169,8 @@ def predictor(model, y, batch, schedule, fast):
     """``predict(x, drawn, at) -> logits [B, P, K]`` at raster positions ``at`` (a slice or a long
     tensor): the model's fast path where it has one and the schedule follows the model's own order,
     else the whole network once per step."""
+    if y is not None:
+        y = y.to(next(model.parameters()).device)
     step = model.fast_sampler(y, batch) if fast and follows_own_order(model, schedule) else None
     if step is not None:
         return lambda x, drawn, at: step(x, at.start if isinstance(at, slice) else int(at[0]))[:, None]
@@ -256,8 +259,9 @@ def sample_stream(model, labels=None, temperature=1.0, top_k=None, seed=0, every
     unconditional model takes ``num_images`` instead. ``prompt`` (values ``[B, c, h, w]``) with
     ``keep`` (a number of leading raster values, or a bool mask on the value grid) keeps those
     values of the prompt and samples the rest (completion). ``schedule`` defaults to the model's
-    own (raster order for an autoregressive model). ``fast`` uses the model's incremental path
-    when it has one (same samples). ``guidance`` (a scale; None or 1 = none) steers a
+    own (its order for an autoregressive model: another order draws each value from logits that
+    may read values not drawn yet). ``fast`` uses the model's incremental path when it has one and the
+    schedule follows the model's own order (same samples). ``guidance`` (a scale; None or 1 = none) steers a
     class-conditional model towards its labels (:func:`guidance_of`: classifier-free with a null
     class, else :class:`BayesGuidance`).
     """
@@ -330,7 +334,7 @@ def sample_stream(model, labels=None, temperature=1.0, top_k=None, seed=0, every
             yield Frame(image=from_raster(values, shape).clone(), drawn=from_raster(drawn, shape).clone(),
                         committed=from_raster(now, shape), prob=from_raster(prob, shape).clone(),
                         entropy=from_raster(ent, shape).clone(), nll_bits=nll_nats / math.log(2), step=step,
-                        num_steps=num_steps, done=done, window=window)
+                        num_steps=num_steps, done=done, window=window, schedule=schedule)
             window = []
 
 

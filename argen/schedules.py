@@ -7,7 +7,7 @@ of them to commit (``commit``). Positions are raster indices over the value grid
 channels innermost).
 
 - :class:`Raster`: one value per step in raster order, the schedule of the autoregressive models.
-  Its steps visit the positions in order, which the models' incremental fast paths rely on.
+  A model's incremental fast path relies on the order of its own schedule.
 - :class:`CoarseToFine`: one value per step, the multi-scale PixelRNN's order: first the pixels of
   every f-th row and column (a small image, in its own raster order), then the others in raster order.
 - :class:`Confidence`: MaskGIT's (Chang et al. 2022): all positions start masked; at each of T
@@ -82,9 +82,21 @@ class CoarseToFine(Schedule):
                              f"got {factor!r}")
         self.shape, self.factor = tuple(shape), factor
         rows, cols = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
-        coarse = ((rows % factor == 0) & (cols % factor == 0))[..., None].expand(h, w, c).flatten()
+        coarse = self.in_small(rows, cols)[..., None].expand(h, w, c).flatten()
         positions = torch.arange(h * w * c)
         self._order = torch.cat([positions[coarse], positions[~coarse]])
+
+    def in_small(self, row, col):
+        """Whether the pixel at (row, col) belongs to the small image (numbers or tensors)."""
+        return (row % self.factor == 0) & (col % self.factor == 0)
+
+    def small(self, grid):
+        """The small image of a grid ``[..., h, w]``: ``[..., h / factor, w / factor]``."""
+        return grid[..., ::self.factor, ::self.factor]
+
+    def enlarge(self, small):
+        """Each pixel of a small image ``[..., h, w]`` as a factor x factor block."""
+        return small.repeat_interleave(self.factor, -2).repeat_interleave(self.factor, -1)
 
     def order(self, num_values):
         if num_values != len(self._order):
@@ -102,12 +114,8 @@ class CoarseToFine(Schedule):
 
     def preview(self, values, drawn):
         """The small image enlarged (each of its pixels a factor x factor block), refined as the others are drawn."""
-        f = self.factor
-
-        def enlarge(t):
-            return t[..., ::f, ::f].repeat_interleave(f, -2).repeat_interleave(f, -1)
-
-        return torch.where(drawn, values, enlarge(values)), drawn | enlarge(drawn)
+        return (torch.where(drawn, values, self.enlarge(self.small(values))),
+                drawn | self.enlarge(self.small(drawn)))
 
     def __repr__(self):
         return f"CoarseToFine(shape={self.shape}, factor={self.factor})"

@@ -70,6 +70,28 @@ def test_coarse_to_fine_draws_the_small_image_first():
     assert torch.equal(argen.sample(model, **raster), argen.sample(model, fast=False, **raster))
 
 
+def test_row_lstm_fast_path_goes_down_the_rows():
+    """Rows may be skipped in part (the multi-scale model's full-size pass) but not revisited."""
+    model = make_tiny("multiscale-pixelrnn").large
+    step, x = model.fast_sampler(torch.tensor([1]), 1), torch.zeros(1, *model.value_shape, dtype=torch.long)
+    step(x, 9)
+    with pytest.raises(ValueError, match="goes down the rows: asked for row 1, column 0 after column 1 of row 1"):
+        step(x, 8)
+
+
+@pytest.mark.parametrize("position", [(0, 6, 0), (1, 0, 0), (0, -1, 2), (0, 1)])
+def test_bad_positions(position):
+    with pytest.raises(ValueError, match=r"position must be \(channel, row, col\) inside the value grid \(1, 6, 8\)"):
+        argen.pipelines.drawn_before(make_tiny("multiscale-pixelrnn"), position)
+
+
+def test_multiscale_needs_pixels():
+    from conftest import TINY_TOKENIZER
+
+    with pytest.raises(ValueError, match="models pixels \\(a levels or binary codec\\), got a 'bsq-tokens' codec"):
+        argen.models.MultiScalePixelRNN(codec=argen.models.Tokens(TINY_TOKENIZER), hidden_channels=4)
+
+
 @pytest.mark.parametrize("factor", [1, 3, 2.0, True])
 def test_bad_coarse_to_fine_factor(factor):
     with pytest.raises(ValueError, match=f"factor must be an integer >= 2 that divides the height and width 6 x 8, got {factor!r}"):

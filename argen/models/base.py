@@ -80,7 +80,7 @@ class ModelConfig:
 
 
 class GenerativeModel(Configured, nn.Module):
-    exact_likelihood = True  # the model gives log p(x) exactly (autoregressive in raster order)
+    exact_likelihood = True  # the model gives log p(x) exactly (autoregressive in its schedule's order)
     scores_values = False  # forward(x, y, at_values=True) gives log p of the values alone
 
     def __init__(self, config=None, **overrides):

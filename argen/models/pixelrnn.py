@@ -27,7 +27,9 @@ one term per pixel in the :class:`~argen.schedules.CoarseToFine` order, which th
 Different here: grey images only (C = 1). A class embedding is added to every layer's gates.
 The masked 1-D convolution is a shifted one (columns j-1, j), as in PixelCNN++.
 ``fast_sampler`` carries the recurrent state instead of recomputing it. The Row LSTM keeps each
-layer's state for the last finished row and runs only the current row. The Diagonal BiLSTM runs
+layer's state for the last finished row and computes each pixel's column of every layer once, as
+matrix products (a Row LSTM has no recurrence along a row; where the sampler skips columns, as the
+multi-scale model's full-size pass does, it computes them together). The Diagonal BiLSTM runs
 one cell per pixel per layer, and the mirrored scan once per finished row. Both give the logits
 of the whole-image pass.
 """
@@ -39,6 +41,7 @@ from torch import nn
 
 from ..schedules import CoarseToFine
 from .base import GenerativeModel, ModelConfig, register
+from .codecs import Levels
 from .layers import MaskedConv2d, head_at_position, output_head, scale_levels, shift_down
 
 
@@ -260,11 +263,14 @@ class RowLSTM(PixelRNN):
 
         def step(x, t):
             row, col = divmod(t, width)
-            if row != at["row"]:  # finish the row above (its values are all drawn) and move down
+            if (row, col) < (at["row"], at["next"]):
+                raise ValueError(f"the Row LSTM's fast path goes down the rows: asked for row {row}, column {col} "
+                                 f"after column {at['next'] - 1} of row {at['row']}")
+            while at["row"] < row:  # finish the rows above (their values are all drawn) and move down
                 if at["next"] < width:
                     columns(x, at["row"], width - 1)
                 above[:] = [(hs.clone(), cs.clone()) for hs, cs in states]
-                at["row"], at["next"] = row, 0
+                at["row"], at["next"] = at["row"] + 1, 0
             return head(columns(x, row, col)[:, -1])
 
         return step
@@ -321,7 +327,8 @@ class DiagonalBiLSTM(PixelRNN):
 
 @dataclass
 class MultiScalePixelRNNConfig(PixelRNNConfig):
-    """The fields of PixelRNNConfig are the full-size Row LSTM's; the small one has its own."""
+    """``hidden_channels`` and ``num_layers`` are the full-size Row LSTM's, the small one has its own;
+    ``input_kernel_size`` and ``output_channels`` are shared by both."""
 
     factor: int = 2  # the small image: every factor-th pixel of every factor-th row
     small_hidden_channels: int = 32
@@ -339,9 +346,11 @@ class MultiScalePixelRNN(GenerativeModel):
     def __init__(self, config=None, **overrides):
         super().__init__(config, **overrides)
         self.require_grey()
+        if not isinstance(self.codec, Levels):
+            raise ValueError(f"MultiScalePixelRNN models pixels (a levels or binary codec), got a {self.codec.kind!r} codec")
         c = self.config
         _, height, width = self.value_shape
-        self.schedule()  # checks the factor
+        self.coarse_to_fine = CoarseToFine(self.value_shape, c.factor)  # checks the factor
         shared = {"num_classes": c.num_classes, "dataset": c.dataset, "class_names": c.class_names,
                   "class_dropout": c.class_dropout, "input_kernel_size": c.input_kernel_size,
                   "output_channels": c.output_channels}
@@ -358,11 +367,7 @@ class MultiScalePixelRNN(GenerativeModel):
                                c.factor, stride=c.factor))
 
     def schedule(self):
-        return CoarseToFine(self.value_shape, self.config.factor)
-
-    def subsample(self, x):
-        """The small image ``[B, 1, H/f, W/f]`` of a value grid: the pixels the schedule draws first."""
-        return x[:, :, ::self.config.factor, ::self.config.factor]
+        return self.coarse_to_fine
 
     def maps(self, small):
         """Per-pixel gate biases of the full-size layers ``[B, sum of cond_size, H, W]`` from the small image."""
@@ -370,22 +375,21 @@ class MultiScalePixelRNN(GenerativeModel):
 
     def forward(self, x, y=None):
         x, y = self.check_input(x, y)
-        small = self.subsample(x)
+        small = self.coarse_to_fine.small(x)
         logits = self.large(x, y, self.maps(small)).clone()
-        f = self.config.factor
-        logits[..., ::f, ::f] = self.small(small, y)  # the small image's pixels come from the small model
+        self.coarse_to_fine.small(logits)[...] = self.small(small, y)  # the small image's pixels: the small model's
         return logits
 
     def fast_sampler(self, y, batch):
-        f, width = self.config.factor, self.value_shape[2]
+        f, width, schedule = self.config.factor, self.value_shape[2], self.coarse_to_fine
         small_step, large = self.small.fast_sampler(y, batch), []
 
         def step(x, t):
             row, col = divmod(t, width)
-            if row % f == 0 and col % f == 0:  # the small image, in its raster order
-                return small_step(self.subsample(x), row // f * (width // f) + col // f)
+            if schedule.in_small(row, col):  # the small image, in its raster order
+                return small_step(schedule.small(x), row // f * (width // f) + col // f)
             if not large:  # the small image is complete: read it once
-                large.append(self.large.fast_sampler(y, batch, self.maps(self.subsample(x))))
+                large.append(self.large.fast_sampler(y, batch, self.maps(schedule.small(x))))
             return large[0](x, t)
 
         return step
