@@ -2,6 +2,7 @@
 
     python -m argen.benchmark [names...] [--threads 2] [--naive]
     python -m argen.benchmark games-maskgit --profile     # where one image's time goes, by operator
+    python -m argen.benchmark gated-pixelcnn --sampler    # the sampler's own time, with fixed logits
 
 For each model: seconds to the first streamed frame (one row of pixels, the app's default speed)
 and to a whole image, for one image and for a batch of ten (one per digit); with ``--naive``
@@ -9,6 +10,7 @@ also the naive path (the whole network once per pixel) and the fast path's speed
 image and for ten.
 """
 import argparse
+import math
 import time
 
 import torch
@@ -25,6 +27,18 @@ def time_stream(model, batch, fast, every, schedule=None, guidance=None):
                       guidance=guidance):
         first = first or time.perf_counter() - started
     return first, time.perf_counter() - started
+
+
+def sampler_seconds(model, repeats=9):
+    """The sampler's own seconds per image (best of ``repeats``): one image of a model whose fast
+    path is replaced by fixed logits, so that only the sampler's work per step is timed."""
+    logits = torch.randn(1, model.levels, generator=torch.Generator().manual_seed(0))
+    model.fast_sampler = lambda y, batch: (lambda x, t: logits)  # this instance only
+    best = math.inf
+    for _ in range(repeats):
+        best = min(best, time_stream(model, 1, True, model.num_values)[1])
+    del model.fast_sampler
+    return best
 
 
 def profile(model, rows=8):
@@ -54,6 +68,8 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (a CPU-basic Space has 2)")
     parser.add_argument("--naive", action="store_true", help="also time the naive path")
     parser.add_argument("--profile", action="store_true", help="only show where one image's time goes")
+    parser.add_argument("--sampler", action="store_true",
+                        help="only time the sampler's own work per image (the model's fast path replaced by fixed logits)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     names = args.names or available()
@@ -61,6 +77,15 @@ def main(argv=None):
         for name in names:
             print(name)
             print("\n".join(profile(load(name))))
+        return
+    if args.sampler:
+        for name in names:
+            model = load(name)
+            if not model.has_fast_path or model.schedule().num_steps(model.num_values) != model.num_values:
+                print(f"{name}: no fast path one value at a time")
+                continue
+            seconds = sampler_seconds(model)
+            print(f"{name}: the sampler alone {seconds:.3f} s per image, {seconds / model.num_values * 1e6:.0f} us per step")
         return
     w = max([16, *map(len, names)])
     print(f"{'model':<{w}} {'path':<6} {'first frame s':>13} {'1 image s':>10} {'10 images s':>12} "

@@ -1,4 +1,5 @@
 import math
+import re
 
 import pytest
 import torch
@@ -211,6 +212,18 @@ def test_benchmark_profile_names_the_costly_operators(tmp_path, monkeypatch, cap
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "tiny-maskgit" and lines[1].startswith("  one image: ")
     assert any("aten::" in line and line.endswith("calls") for line in lines[2:])
+
+
+def test_benchmark_times_the_sampler_alone(tmp_path, monkeypatch, capsys):
+    from argen.benchmark import main as benchmark
+
+    make_tiny("row-lstm").save(tmp_path / "tiny-row")
+    make_tiny("maskgit").save(tmp_path / "tiny-maskgit")
+    monkeypatch.setenv("ARGEN_WEIGHTS", str(tmp_path))
+    benchmark(["tiny-row", "tiny-maskgit", "--sampler", "--threads", "1"])
+    lines = capsys.readouterr().out.splitlines()
+    assert re.fullmatch(r"tiny-row: the sampler alone \d\.\d{3} s per image, \d+ us per step", lines[0])
+    assert lines[1] == "tiny-maskgit: no fast path one value at a time"
 
 
 def test_guidance_is_exact_and_fast_equals_naive(tiny):
