@@ -416,7 +416,8 @@ def about(name):
     if model.exact_likelihood:
         field, seen, before = field_of(name)
         rows.append((f"receptive field of the centre {model.codec.unit}",
-                     f"{seen} of the {before} {model.codec.units} drawn before it (blue in the picture)"))
+                     f"{seen} of the {before} {model.codec.units} drawn before it: blue in the picture; orange, drawn "
+                     f"before but unseen (a blind spot, or out of reach); red, the {model.codec.unit}"))
     lines = [model.about, "", "| measure | value |", "|---|---|"]
     lines += [f"| {label} | {value} |" for label, value in rows if value is not None]
     grid = model_dir(name) / "samples.png"
@@ -594,8 +595,7 @@ def build():
             a_text = gr.Markdown()
             with gr.Row():
                 a_grid = gr.Image(label="samples (one row per class)", type="filepath")
-                a_field = gr.Image(label="what it sees when it predicts the centre pixel: blue seen, orange earlier "
-                                         "but unseen (a blind spot or out of reach), red the pixel", type="pil")
+                a_field = gr.Image(label="what the centre pixel's prediction sees", type="pil")  # short: one line
             a_model.change(about, a_model, [a_text, a_grid, a_field], api_name="about")
             demo.load(about, a_model, [a_text, a_grid, a_field], api_visibility="private")
         demo.queue(default_concurrency_limit=4, max_size=64)

@@ -1,5 +1,6 @@
 """The model contract, checked for every registered family with a tiny configuration."""
 import math
+import re
 
 import pytest
 import torch
@@ -296,3 +297,10 @@ def test_the_kv_cache_holds_exactly_the_sequence():
         logits = step(logits.argmax(-1))
     with pytest.raises(ValueError, match=f"the KV cache holds {model.num_values} positions, and all are used"):
         step(logits.argmax(-1))
+
+
+def test_about_is_markdown(tiny):
+    """The app shows a family's module docstring: its Sphinx cross-references become Markdown code."""
+    assert tiny.about and not re.search(r":(class|func|meth|mod):`", tiny.about)
+    if tiny.model_type == "multiscale-pixelrnn":
+        assert "the `CoarseToFine` order" in tiny.about

@@ -22,6 +22,7 @@ from a config dataclass (the single source of its defaults; see :mod:`argen.conf
 
 Sampling, likelihood, training, evaluation and the app are written once against this contract.
 """
+import re
 import sys
 from dataclasses import dataclass, field
 
@@ -155,5 +156,8 @@ class GenerativeModel(Configured, nn.Module):
 
     @property
     def about(self):
-        """What the model is and which paper it follows: its module's docstring."""
-        return (sys.modules[self.__class__.__module__].__doc__ or "").strip()
+        """What the model is and which paper it follows: its module's docstring, its Sphinx
+        cross-references (:class:`~a.B`) written as Markdown code (`B`) for the app."""
+        text = (sys.modules[self.__class__.__module__].__doc__ or "").strip()
+        return re.sub(r":(?:class|func|meth|mod):`(~?)([^`]+)`",
+                      lambda m: f"`{m[2].split('.')[-1] if m[1] else m[2]}`", text)
