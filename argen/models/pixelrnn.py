@@ -186,10 +186,17 @@ class PixelRNN(GenerativeModel):
             return biases
         return [m if b is None else m + b[..., None, None] for b, m in zip(biases, maps.split(sizes, 1))]
 
-    def input_features(self, x, row):
-        """The input convolution's features of one row ``[B, 2h, 1, W]``, from the rows that reach it."""
-        top = max(0, row - self.input.kernel_size[0] // 2)
-        return self.input(scale_levels(x[:, :, top:row + 1], self.levels))[:, :, -1:]
+    def input_features(self, x, row, first, last):
+        """The input convolution's features at columns ``first..last`` of ``row`` ``[B, n, 2h]``, as one
+        matrix product over the patches of the rows that reach them (mask A hides the rows below:
+        only the kernel's top ``reach + 1`` rows count)."""
+        k = self.input.kernel_size[0]
+        reach = k // 2
+        weight = (self.input.weight * self.input.mask)[:, 0, :reach + 1].flatten(1)  # (2h, (reach + 1) k)
+        rows = scale_levels(x[:, 0, max(0, row - reach):row + 1], self.levels)
+        rows = F.pad(rows, (reach, reach, reach + 1 - rows.shape[1], 0))  # (b, reach + 1, W + 2 reach)
+        patches = rows[..., first:last + k].unfold(2, k, 1)  # (b, reach + 1, n, k)
+        return F.linear(patches.transpose(1, 2).flatten(2), weight, self.input.bias)
 
     def forward(self, x, y=None, maps=None):
         """Logits ``[B, K, 1, H, W]``; ``maps``: per-pixel gate biases (see :meth:`conditions`)."""
@@ -218,10 +225,6 @@ class RowLSTM(PixelRNN):
         device = next(self.parameters()).device
         conditions = [c if c is None or c.dim() == 2 else c.permute(0, 2, 3, 1)  # (b, 4h) or (b, H, W, 4h)
                       for c in self.conditions(y, maps)]
-        k = self.input.kernel_size[0]
-        reach = k // 2
-        # the input convolution's rows that see anything (mask A hides the rows below), one column per row
-        w_input = (self.input.weight * self.input.mask)[:, 0, :reach + 1].flatten(1)  # (2h, (reach + 1) k)
         layers = [(torch.cat(layer.input_to_state.weight.unbind(-1), 1)[:, :, 0], layer.input_to_state.bias,
                    torch.cat(layer.state_to_state.weight.unbind(-1), 1)[:, :, 0], layer.out.weight[:, :, 0, 0],
                    layer.out.bias) for layer in self.layers]
@@ -234,17 +237,10 @@ class RowLSTM(PixelRNN):
         above = [None] * len(self.layers)
         at = {"row": 0, "next": 0}  # the row being computed and its first column not computed yet
 
-        def input_features(x, row, first, last):
-            """The input convolution at columns ``first..last`` of ``row``: ``[B, n, 2h]``."""
-            rows = scale_levels(x[:, 0, max(0, row - reach):row + 1], self.levels)
-            rows = F.pad(rows, (reach, reach, reach + 1 - rows.shape[1], 0))  # (b, reach + 1, W + 2 reach)
-            patches = rows[..., first:last + k].unfold(2, k, 1)  # (b, reach + 1, n, k)
-            return F.linear(patches.transpose(1, 2).flatten(2), w_input, self.input.bias)
-
         def columns(x, row, last):
             """Compute columns ``next..last`` of ``row`` in every layer: the last layer's features ``[B, n, 2h]``."""
             first = at["next"]
-            features = input_features(x, row, first, last)
+            features = self.input_features(x, row, first, last)
             for (w_in, b_in, w_state, w_out, b_out), cond, put, (hs, cs), prev in zip(
                     layers, conditions, inputs, states, above):
                 put[:, first + 1:last + 2] = features
@@ -310,7 +306,7 @@ class DiagonalBiLSTM(PixelRNN):
                 pixels = scale_levels(x[:, :, row - 1:row], self.levels)
                 for layer, m, (_, cond), z in zip(self.layers, maps, conditions, zero):
                     mirror_row(layer, m, cond, row - 1, pixels, z)
-            features = self.input_features(x, row)[:, :, 0, col]  # (b, 2h)
+            features = self.input_features(x, row, col, col)[:, 0]  # (b, 2h)
             for layer, m, (cond, _), z in zip(self.layers, maps, conditions, zero):
                 m["input"][:, :, row, col] = features
                 lstm = layer.left_to_right
