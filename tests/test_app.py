@@ -111,7 +111,7 @@ def test_guidance_and_the_model_list():
     expected = app.render.canvas(model.codec.decode(argen.sample(model, [7], seed=0, guidance=3.0)))
     assert np.array_equal(np.asarray(Image.open(guided[5])), np.asarray(expected))
     labels = dict((name, label) for label, name in app.model_choices())
-    assert "4.474 bits/dim (8-bit)" in labels["mlp-v3"] and "0.803 bits/dim (8-bit)" in labels["pixel-gpt"]
+    assert "4.476 bits/dim (8-bit)" in labels["mlp-v3"] and "0.803 bits/dim (8-bit)" in labels["pixel-gpt"]
     assert "bits/token (K = 1024)" in labels["bsq-gpt"]
 
 
