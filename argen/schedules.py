@@ -24,8 +24,6 @@ import torch
 
 
 class Schedule:
-    in_raster_order = False  # whether step t commits exactly raster position t
-
     def order(self, num_values):
         """The raster positions in the order the steps commit them, one per step (long ``[num_values]``),
         or None when a step may commit several. A model's fast path follows its own schedule's order."""
@@ -51,8 +49,6 @@ class Schedule:
 
 class Raster(Schedule):
     """One value per step, in raster order."""
-
-    in_raster_order = True
 
     def order(self, num_values):
         return torch.arange(num_values)

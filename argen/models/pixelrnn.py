@@ -186,13 +186,17 @@ class PixelRNN(GenerativeModel):
             return biases
         return [m if b is None else m + b[..., None, None] for b, m in zip(biases, maps.split(sizes, 1))]
 
-    def input_features(self, x, row, first, last):
+    def input_weight(self):
+        """The input convolution as a matrix ``[2h, (reach + 1) k]`` over a pixel's patch: mask A hides
+        the rows below, so only the kernel's top ``reach + 1`` rows count (the fast paths' form)."""
+        reach = self.input.kernel_size[0] // 2
+        return (self.input.weight * self.input.mask)[:, 0, :reach + 1].flatten(1)
+
+    def input_features(self, x, row, first, last, weight):
         """The input convolution's features at columns ``first..last`` of ``row`` ``[B, n, 2h]``, as one
-        matrix product over the patches of the rows that reach them (mask A hides the rows below:
-        only the kernel's top ``reach + 1`` rows count)."""
+        matrix product (``weight``: :meth:`input_weight`) over the patches of the rows that reach them."""
         k = self.input.kernel_size[0]
         reach = k // 2
-        weight = (self.input.weight * self.input.mask)[:, 0, :reach + 1].flatten(1)  # (2h, (reach + 1) k)
         rows = scale_levels(x[:, 0, max(0, row - reach):row + 1], self.levels)
         rows = F.pad(rows, (reach, reach, reach + 1 - rows.shape[1], 0))  # (b, reach + 1, W + 2 reach)
         patches = rows[..., first:last + k].unfold(2, k, 1)  # (b, reach + 1, n, k)
@@ -228,7 +232,7 @@ class RowLSTM(PixelRNN):
         layers = [(torch.cat(layer.input_to_state.weight.unbind(-1), 1)[:, :, 0], layer.input_to_state.bias,
                    torch.cat(layer.state_to_state.weight.unbind(-1), 1)[:, :, 0], layer.out.weight[:, :, 0, 0],
                    layer.out.bias) for layer in self.layers]
-        head = head_at_position(self.output)
+        head, w_input = head_at_position(self.output), self.input_weight()
         # per layer: its inputs along the current row (column j at j + 1 after a zero column), and the
         # (h, c) of the current row and of the row above (h with a zero column on each side)
         inputs = [torch.zeros(batch, width + 1, 2 * h, device=device) for _ in self.layers]
@@ -240,7 +244,7 @@ class RowLSTM(PixelRNN):
         def columns(x, row, last):
             """Compute columns ``next..last`` of ``row`` in every layer: the last layer's features ``[B, n, 2h]``."""
             first = at["next"]
-            features = self.input_features(x, row, first, last)
+            features = self.input_features(x, row, first, last, w_input)
             for (w_in, b_in, w_state, w_out, b_out), cond, put, (hs, cs), prev in zip(
                     layers, conditions, inputs, states, above):
                 put[:, first + 1:last + 2] = features
@@ -282,6 +286,7 @@ class DiagonalBiLSTM(PixelRNN):
     def fast_sampler(self, y, batch):
         _, height, width = self.value_shape
         conditions = [(None, None) if c is None else c.chunk(2, 1) for c in self.conditions(y)]
+        w_input = self.input_weight()
         device = next(self.parameters()).device
         # per layer, filled as the image is drawn: its inputs, the (h, c) of the left-to-right
         # scan, and the hidden state of the right-to-left scan (of finished rows)
@@ -306,7 +311,7 @@ class DiagonalBiLSTM(PixelRNN):
                 pixels = scale_levels(x[:, :, row - 1:row], self.levels)
                 for layer, m, (_, cond), z in zip(self.layers, maps, conditions, zero):
                     mirror_row(layer, m, cond, row - 1, pixels, z)
-            features = self.input_features(x, row, col, col)[:, 0]  # (b, 2h)
+            features = self.input_features(x, row, col, col, w_input)[:, 0]  # (b, 2h)
             for layer, m, (cond, _), z in zip(self.layers, maps, conditions, zero):
                 m["input"][:, :, row, col] = features
                 lstm = layer.left_to_right
