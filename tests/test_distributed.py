@@ -46,17 +46,19 @@ def data(tmp_path_factory):
 
 
 def test_two_processes_match_one(data, tmp_path):
+    """Two processes stopped after 4 of 6 steps hold the single process's weights after 4 steps, and
+    one process resuming their checkpoint ends with the uninterrupted single-process weights."""
     train_main(command(data, tmp_path / "one", tmp_path / "one.pt", "--epochs", "2"))
-    torchrun(["-m", "train", *command(data, tmp_path / "two", tmp_path / "two.pt", "--epochs", "2")])
-    assert_close(weights(tmp_path / "one"), weights(tmp_path / "two"))
+    train_main(command(data, tmp_path / "one4", tmp_path / "one4.pt", "--epochs", "2", "--max-steps", "4"))
+    torchrun(["-m", "train", *command(data, tmp_path / "two", tmp_path / "two.pt", "--epochs", "2", "--max-steps", "4")])
+    assert_close(weights(tmp_path / "one4"), weights(tmp_path / "two"))
     train = json.loads((tmp_path / "two" / "mlp-v3" / "metrics.json").read_text())["train"]
     assert train["processes"] == 2 and train["backend"] == "gloo" and train["effective_batch_size"] == 32
-    assert train["command"].startswith("torchrun --nproc_per_node=2 -m train mlp-v3") and train["steps"] == 6
+    assert train["command"].startswith("torchrun --nproc_per_node=2 -m train mlp-v3") and train["steps"] == 4
 
-    # stopped after 4 of 6 steps by two processes, finished by one: the uninterrupted result
-    torchrun(["-m", "train", *command(data, tmp_path / "part", tmp_path / "resume.pt", "--epochs", "2", "--max-steps", "4")])
-    assert json.loads((tmp_path / "part" / "mlp-v3" / "metrics.json").read_text())["train"]["steps"] == 4
-    train_main(command(data, tmp_path / "rest", tmp_path / "resume.pt", "--epochs", "2", "--resume"))
+    # finished by one process from the two processes' checkpoint: the uninterrupted result
+    train_main(command(data, tmp_path / "rest", tmp_path / "two.pt", "--epochs", "2", "--resume"))
+    assert json.loads((tmp_path / "rest" / "mlp-v3" / "metrics.json").read_text())["train"]["steps"] == 6
     assert_close(weights(tmp_path / "one"), weights(tmp_path / "rest"))
 
 

@@ -1,4 +1,5 @@
 """The training loop and the train command, on a few fixture images."""
+import dataclasses
 import json
 
 import pytest
@@ -173,6 +174,27 @@ def test_init_from_continues_a_shipped_model_and_records_the_chain(tmp_path):
     assert train["total_wall_minutes"] == pytest.approx(sum(run["wall_minutes"] for run in train["chain"]))
     with pytest.raises(SystemExit, match="not a PixelLSTM"):
         train_main(["lstm", "--init-from", str(tmp_path / "weights" / "mlp-v2"), *common])
+
+
+@pytest.mark.parametrize("name", ["row-lstm", "pixelcnnpp", "diagonal-bilstm"])
+def test_init_from_gives_a_shipped_model_a_null_class(name):
+    """``--init-from X --class-dropout 0.1`` on a model without a null class: every class's
+    likelihood is unchanged, and the new null row of each class embedding is the mean of the others."""
+    from train.__main__ import with_null_class
+
+    model = argen.load(name)
+    assert model.null_class is None
+    grown = with_null_class(model, 0.1).eval()
+    assert grown.null_class == model.num_classes and grown.config.class_dropout == 0.1
+    x = torch.randint(0, model.levels, (4, *model.value_shape), generator=torch.Generator().manual_seed(0))
+    y = torch.tensor([0, 3, 7, 9])
+    with torch.no_grad():
+        torch.testing.assert_close(grown(x, y), model(x, y))
+        grown(x, torch.full_like(y, grown.null_class))  # the null class is a label it takes
+    grown_rows = [v for k, v in grown.state_dict().items() if v.shape != model.state_dict()[k].shape]
+    assert grown_rows and all(torch.allclose(v[-1], v[:-1].mean(0)) for v in grown_rows)
+    with pytest.raises(SystemExit, match="needs a class-conditional model"):
+        with_null_class(type(model)(dataclasses.replace(model.config, num_classes=0)), 0.1)
 
 
 def test_a_model_and_its_dataset_must_agree(tmp_path):

@@ -147,7 +147,8 @@ def parse_args(argv):
                          help="write weights/<name>/ at the end (--no-publish: an ablation's run, only its "
                               "learning curve printed and the checkpoint kept)")
         sub.add_argument("--init-from", default=None, metavar="NAME_OR_DIR",
-                         help="start from a shipped model's weights (and its config: the model flags are ignored)")
+                         help="start from a shipped model's weights (and its config: the model flags are ignored, "
+                              "except that --class-dropout above 0 gives a model without a null class one)")
     return parser.parse_args(argv)
 
 
@@ -173,6 +174,39 @@ def build(recipe, args):
     return module
 
 
+def starting_model(recipe, args):
+    """The module a run starts from: built from the flags, or a shipped model's (``--init-from``),
+    given a null class when it has none and ``--class-dropout`` asks for one."""
+    if not args.init_from:
+        return build(recipe, args)
+    model = load(args.init_from)
+    if not isinstance(model, recipe.family):
+        raise SystemExit(f"--init-from {args.init_from} holds a {type(model).__name__}, not a {recipe.family.__name__}")
+    if getattr(args, "class_dropout", 0) and model.null_class is None:
+        model = with_null_class(model, args.class_dropout)
+    return model.train()
+
+
+def with_null_class(model, class_dropout):
+    """A copy of class-conditional ``model`` with a learned null class (classifier-free guidance's
+    "no class"), hidden behind for ``class_dropout`` of the training images. Every class embedding
+    gains the null row, started at the mean of the class rows (the average class); the rest of the
+    weights are the model's own."""
+    if not model.num_classes:
+        raise SystemExit(f"--class-dropout needs a class-conditional model; {type(model).__name__} has no classes")
+    grown = type(model)(dataclasses.replace(model.config, class_dropout=class_dropout))
+    state = model.state_dict()
+    for name, target in grown.state_dict().items():
+        source = state[name]
+        if source.shape == target.shape:
+            continue
+        if source.shape[0] != model.num_classes or target.shape != (model.num_classes + 1, *source.shape[1:]):
+            raise SystemExit(f"cannot add a null class to {name}: {tuple(source.shape)} -> {tuple(target.shape)}")
+        state[name] = torch.cat([source, source.mean(0, keepdim=True)])
+    grown.load_state_dict(state)
+    return grown
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(legacy(argv))
@@ -183,9 +217,7 @@ def main(argv=None):
     processes = init_processes(args.device)
     torch.manual_seed(args.seed)
     recipe = RECIPES[args.model]
-    model = load(args.init_from).train() if args.init_from else build(recipe, args)
-    if args.init_from and not isinstance(model, recipe.family):
-        raise SystemExit(f"--init-from {args.init_from} holds a {type(model).__name__}, not a {recipe.family.__name__}")
+    model = starting_model(recipe, args)
     objective = OBJECTIVES.get(recipe.family, Likelihood)()
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
     dataset = get_dataset(getattr(model.config, "dataset", "mnist"))

@@ -27,7 +27,7 @@ def seconds_per_step(args, steps, warmup=0, processes=None):
     search), and the recipe's steps per epoch. The start-up before the loop is not timed."""
     from argen.data import get_dataset
 
-    from .__main__ import OBJECTIVES, RECIPES, build
+    from .__main__ import OBJECTIVES, RECIPES, starting_model
     from .loop import Processes, TrainConfig, train
     from .objectives import Likelihood
 
@@ -35,7 +35,7 @@ def seconds_per_step(args, steps, warmup=0, processes=None):
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     recipe = RECIPES[args.model]
-    model = build(recipe, args)
+    model = starting_model(recipe, args)
     objective = OBJECTIVES.get(recipe.family, Likelihood)()
     data = get_dataset(args.dataset).load("train", args.data_dir)
     if args.train_images:
