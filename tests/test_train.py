@@ -1,5 +1,4 @@
 """The training loop and the train command, on a few fixture images."""
-import dataclasses
 import json
 
 import pytest
@@ -176,13 +175,14 @@ def test_init_from_continues_a_shipped_model_and_records_the_chain(tmp_path):
         train_main(["lstm", "--init-from", str(tmp_path / "weights" / "mlp-v2"), *common])
 
 
-@pytest.mark.parametrize("name", ["row-lstm", "pixelcnnpp", "diagonal-bilstm"])
-def test_init_from_gives_a_shipped_model_a_null_class(name):
-    """``--init-from X --class-dropout 0.1`` on a model without a null class: every class's
-    likelihood is unchanged, and the new null row of each class embedding is the mean of the others."""
+@pytest.mark.parametrize("name", ["diagonal-bilstm", "pixelcnnpp-softmax", "lstm", "pixel-gpt"])
+def test_a_model_gains_a_null_class_and_keeps_its_classes(name):
+    """What ``--init-from X --class-dropout 0.1`` starts from when X has no null class: every
+    class's log-probabilities are unchanged, and each class embedding's new null row is the mean of
+    the others."""
     from train.__main__ import with_null_class
 
-    model = argen.load(name)
+    model = make_tiny(name).eval()
     assert model.null_class is None
     grown = with_null_class(model, 0.1).eval()
     assert grown.null_class == model.num_classes and grown.config.class_dropout == 0.1
@@ -194,7 +194,22 @@ def test_init_from_gives_a_shipped_model_a_null_class(name):
     grown_rows = [v for k, v in grown.state_dict().items() if v.shape != model.state_dict()[k].shape]
     assert grown_rows and all(torch.allclose(v[-1], v[:-1].mean(0)) for v in grown_rows)
     with pytest.raises(SystemExit, match="needs a class-conditional model"):
-        with_null_class(type(model)(dataclasses.replace(model.config, num_classes=0)), 0.1)
+        with_null_class(make_tiny("mlp-v1"), 0.1)
+
+
+def test_init_from_with_class_dropout_trains_a_null_class(tmp_path):
+    """The command: a published model without a null class, continued with ``--class-dropout``,
+    is published with one (and its recorded chain)."""
+    data = fake_mnist(tmp_path)
+    common = ["--epochs", "1", "--batch-size", "32", "--data-dir", str(data), "--out", str(tmp_path / "weights")]
+    tiny = ["--embed-dim", "4", "--position-dim", "4", "--hidden-dim", "8", "--num-layers", "1"]
+    train_main(["lstm", *tiny, *common, "--checkpoint", str(tmp_path / "a.pt")])
+    assert argen.load(tmp_path / "weights" / "lstm").null_class is None
+    train_main(["lstm", "--init-from", str(tmp_path / "weights" / "lstm"), "--class-dropout", "0.1", *common,
+                "--checkpoint", str(tmp_path / "b.pt")])
+    model = argen.load(tmp_path / "weights" / "lstm")
+    assert model.null_class == 10 and model.config.hidden_dim == 8
+    assert len(json.loads((tmp_path / "weights" / "lstm" / "metrics.json").read_text())["train"]["chain"]) == 2
 
 
 def test_a_model_and_its_dataset_must_agree(tmp_path):
