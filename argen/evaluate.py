@@ -276,11 +276,12 @@ def dataset_table(names):
         epochs = tr.get("epochs", "?")
         if tr.get("stopped_early") and tr.get("held_out_curve"):  # stopped by its time budget
             epochs = f"{tr['held_out_curve'][-1][0]:.2f} of {epochs}"
+        epochs = f"the last {epochs} epochs" if "chain" in tr else f"{epochs} epochs"
         rows.append(f"| `{name}` | {m['data']['levels']} | {m['parameters']:,} | {fmt(t.get('nats_per_image'), '.2f')} "
                     f"| {bpd} | {fmt(t.get('bits_per_dim_8bit'), '.4f')} "
                     f"| {accuracy} | {fid} | {per_image} "
                     f"| {fmt(s.get('seconds_per_10'), '.2f')} | {minutes}, "
-                    f"{epochs} epochs | {tr.get('hardware', '?')} |")
+                    f"{epochs} | {tr.get('hardware', '?')} |")
     return "\n".join(rows)
 
 
@@ -403,6 +404,19 @@ def floors_main(names, data, quick):
             write_report(model_dir(name), {**metrics, "quality": {**quality, "fid_floor": reference["fid_floor"]}})
 
 
+def measured_points(name, count, seed):
+    """The guidance points already measured on the samples that a curve of ``count`` samples and
+    ``seed`` draws: those of a recorded curve of the same samples, and the recorded sample quality
+    when it was judged on them (the same count and seed, at its own scale)."""
+    metrics = read_metrics(name)
+    recorded, quality = metrics.get("guidance", {}), metrics.get("quality", {})
+    points = list(recorded.get("curve", [])) if (recorded.get("samples"), recorded.get("seed")) == (count, seed) else []
+    if (quality.get("samples"), quality.get("seed"), quality.get("temperature")) == (count, seed, 1.0) \
+            and quality.get("accuracy") is not None and all(p["scale"] != quality["guidance"] for p in points):
+        points.append({"scale": quality["guidance"], "accuracy": quality["accuracy"], "fid": quality["fid"]})
+    return points
+
+
 def curves_main(names, args, data, per_class):
     """``--guidance`` / ``--decoding-steps``: quality curves into each model's metrics.json."""
     for name in names:
@@ -410,10 +424,9 @@ def curves_main(names, args, data, per_class):
         classifier, reference = data.reference(dataset_of(model), len(model.config.class_names) * per_class)
         print(f"{name} (FID floor {reference['fid_floor']}):")
         if args.guidance and model.can_guide:
-            recorded = read_metrics(name).get("guidance", {})  # a curve of the same samples gains points
-            same = recorded.get("samples") == len(model.config.class_names) * per_class and recorded.get("seed") == args.seed
             key, curve = "guidance", guidance_curve(model, classifier, reference, per_class, args.seed, args.guidance,
-                                                    known=recorded.get("curve", []) if same and not args.quick else ())
+                                                    known=() if args.quick else measured_points(
+                                                        name, len(model.config.class_names) * per_class, args.seed))
             print(f"{name}: recommended guidance {curve['recommended']}")
         elif args.decoding_steps and not model.exact_likelihood:
             key, curve = "decoding", decoding_curve(model, classifier, reference, per_class, args.seed,

@@ -123,3 +123,19 @@ def test_a_guidance_curve_gains_points_without_measuring_the_recorded_ones(monke
     curve = evaluate.guidance_curve(model, None, None, 5, 0, [1.5, 2], known=known)
     assert measured == [1.5]
     assert [point["scale"] for point in curve["curve"]] == [1.0, 1.5, 2.0] and curve["recommended"] == 1.5
+
+
+def test_recorded_points_come_from_a_curve_and_from_the_quality_of_the_same_samples(monkeypatch):
+    """A curve of 200 samples, seed 0, reuses the recorded curve of those samples and the recorded
+    unguided quality when it judged the same 200 samples (not one of 1,000, nor of another seed)."""
+    import argen.evaluate as evaluate
+
+    quality = {"samples": 200, "seed": 0, "temperature": 1.0, "guidance": 1.0, "accuracy": 0.85, "fid": 72.0}
+    curve = {"samples": 200, "seed": 0, "curve": [{"scale": 2.0, "accuracy": 0.9, "fid": 80.0}]}
+    metrics = {"quality": quality, "guidance": curve}
+    monkeypatch.setattr(evaluate, "read_metrics", lambda name: metrics)
+    assert evaluate.measured_points("m", 200, 0) == [curve["curve"][0], {"scale": 1.0, "accuracy": 0.85, "fid": 72.0}]
+    assert evaluate.measured_points("m", 1000, 0) == []
+    assert evaluate.measured_points("m", 200, 1) == []
+    metrics["guidance"] = {"samples": 200, "seed": 0, "curve": [{"scale": 1.0, "accuracy": 0.8, "fid": 70.0}]}
+    assert evaluate.measured_points("m", 200, 0) == metrics["guidance"]["curve"]  # the curve's own point is kept
