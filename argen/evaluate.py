@@ -93,6 +93,11 @@ def samples_picture(model, values, per_class=10):
     return grid(model.codec.decode(values), nrow=per_class, scale=2 if small else 1)
 
 
+def judged_picture(model, samples, per_class):
+    """The sample grid of judged samples (``per_class`` of each class, in class order): at most ten a class."""
+    return samples_picture(model, samples[::max(per_class // 10, 1)], min(per_class, 10))
+
+
 def quality_metrics(model, classifier, reference, per_class, seed, guidance=None, schedule=None):
     """Classifier accuracy on class-conditional samples and the classifier-feature Fréchet distance."""
     from .classifier import frechet_distance, predict
@@ -110,16 +115,19 @@ def quality_metrics(model, classifier, reference, per_class, seed, guidance=None
             "fid_floor": reference["fid_floor"]}, images
 
 
-def guidance_curve(model, classifier, reference, per_class, seed, scales, known=()):
+def guidance_curve(model, classifier, reference, per_class, seed, scales, known=(), judged=None):
     """Sample quality against the guidance scale, and the recommended scale: the most accurate
     whose FID is no worse than the unguided samples' (scale 1 is always in the curve). ``known``:
-    points measured before with the same samples and seed, kept rather than measured again."""
+    points measured before with the same samples and seed, kept rather than measured again.
+    ``judged`` (a dict): gets each measured scale's (quality, samples)."""
     known = {point["scale"]: point for point in known}
     curve = []
     for scale in sorted({1.0, *map(float, scales), *known}):
         point = known.get(scale)
         if point is None:
-            quality = quality_metrics(model, classifier, reference, per_class, seed, guidance=scale)[0]
+            quality, samples = quality_metrics(model, classifier, reference, per_class, seed, guidance=scale)
+            if judged is not None:
+                judged[scale] = quality, samples
             point = {"scale": scale, "accuracy": quality["accuracy"], "fid": quality["fid"]}
         curve.append(point)
         print(f"guidance {scale}: accuracy {point['accuracy']:.1%}, FID {point['fid']:.2f}"
@@ -320,7 +328,8 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0, help="seed of the samples")
     parser.add_argument("--guidance", type=float, nargs="+", default=None, metavar="SCALE",
                         help="only measure sample quality against these guidance scales (and 1) for the "
-                             "class-conditional models, with --per-class samples of each class")
+                             "class-conditional models, with --per-class samples of each class; with --quality, "
+                             "the samples at the recommended scale are also recorded as the sample quality")
     parser.add_argument("--decoding-steps", type=int, nargs="+", default=None, metavar="T",
                         help="only measure sample quality and speed against the number of parallel decoding "
                              "steps, for the models without an exact likelihood (MaskGIT)")
@@ -361,7 +370,7 @@ def main(argv=None):
                 print(f"samples of {name} at guidance {guidance:g}, its recommended scale")
             metrics["quality"], samples = quality_metrics(model, classifier, reference, per_class, args.seed,
                                                           guidance=guidance)
-            samples = samples_picture(model, samples[::max(per_class // 10, 1)], min(per_class, 10))  # <= 10 a class
+            samples = judged_picture(model, samples, per_class)
         if args.all:
             metrics["speed"] = speed_metrics(model, recommended_guidance(name))
         if not args.quick:
@@ -423,11 +432,16 @@ def curves_main(names, args, data, per_class):
         model = load(name)
         classifier, reference = data.reference(dataset_of(model), len(model.config.class_names) * per_class)
         print(f"{name} (FID floor {reference['fid_floor']}):")
+        judged, quality = {}, None
         if args.guidance and model.can_guide:
             key, curve = "guidance", guidance_curve(model, classifier, reference, per_class, args.seed, args.guidance,
                                                     known=() if args.quick else measured_points(
-                                                        name, len(model.config.class_names) * per_class, args.seed))
+                                                        name, len(model.config.class_names) * per_class, args.seed),
+                                                    judged=judged)
             print(f"{name}: recommended guidance {curve['recommended']}")
+            if args.quality:  # the samples at the recommended scale are the model's sample quality
+                quality = judged.get(curve["recommended"]) or quality_metrics(
+                    model, classifier, reference, per_class, args.seed, guidance=curve["recommended"])
         elif args.decoding_steps and not model.exact_likelihood:
             key, curve = "decoding", decoding_curve(model, classifier, reference, per_class, args.seed,
                                                     args.decoding_steps)
@@ -436,7 +450,11 @@ def curves_main(names, args, data, per_class):
                   f"or a null class; decoding steps, a parallel decoder)")
             continue
         if not args.quick:
-            write_report(model_dir(name), {**read_metrics(name), key: curve})
+            metrics, samples = {**read_metrics(name), key: curve}, None
+            if quality is not None:
+                metrics["quality"] = quality[0]
+                samples = judged_picture(model, quality[1], per_class)
+            write_report(model_dir(name), metrics, samples)
 
 
 if __name__ == "__main__":

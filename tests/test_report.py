@@ -139,3 +139,31 @@ def test_recorded_points_come_from_a_curve_and_from_the_quality_of_the_same_samp
     assert evaluate.measured_points("m", 200, 1) == []
     metrics["guidance"] = {"samples": 200, "seed": 0, "curve": [{"scale": 1.0, "accuracy": 0.8, "fid": 70.0}]}
     assert evaluate.measured_points("m", 200, 0) == metrics["guidance"]["curve"]  # the curve's own point is kept
+
+
+def test_a_curve_with_quality_records_its_samples_at_the_recommended_scale(tmp_path, monkeypatch):
+    """``--guidance 2 --quality``: the curve's own samples at the recommended scale become the
+    model's sample quality (and grid), without drawing them again."""
+    import shutil
+
+    import argen.evaluate as evaluate
+
+    shutil.copytree(argen.hub.model_dir("mlp-v3"), tmp_path / "mlp-v3")
+    (tmp_path / "mlp-v3" / "samples.png").unlink()
+    monkeypatch.setenv("ARGEN_WEIGHTS", str(tmp_path))
+    drawn = []
+
+    def fake_quality(model, classifier, reference, per_class, seed, guidance=None, schedule=None):
+        drawn.append(guidance)
+        accuracy = {1.0: 0.5, 2.0: 0.9}[guidance]
+        return ({"samples": 10 * per_class, "seed": seed, "temperature": 1.0, "guidance": guidance, "accuracy": accuracy,
+                 "fid": 100.0 - 10 * guidance},
+                torch.zeros(10 * per_class, 1, 28, 28, dtype=torch.long))
+
+    monkeypatch.setattr(evaluate, "quality_metrics", fake_quality)
+    monkeypatch.setattr(evaluate.TestSets, "reference", lambda self, dataset, count: (None, {"fid_floor": 1.0}))
+    evaluate.main(["mlp-v3", "--guidance", "2", "--quality", "--per-class", "2"])
+    metrics = read_metrics(tmp_path / "mlp-v3")
+    assert drawn == [1.0, 2.0] and metrics["guidance"]["recommended"] == 2.0
+    assert metrics["quality"]["guidance"] == 2.0 and metrics["quality"]["accuracy"] == 0.9
+    assert (tmp_path / "mlp-v3" / "samples.png").exists()
