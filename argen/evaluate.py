@@ -421,8 +421,10 @@ def measured_points(name, count, seed):
     recorded, quality = metrics.get("guidance", {}), metrics.get("quality", {})
     points = list(recorded.get("curve", [])) if (recorded.get("samples"), recorded.get("seed")) == (count, seed) else []
     if (quality.get("samples"), quality.get("seed"), quality.get("temperature")) == (count, seed, 1.0) \
-            and quality.get("accuracy") is not None and all(p["scale"] != quality["guidance"] for p in points):
-        points.append({"scale": quality["guidance"], "accuracy": quality["accuracy"], "fid": quality["fid"]})
+            and quality.get("accuracy") is not None:
+        scale = quality.get("guidance", 1.0)  # (the first wave's records are unguided and say nothing)
+        if all(point["scale"] != scale for point in points):
+            points.append({"scale": scale, "accuracy": quality["accuracy"], "fid": quality["fid"]})
     return points
 
 
