@@ -413,15 +413,22 @@ def floors_main(names, data, quick):
             write_report(model_dir(name), {**metrics, "quality": {**quality, "fid_floor": reference["fid_floor"]}})
 
 
+def same_samples_quality(metrics, count, seed):
+    """The recorded sample quality if it judged the samples that ``count`` samples and ``seed`` draw
+    (at its own scale), else None."""
+    quality = metrics.get("quality", {})
+    same = (quality.get("samples"), quality.get("seed"), quality.get("temperature")) == (count, seed, 1.0)
+    return quality if same and quality.get("accuracy") is not None else None
+
+
 def measured_points(name, count, seed):
     """The guidance points already measured on the samples that a curve of ``count`` samples and
     ``seed`` draws: those of a recorded curve of the same samples, and the recorded sample quality
-    when it was judged on them (the same count and seed, at its own scale)."""
+    when it was judged on them."""
     metrics = read_metrics(name)
-    recorded, quality = metrics.get("guidance", {}), metrics.get("quality", {})
+    recorded, quality = metrics.get("guidance", {}), same_samples_quality(metrics, count, seed)
     points = list(recorded.get("curve", [])) if (recorded.get("samples"), recorded.get("seed")) == (count, seed) else []
-    if (quality.get("samples"), quality.get("seed"), quality.get("temperature")) == (count, seed, 1.0) \
-            and quality.get("accuracy") is not None:
+    if quality is not None:
         scale = quality.get("guidance", 1.0)  # (the first wave's records are unguided and say nothing)
         if all(point["scale"] != scale for point in points):
             points.append({"scale": scale, "accuracy": quality["accuracy"], "fid": quality["fid"]})
@@ -441,7 +448,9 @@ def curves_main(names, args, data, per_class):
                                                         name, len(model.config.class_names) * per_class, args.seed),
                                                     judged=judged)
             print(f"{name}: recommended guidance {curve['recommended']}")
-            if args.quality:  # the samples at the recommended scale are the model's sample quality
+            recorded = same_samples_quality(read_metrics(name), curve["samples"], args.seed)
+            if args.quality and not (recorded and recorded.get("guidance", 1.0) == curve["recommended"]):
+                # the samples at the recommended scale are the model's sample quality (unless already recorded)
                 quality = judged.get(curve["recommended"]) or quality_metrics(
                     model, classifier, reference, per_class, args.seed, guidance=curve["recommended"])
         elif args.decoding_steps and not model.exact_likelihood:

@@ -143,7 +143,7 @@ def test_recorded_points_come_from_a_curve_and_from_the_quality_of_the_same_samp
 
 def test_a_curve_with_quality_records_its_samples_at_the_recommended_scale(tmp_path, monkeypatch):
     """``--guidance 2 --quality``: the curve's own samples at the recommended scale become the
-    model's sample quality (and grid), without drawing them again."""
+    model's sample quality (and grid), without drawing them again; already recorded, they are kept."""
     import shutil
 
     import argen.evaluate as evaluate
@@ -155,7 +155,7 @@ def test_a_curve_with_quality_records_its_samples_at_the_recommended_scale(tmp_p
 
     def fake_quality(model, classifier, reference, per_class, seed, guidance=None, schedule=None):
         drawn.append(guidance)
-        accuracy = {1.0: 0.5, 2.0: 0.9}[guidance]
+        accuracy = {1.0: 0.5, 2.0: 0.9, 3.0: 0.8}[guidance]
         return ({"samples": 10 * per_class, "seed": seed, "temperature": 1.0, "guidance": guidance, "accuracy": accuracy,
                  "fid": 100.0 - 10 * guidance},
                 torch.zeros(10 * per_class, 1, 28, 28, dtype=torch.long))
@@ -167,3 +167,9 @@ def test_a_curve_with_quality_records_its_samples_at_the_recommended_scale(tmp_p
     assert drawn == [1.0, 2.0] and metrics["guidance"]["recommended"] == 2.0
     assert metrics["quality"]["guidance"] == 2.0 and metrics["quality"]["accuracy"] == 0.9
     assert (tmp_path / "mlp-v3" / "samples.png").exists()
+
+    # a later point that does not change the recommendation: the recorded quality stays, not drawn again
+    drawn.clear()
+    evaluate.main(["mlp-v3", "--guidance", "3", "--quality", "--per-class", "2"])
+    again = read_metrics(tmp_path / "mlp-v3")
+    assert drawn == [3.0] and again["quality"] == metrics["quality"] and len(again["guidance"]["curve"]) == 3
