@@ -176,7 +176,7 @@ def test_a_new_run_supersedes_the_last_of_its_session():
 
 def test_about():
     text, grid, field = app.about(MODEL)
-    assert "test bits/pixel | 0.47648" in text and grid.endswith("samples.png")
+    assert f"test bits/pixel | {read_metrics(MODEL)['test']['bits_per_dim']}" in text and grid.endswith("samples.png")
     # the MLP sees its context window: the 28 values before the centre pixel, no more
     assert "receptive field of the centre pixel | 28 of the 406 pixels drawn before it" in text
     pixels = np.asarray(field)[::10, ::10]  # one per value
