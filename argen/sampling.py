@@ -208,10 +208,6 @@ class BayesGuidance:
         self.log_prefix = torch.zeros(len(y), self.classes)  # log p(values so far | c)
         self.log_probs = None
 
-    def expand(self, x):
-        """A batch ``[B, ...]`` as the guided run's ``[B * C, ...]``."""
-        return x.repeat_interleave(self.classes, 0)
-
     def logits(self, run_logits):
         """(logits to sample from, the model's log-probabilities under the requested class), each
         ``[B, P, K]``, from the run's logits ``[B * C, P, K]``."""
@@ -287,10 +283,12 @@ def sample_stream(model, labels=None, temperature=1.0, top_k=None, seed=0, every
     window = []
     # the model reads views of the values drawn so far (one run per image, or per image and class when
     # guided) on its device, written in place as values are committed
-    expand = (lambda t: t) if guide is None else guide.expand
-    shared = guide is None and device.type == "cpu"
-    run_values, run_drawn = (values, drawn) if shared else (expand(values).to(device), expand(drawn).to(device))
+    runs = 1 if guide is None else guide.classes  # runs of each image: row i * runs + r is image i
+    shared = runs == 1 and device.type == "cpu"
+    run_values, run_drawn = (values, drawn) if shared else (
+        values.repeat_interleave(runs, 0).to(device), drawn.repeat_interleave(runs, 0).to(device))
     x, mask = from_raster(run_values, shape), from_raster(run_drawn, shape)
+    by_image = [t.view(batch, runs, n) for t in (run_values, run_drawn)]  # (b, runs, n) views
     num_steps = schedule.num_steps(n)
     for step in range(num_steps):
         at = schedule.positions(step, n)  # raster positions (p of them): a slice or a long tensor
@@ -326,7 +324,7 @@ def sample_stream(model, labels=None, temperature=1.0, top_k=None, seed=0, every
         nll_nats -= (log_p if commit is None else torch.where(commit, log_p, 0.0)).sum(1)
         write(drawn, True if commit is None else commit)
         if not shared:
-            run_values[:, at], run_drawn[:, at] = expand(values[:, at]).to(device), expand(drawn[:, at]).to(device)
+            by_image[0][:, :, at], by_image[1][:, :, at] = values[:, None, at].to(device), drawn[:, None, at].to(device)
         done = step == num_steps - 1
         if done or (every and (step + 1) % every == 0):
             now = torch.zeros(batch, n, dtype=torch.bool)

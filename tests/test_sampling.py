@@ -81,6 +81,15 @@ def test_row_lstm_fast_path_goes_down_the_rows():
         step(x, 8)
 
 
+def test_diagonal_bilstm_fast_path_goes_pixel_by_pixel():
+    """Its scans carry their state from one pixel to the next: a skipped or revisited pixel is an error."""
+    model = make_tiny("diagonal-bilstm")
+    step, x = model.fast_sampler(torch.tensor([1]), 1), torch.zeros(1, *model.value_shape, dtype=torch.long)
+    step(x, 0)
+    with pytest.raises(ValueError, match="goes pixel by pixel in raster order: asked for pixel 2 after pixel 0"):
+        step(x, 2)
+
+
 @pytest.mark.parametrize("position", [(0, 6, 0), (1, 0, 0), (0, -1, 2), (0, 1)])
 def test_bad_positions(position):
     with pytest.raises(ValueError, match=r"position must be \(channel, row, col\) inside the value grid \(1, 6, 8\)"):

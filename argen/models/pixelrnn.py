@@ -47,9 +47,10 @@ from .layers import MaskedConv2d, head_at_position, output_head, scale_levels, s
 
 def lstm_cell(gates, c, dim=1):
     """One LSTM update from the pre-activations (input, forget, output, candidate along ``dim``): ``(h, c)``."""
-    i, f, o, g = gates.chunk(4, dim)
-    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-    return torch.sigmoid(o) * torch.tanh(c), c
+    hidden = gates.shape[dim] // 4
+    i, f, o = gates.narrow(dim, 0, 3 * hidden).sigmoid().chunk(3, dim)  # the three gates in one call
+    c = torch.addcmul(f * c, i, gates.narrow(dim, 3 * hidden, hidden).tanh())
+    return o * c.tanh(), c
 
 
 def with_bias(gates, cond):
@@ -119,6 +120,14 @@ class DiagonalLSTM(nn.Module):
         the ``(h, c)`` to its left (in scan order)."""
         h_left, c_left = left
         return lstm_cell(gates + self.state_to_state(torch.cat([above, h_left], -1)), c_left, -1)
+
+    def step_weights(self, cond):
+        """This scan as a fast path's matrices: (the input-to-state weight ``[C, 4h]``, the bias with
+        the class's ``[B or 1, 1, 4h]``, the state-to-state weight's part for the state above
+        ``[4h, h]`` and, transposed, for the state to the left ``[h, 4h]``)."""
+        bias = self.input_to_state.bias if cond is None else self.input_to_state.bias + cond
+        above, left = self.state_to_state.weight.split(self.hidden, 1)
+        return self.input_to_state.weight[:, :, 0, 0].T, bias.view(-1, 1, 4 * self.hidden), above, left.T
 
     def forward(self, x, cond):
         """The hidden map ``[B, h, H, W]``, scanning one diagonal at a time."""
@@ -221,43 +230,60 @@ class RowLSTM(PixelRNN):
 
     def fast_sampler(self, y, batch, maps=None):
         """Each pixel's column of every layer, computed once: a Row LSTM state has no recurrence along
-        its row (it reads the layer input at columns j-1, j and the row above's state at j-1..j+1),
-        so the columns of a row are computed as the sampler reaches them, in chunks where it skips
-        some (the multi-scale model's full-size pass skips the small image's pixels). The
-        convolutions become matrix products on ``[B, columns, channels]``."""
+        its row (it reads the layer input at columns j-1, j and the row above's state at j-1..j+1).
+        When a row starts, the row above's hidden states give every column's gates their part from
+        above, in one matrix product per layer; then each column costs a few vector-matrix products
+        per layer as the sampler reaches it (where the sampler skips columns, as the multi-scale
+        model's full-size pass does, the skipped ones are computed when it comes back)."""
         width, h = self.value_shape[2], self.config.hidden_channels
-        device = next(self.parameters()).device
-        conditions = [c if c is None or c.dim() == 2 else c.permute(0, 2, 3, 1)  # (b, 4h) or (b, H, W, 4h)
-                      for c in self.conditions(y, maps)]
-        layers = [(torch.cat(layer.input_to_state.weight.unbind(-1), 1)[:, :, 0], layer.input_to_state.bias,
-                   torch.cat(layer.state_to_state.weight.unbind(-1), 1)[:, :, 0], layer.out.weight[:, :, 0, 0],
-                   layer.out.bias) for layer in self.layers]
+        # per layer: the input-to-state weights of columns j and j-1 stacked (one product of column
+        # j's input gives its gates' part and column j + 1's), the state-to-state weight over
+        # (channel, then column j-1..j+1), the output convolution
+        layers = [(torch.cat([layer.input_to_state.weight[..., 1], layer.input_to_state.weight[..., 0]])[..., 0],
+                   layer.state_to_state.weight[:, :, 0].flatten(1), layer.out.weight[:, :, 0, 0], layer.out.bias)
+                  for layer in self.layers]
+        # and each layer's constant part of the gates: its input bias plus the class's (b, 1, 4h) or the
+        # map's per pixel (b, H, W, 4h)
+        biases = [layer.input_to_state.bias if c is None else
+                  layer.input_to_state.bias + (c[:, None] if c.dim() == 2 else c.permute(0, 2, 3, 1))
+                  for layer, c in zip(self.layers, self.conditions(y, maps))]
         head, w_input = head_at_position(self.output), self.input_weight()
-        # per layer: its inputs along the current row (column j at j + 1 after a zero column), and the
-        # (h, c) of the current row and of the row above (h with a zero column on each side)
-        inputs = [torch.zeros(batch, width + 1, 2 * h, device=device) for _ in self.layers]
-        states = [(torch.zeros(batch, width + 2, h, device=device), torch.zeros(batch, width, h, device=device))
-                  for _ in self.layers]
-        above = [None] * len(self.layers)
-        at = {"row": 0, "next": 0}  # the row being computed and its first column not computed yet
+        zero = torch.zeros(batch, h, device=next(self.parameters()).device)
+        # per layer: the current row's (h, c) per column so far and the row above's c per column; each
+        # column's gates' part from the row above (with the bias) and from the column to its left
+        rows = [{"h": [], "c": [zero] * width, "above": None, "left": None} for _ in self.layers]
+        at = {"row": -1, "next": width}  # the row being computed and its first column not computed yet
+
+        def start_row(row):
+            for (_, w_state, _, _), bias, r in zip(layers, biases, rows):
+                bias = bias if bias.dim() < 4 else bias[:, row]
+                if row:  # the row above's h at columns j-1..j+1 of each column j
+                    above = F.pad(torch.stack(r["h"], 1), (0, 0, 1, 1)).unfold(1, 3, 1).flatten(2)
+                    r["above"] = (bias + F.linear(above, w_state)).unbind(1)
+                else:
+                    r["above"] = bias.expand(batch, width, -1).unbind(1)
+                r["c_above"], r["h"], r["c"] = r["c"], [], []
+            at["row"], at["next"] = row, 0
+
+        def column(features, col):
+            """Column ``col`` of the current row in every layer: the last layer's features ``[B, 2h]``."""
+            for (w_in, _, w_out, b_out), r in zip(layers, rows):
+                both = F.linear(features, w_in)  # (b, 8h): the gates' part from this column, and the next's
+                gates = both[:, :4 * h] + r["above"][col]
+                if col:
+                    gates = gates + r["left"]
+                r["left"] = both[:, 4 * h:]
+                h_new, c_new = lstm_cell(gates, r["c_above"][col], -1)
+                r["h"].append(h_new)
+                r["c"].append(c_new)
+                features = features + F.linear(h_new, w_out, b_out)
+            return features
 
         def columns(x, row, last):
-            """Compute columns ``next..last`` of ``row`` in every layer: the last layer's features ``[B, n, 2h]``."""
+            """Compute columns ``next..last`` of ``row``: the last one's features ``[B, 2h]``."""
             first = at["next"]
-            features = self.input_features(x, row, first, last, w_input)
-            for (w_in, b_in, w_state, w_out, b_out), cond, put, (hs, cs), prev in zip(
-                    layers, conditions, inputs, states, above):
-                put[:, first + 1:last + 2] = features
-                gates = F.linear(torch.cat([put[:, first:last + 1], put[:, first + 1:last + 2]], -1), w_in, b_in)
-                if cond is not None:
-                    gates = gates + (cond[:, None] if cond.dim() == 2 else cond[:, row, first:last + 1])
-                if prev is None:  # the top row
-                    h_new, c_new = lstm_cell(gates, torch.zeros_like(gates[..., :h]), -1)
-                else:
-                    above_h = torch.cat([prev[0][:, first + i:last + 1 + i] for i in range(3)], -1)  # j-1, j, j+1
-                    h_new, c_new = lstm_cell(gates + F.linear(above_h, w_state), prev[1][:, first:last + 1], -1)
-                hs[:, first + 1:last + 2], cs[:, first:last + 1] = h_new, c_new
-                features = features + F.linear(h_new, w_out, b_out)
+            for col, features in enumerate(self.input_features(x, row, first, last, w_input).unbind(1), first):
+                features = column(features, col)
             at["next"] = last + 1
             return features
 
@@ -269,9 +295,8 @@ class RowLSTM(PixelRNN):
             while at["row"] < row:  # finish the rows above (their values are all drawn) and move down
                 if at["next"] < width:
                     columns(x, at["row"], width - 1)
-                above[:] = [(hs.clone(), cs.clone()) for hs, cs in states]
-                at["row"], at["next"] = at["row"] + 1, 0
-            return head(columns(x, row, col)[:, -1])
+                start_row(at["row"] + 1)
+            return head(columns(x, row, col))
 
         return step
 
@@ -284,44 +309,68 @@ class DiagonalBiLSTM(PixelRNN):
     layer_type = DiagonalBiLSTMLayer
 
     def fast_sampler(self, y, batch):
-        _, height, width = self.value_shape
-        conditions = [(None, None) if c is None else c.chunk(2, 1) for c in self.conditions(y)]
-        w_input = self.input_weight()
-        device = next(self.parameters()).device
-        # per layer, filled as the image is drawn: its inputs, the (h, c) of the left-to-right
-        # scan, and the hidden state of the right-to-left scan (of finished rows)
-        maps = [{name: torch.zeros(batch, size, height, width, device=device)
-                 for name, size in (("input", 2 * layer.hidden), ("h", layer.hidden), ("c", layer.hidden),
-                                    ("mirror_h", layer.hidden))} for layer in self.layers]
-        zero = [torch.zeros(batch, layer.hidden, device=device) for layer in self.layers]
+        """One cell per pixel per layer, and the mirrored scan of each row once it is finished (when
+        the next row starts); each cell is a few vector-matrix products. When a row starts, the
+        parts of its gates and outputs that come from the row above (the left-to-right scan's states,
+        the mirrored scan's output) are computed for the whole row in one matrix product each."""
+        width = self.value_shape[2]
+        head, w_input = head_at_position(self.output), self.input_weight()
+        zero = torch.zeros(batch, self.config.hidden_channels, device=next(self.parameters()).device)
+        layers = []  # per layer: its two scans' matrices, its output convolution and what the rows leave
+        for layer, cond in zip(self.layers, self.conditions(y)):
+            forward_cond, mirror_cond = (None, None) if cond is None else cond.chunk(2, 1)
+            layers.append({"forward": layer.left_to_right.step_weights(forward_cond),
+                           "mirror": layer.right_to_left.step_weights(mirror_cond),
+                           "out": (layer.out.weight[:, :, 0, 0], layer.out.bias), "mirror_h": None,
+                           "inputs": [], "h": [], "c": []})
+        at = {"next": 0}
 
-        def mirror_row(layer, m, cond, row, pixels, zero):
-            """The right-to-left scan of a finished row, from its inputs, pixels and the mirror states above."""
-            lstm = layer.right_to_left
-            gates = lstm.input_gates(torch.cat([m["input"][:, :, row:row + 1], pixels], 1), cond)[:, :, 0]
-            state = (zero, zero)
-            for col in reversed(range(width)):
-                above = m["mirror_h"][:, :, row - 1, col] if row else zero
-                state = lstm.pixel(gates[:, :, col], above, state)
-                m["mirror_h"][:, :, row, col] = state[0]
+        def scan_mirrored(m, pixels):
+            """The mirrored scan of the finished row (right to left): its hidden states ``[B, W, h]``."""
+            w_in, bias, w_above, w_left = m["mirror"]
+            gates = F.linear(torch.cat([torch.stack(m["inputs"], 1), pixels], -1), w_in.T) + bias
+            if m["mirror_h"] is not None:
+                gates = gates + F.linear(m["mirror_h"], w_above)
+            state, hs = (zero, zero), [None] * width
+            for col, gates_col in reversed(list(enumerate(gates.unbind(1)))):
+                state = lstm_cell(torch.addmm(gates_col, state[0], w_left), state[1], -1)
+                hs[col] = state[0]
+            return torch.stack(hs, 1)
+
+        def start_row(x, row):
+            """The parts of the row's gates and outputs from the row above, for every column."""
+            pixels = scale_levels(x[:, 0, row - 1, :, None], self.levels) if row else None
+            for m in layers:
+                _, bias, w_above, _ = m["forward"]
+                w_out, b_out = m["out"]
+                from_above, down = bias.expand(batch, width, -1), b_out.expand(batch, width, -1)
+                if row:
+                    from_above = from_above + F.linear(torch.stack(m["h"], 1), w_above)
+                    m["mirror_h"] = scan_mirrored(m, pixels)
+                    down = F.linear(m["mirror_h"], w_out, b_out)  # shifted down: the row above's
+                m["from_above"], m["down"] = from_above.unbind(1), down.unbind(1)
+                m["inputs"], m["h"], m["c"] = [], [], []
 
         def step(x, t):
+            if t != at["next"]:
+                raise ValueError(f"the Diagonal BiLSTM's fast path goes pixel by pixel in raster order: "
+                                 f"asked for pixel {t} after pixel {at['next'] - 1}")
+            at["next"] = t + 1
             row, col = divmod(t, width)
-            if col == 0 and row:  # row - 1 is final: scan it right to left, layer by layer
-                pixels = scale_levels(x[:, :, row - 1:row], self.levels)
-                for layer, m, (_, cond), z in zip(self.layers, maps, conditions, zero):
-                    mirror_row(layer, m, cond, row - 1, pixels, z)
+            if col == 0:
+                start_row(x, row)
             features = self.input_features(x, row, col, col, w_input)[:, 0]  # (b, 2h)
-            for layer, m, (cond, _), z in zip(self.layers, maps, conditions, zero):
-                m["input"][:, :, row, col] = features
-                lstm = layer.left_to_right
-                gates = lstm.input_gates(features[..., None, None], cond)[..., 0, 0]
-                above = m["h"][:, :, row - 1, col] if row else z
-                left = (m["h"][:, :, row, col - 1], m["c"][:, :, row, col - 1]) if col else (z, z)
-                m["h"][:, :, row, col], m["c"][:, :, row, col] = lstm.pixel(gates, above, left)
-                down = m["mirror_h"][:, :, row - 1, col] if row else z
-                features = features + layer.out((m["h"][:, :, row, col] + down)[..., None, None])[..., 0, 0]
-            return self.output(features[..., None, None])[:, :, 0, 0]
+            for m in layers:
+                w_in, _, _, w_left = m["forward"]
+                m["inputs"].append(features)
+                gates = torch.addmm(m["from_above"][col], features, w_in)
+                if col:
+                    gates = torch.addmm(gates, m["h"][-1], w_left)
+                h, c = lstm_cell(gates, m["c"][-1] if col else zero, -1)
+                m["h"].append(h)
+                m["c"].append(c)
+                features = torch.addmm(features + m["down"][col], h, m["out"][0].T)
+            return head(features)
 
         return step
 
