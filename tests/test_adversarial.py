@@ -79,6 +79,21 @@ def test_the_command_publishes_the_averaged_generator(tmp_path, monkeypatch):
     assert stage.startswith("likelihood-only control")
 
 
+def test_the_likelihood_term_keeps_training_the_null_class(tmp_path, monkeypatch):
+    """A model with a null class keeps learning p(x) through it, so that it can still be guided."""
+    monkeypatch.setattr("train.publish.GRID_PER_CLASS", 1)
+    data = fake_games(tmp_path)
+    model = tiny_colour_lstm((3, 32, 32), 256, dataset="games", num_mixtures=2, num_classes=10, class_dropout=0.5)
+    model.save(tmp_path / "tiny")
+    adversarial_main([str(tmp_path / "tiny"), "--name", "tiny-nll", "--adversarial-weight", "0", "--steps", "2",
+                      "--batch-size", "4", "--ema", "0.5", "--data-dir", str(data), "--out", str(tmp_path / "weights"),
+                      "--checkpoint", str(tmp_path / "nll.pt")])
+    control = argen.load(tmp_path / "weights" / "tiny-nll")
+    null = model.null_class
+    assert control.null_class == null and control.can_guide
+    assert not torch.equal(control.class_embedding.weight[null], model.class_embedding.weight[null])
+
+
 def test_the_command_refuses_a_softmax_model(tmp_path):
     model = PixelLSTM(codec=Levels(4, (1, 4, 4)), embed_dim=4, position_dim=4, hidden_dim=8, num_layers=1)
     model.save(tmp_path / "grey")

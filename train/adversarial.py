@@ -42,7 +42,7 @@ from argen.models import PixelLSTM
 from argen.models.layers import scale_levels
 
 from .loop import TrainState
-from .objectives import Likelihood
+from .objectives import Likelihood, training_labels
 from .publish import hardware, publish
 
 R1_EVERY, R1_GAMMA = 16, 1.0
@@ -169,7 +169,9 @@ def main(argv=None):
             d_loss.backward()
             opt_d.step()
             adversarial = F.softplus(-discriminator(fake, y)).mean()  # the generator's: fool the discriminator
-        likelihood = objective.loss(generator, x, y)  # ... and keep the real frames likely
+        # ... and keep the real frames likely (a model with a null class also learns p(x) there, as in
+        # its first training, so that classifier-free guidance still has its class-free model)
+        likelihood = objective.loss(generator, x, training_labels(generator, y, order))
         opt_g.zero_grad(set_to_none=True)
         (args.adversarial_weight * adversarial + args.nll_weight * likelihood).backward()
         torch.nn.utils.clip_grad_norm_(generator.parameters(), 1.0)
