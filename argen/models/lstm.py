@@ -44,18 +44,22 @@ def sinusoidal(positions, dim):
     return torch.cat([angles.sin(), angles.cos()], -1)
 
 
-def lstm_step(lstm, inputs, state):
-    """One step of ``lstm`` (a batch-first ``nn.LSTM``) on ``inputs`` ``[B, D]`` from ``state`` (h, c),
-    each ``[layers, B, hidden]``, or None (zeros): the cell's equations, layer by layer, as
-    ``nn.LSTM`` computes them; for a single step its per-call set-up costs twice the arithmetic.
-    -> (the top layer's output ``[B, hidden]``, the new state)."""
+def lstm_step(lstm, input_gates, state):
+    """One step of ``lstm`` (a batch-first ``nn.LSTM``) from the first layer's input gates
+    ``[B, 4 hidden]`` (its input times ``weight_ih_l0`` plus both its biases: see
+    :meth:`PixelLSTM.input_tables`) and ``state`` (h, c), each ``[layers, B, hidden]``, or None
+    (zeros): the cell's equations, layer by layer, as ``nn.LSTM`` computes them; for a single step
+    its per-call set-up costs twice the arithmetic. -> (the top layer's output ``[B, hidden]``, the
+    new state)."""
     if state is None:
-        zeros = inputs.new_zeros(lstm.num_layers, inputs.shape[0], lstm.hidden_size)
+        zeros = input_gates.new_zeros(lstm.num_layers, input_gates.shape[0], lstm.hidden_size)
         state = zeros, zeros
-    hs, cs, x = [], [], inputs
+    hs, cs, x = [], [], None
     for layer in range(lstm.num_layers):
         weights = [getattr(lstm, f"{kind}_l{layer}") for kind in ("weight_ih", "bias_ih", "weight_hh", "bias_hh")]
-        gates = F.linear(x, weights[0], weights[1]) + F.linear(state[0][layer], weights[2], weights[3])
+        if layer:
+            input_gates = F.linear(x, weights[0], weights[1] + weights[3])
+        gates = torch.addmm(input_gates, state[0][layer], weights[2].T)
         i, f, g, o = gates.chunk(4, 1)
         cs.append(torch.sigmoid(f) * state[1][layer] + torch.sigmoid(i) * torch.tanh(g))
         x = torch.sigmoid(o) * torch.tanh(cs[-1])
@@ -180,9 +184,27 @@ class PixelLSTM(GenerativeModel):
             previous = torch.round((pixels[-1].detach() + 1) / step).long()[:, None]
         return torch.stack(pixels, 2).view(batch, c, height, width)
 
+    def input_tables(self, y):
+        """The first LSTM layer's input gates as a sum of looked-up rows (the fast path's): each
+        channel's value's part ``[C (K + 1), 4 hidden]`` (channel k's at rows k (K + 1) + value),
+        each pixel's position's part ``[n, 4 hidden]``, and the class's part plus both biases
+        ``[B or 1, 4 hidden]``."""
+        c, e = self.value_shape[0], self.config.embed_dim
+        w_values, w_positions, w_class = self.lstm.weight_ih_l0.split(
+            [c * e, self.config.position_dim, self.lstm.input_size - c * e - self.config.position_dim], 1)
+        values = torch.cat([F.linear(self.value_embedding.weight, w) for w in w_values.split(e, 1)])
+        constant = (self.lstm.bias_ih_l0 + self.lstm.bias_hh_l0)[None]
+        if y is not None:
+            constant = constant + F.linear(self.class_embedding(y), w_class)
+        return values, F.linear(self.positions, w_positions), constant
+
     def fast_sampler(self, y, batch):
+        """One LSTM step per pixel, carrying its state; the first layer's input gates are a few
+        looked-up rows (:meth:`input_tables`) instead of a matrix product."""
         state = {"lstm": None}  # the LSTM's (h, c) after the pixels drawn so far, and the head's output
         c, _, width = self.value_shape
+        values, positions, constant = self.input_tables(y)
+        offsets = torch.arange(c, device=values.device) * (self.levels + 1)  # channel k's rows
 
         def step(x, t):
             pixel = t // c
@@ -190,8 +212,8 @@ class PixelLSTM(GenerativeModel):
             if t % c == 0:  # the channels of a pixel share one LSTM step
                 previous = (x[:, :, (pixel - 1) // width, (pixel - 1) % width] if pixel
                             else x.new_full((x.shape[0], c), self.levels))
-                inputs = self.step_inputs(previous[:, None], slice(pixel, pixel + 1), y)[:, 0]
-                out, state["lstm"] = lstm_step(self.lstm, inputs, state["lstm"])
+                gates = F.embedding(previous + offsets, values).sum(1) + positions[pixel] + constant
+                out, state["lstm"] = lstm_step(self.lstm, gates, state["lstm"])
                 state["out"] = self.head(out)
             if not self.scores_values:
                 return state["out"]
