@@ -117,12 +117,6 @@ class DiagonalLSTM(nn.Module):
     def input_gates(self, x, cond):
         return with_bias(self.input_to_state(x), cond)
 
-    def pixel(self, gates, above, left):
-        """``(h, c)`` ``[B, h]`` of one pixel from its gates ``[B, 4h]``, the hidden state above and
-        the ``(h, c)`` to its left (in scan order)."""
-        h_left, c_left = left
-        return lstm_cell(gates + self.state_to_state(torch.cat([above, h_left], -1)), c_left, -1)
-
     def step_weights(self, cond):
         """This scan as a fast path's matrices: (the input-to-state weight ``[C, 4h]``, the bias with
         the class's ``[B or 1, 1, 4h]``, the state-to-state weight's part for the state above
@@ -331,7 +325,7 @@ class DiagonalBiLSTM(PixelRNN):
         def scan_mirrored(m, pixels):
             """The mirrored scan of the finished row (right to left): its hidden states ``[B, W, h]``."""
             w_in, bias, w_above, w_left = m["mirror"]
-            gates = F.linear(torch.cat([torch.stack(m["inputs"], 1), pixels], -1), w_in.T) + bias
+            gates = torch.cat([torch.stack(m["inputs"], 1), pixels], -1) @ w_in + bias
             if m["mirror_h"] is not None:
                 gates = gates + F.linear(m["mirror_h"], w_above)
             state, hs = (zero, zero), [None] * width
