@@ -90,6 +90,16 @@ def test_diagonal_bilstm_fast_path_goes_pixel_by_pixel():
         step(x, 2)
 
 
+def test_pixelcnnpp_fast_path_goes_pixel_by_pixel():
+    """Its down-right stream gains one position per map and pixel: a skipped or revisited pixel is an error."""
+    model = make_tiny("pixelcnnpp-rgb")
+    step, x = model.fast_sampler(None, 1), torch.zeros(1, *model.value_shape, dtype=torch.long)
+    for t in range(4):  # pixel 0's three channels, then pixel 1's first
+        step(x, t)
+    with pytest.raises(ValueError, match="goes pixel by pixel in raster order: asked for pixel 0 after pixel 1"):
+        step(x, 0)
+
+
 @pytest.mark.parametrize("position", [(0, 6, 0), (1, 0, 0), (0, -1, 2), (0, 1)])
 def test_bad_positions(position):
     with pytest.raises(ValueError, match=r"position must be \(channel, row, col\) inside the value grid \(1, 6, 8\)"):

@@ -20,9 +20,9 @@ What it changes against the PixelCNN and Gated PixelCNN:
 Different here: class conditioning is a learned bias in every gated block (as in the paper's
 conditional variant); ``output="softmax"`` swaps the mixture for a K-way softmax head on the same
 network, for the ablation of which output learns faster. Layers follow the reference code
-(openai/pixel-cnn nn.py). The fast path keeps, for every layer that mixes rows, the rows above the
-block of rows being drawn (:class:`RowsAbove`), so each step runs the network on one block only:
-see :meth:`PixelCNNPP.fast_sampler`.
+(openai/pixel-cnn nn.py). The fast path runs the u stream once per row on one block of rows
+(:class:`RowsAbove`) and the down-right stream one position per map and pixel
+(:class:`DownRightStream`): see :meth:`PixelCNNPP.fast_sampler`.
 """
 from dataclasses import dataclass
 
@@ -356,7 +356,10 @@ class PixelCNNPP(GenerativeModel):
         features at some positions and the values ``x`` there. In float32 also under autocast: in
         bfloat16 a mean would move in steps of about one bin of 256."""
         with torch.autocast(x.device.type, enabled=False):
-            out = self.output(features.float())
+            if features.shape[2:] == (1, 1):  # one position (the fast path): a matrix product, without a convolution's overhead
+                out = F.linear(features.float().flatten(1), self.output.weight.flatten(1), self.output.bias)[..., None, None]
+            else:
+                out = self.output(features.float())
         if self.config.output == "softmax":
             logits = out.view(x.shape[0], self.levels, *x.shape[1:])
             if channel is not None:
@@ -365,30 +368,132 @@ class PixelCNNPP(GenerativeModel):
         return self.mixture(out, x, at_values, channel)
 
     def fast_sampler(self, y, batch):
-        """Each step runs the network on one block of rows (a whole row of the coarsest scale: 4
-        rows with 3 scales), with the rows above it kept per layer (:class:`RowsAbove`), and the
-        output layer and mixture at the one position asked. The u stream, which sees only the rows
-        above, runs once per row; the down-right stream, which sees the pixels before this one, once
-        per pixel (the channels of an RGB pixel share its features). When the sampler moves past a
-        block, the block runs once more with all its values, and its last rows are kept."""
+        """Pixel by pixel, with every map of the down-right stream kept whole (the caching of
+        Ramachandran et al. 2017, "Fast Generation for Convolutional Autoregressive Models").
+
+        - **The u stream** sees only the rows above, so it runs once per row, on one block of rows
+          (a whole row of the coarsest scale: 4 rows with 3 scales), with the rows above it kept
+          per layer (:class:`RowsAbove`).
+        - **The down-right stream** is computed one position at a time
+          (:class:`DownRightStream`): each pixel adds one position to every full-size map, and
+          one to every map 2^s times smaller when its row and column are multiples of 2^s (the
+          first pixel that needs that position, whose inputs are all final by then).
+        - The output layer and the mixture then run at that one position. The channels of an RGB
+          pixel share its features.
+
+        The sampler must go pixel by pixel in raster order (it does)."""
         c, _, width = self.value_shape
         block = 2 ** (self.config.num_scales - 1)
-        context, state = RowsAbove(), {"top": 0, "row": None}
+        context, stream = RowsAbove(), DownRightStream(self, y, batch)
+        state = {"top": 0, "row": None, "pixel": -1}
 
         def step(x, t):
-            row, col = divmod(t // c, width)
+            pixel = t // c
+            row, col = divmod(pixel, width)
             if t % c == 0:
+                if pixel != state["pixel"] + 1:
+                    raise ValueError(f"the PixelCNN++ fast path goes pixel by pixel in raster order: asked for "
+                                     f"pixel {pixel} after pixel {state['pixel']}")
+                state["pixel"] = pixel
                 top = row // block * block
                 if top != state["top"]:  # the rows above ``top`` are final: keep what the next block reads of them
-                    inputs = self.inputs(x[:, :, state["top"]:top])
-                    self.ul_stream(inputs, self.u_stream(inputs, y, context), y, context)
+                    self.u_stream(self.inputs(x[:, :, state["top"]:top]), y, context)
                     context.commit()
                     state["top"] = top
-                inputs = self.inputs(x[:, :, top:top + block])
                 if state["row"] != row:  # the rows above are final: so are the u stream's maps up to this row
-                    state["row"], state["reads"] = row, self.u_stream(inputs, y, context)
-                features = self.ul_stream(inputs, state["reads"], y, context)
-                state["features"] = features[:, :, row - top:row - top + 1, col:col + 1]
+                    state["row"], state["reads"] = row, self.u_stream(self.inputs(x[:, :, top:top + block]), y, context)
+                state["features"] = stream.step(x, row, col, top, state["reads"])[:, :, None, None]
             return self.distribution(state["features"], x[:, :, row:row + 1, col:col + 1], channel=t % c)[:, :, 0, 0, 0]
 
         return step
+
+
+class DownRightStream:
+    """The down-right (ul) stream of a :class:`PixelCNNPP`, one pixel at a time: the same layers as
+    :meth:`PixelCNNPP.ul_stream`, applied to the one position each map gains at this pixel, as
+    matrix products on that position's neighbourhood. Maps are kept whole, with a row of zeros
+    above and a column of zeros on the left (the shifted convolutions' padding), so position
+    (i, j) is stored at (i + 1, j + 1)."""
+
+    def __init__(self, model, y, batch):
+        c = model.config
+        _, height, width = model.value_shape
+        self.model, self.scales = model, c.num_scales
+        self.cond = {}
+
+        def new(level, channels=c.hidden_channels):
+            return torch.zeros(batch, channels, (height >> level) + 1, (width >> level) + 1)
+
+        # the down pass: per scale, its first map (the input layers' or the down-sampling's) and each block's output
+        self.down = [[new(level) for _ in range(len(blocks) + 1)] for level, blocks in enumerate(model.down_ul)]
+        self.inputs = new(0, model.value_shape[0] + 1)
+        self.inputs = F.pad(self.inputs, (0, 1))  # a column of zeros on the right too: the (1, 3) input layer's
+        reads = iter(range(sum(len(b) for b in model.down_ul) + sum(len(b) for b in model.up_ul)))
+        self.down_plan = [[(block, maps[k], maps[k + 1], next(reads)) for k, block in enumerate(blocks)]
+                          for blocks, maps in zip(model.down_ul, self.down)]
+        # the up pass, as ul_stream walks it: from the coarsest scale up, each block popping a map of the down pass
+        skips = [m for maps in self.down for m in maps]
+        current, self.up_plan, self.up_in, self.up_out = skips.pop(), {}, {}, {}
+        for index, blocks in enumerate(model.up_ul):
+            level = self.scales - 1 - index
+            if index:
+                current = self.up_in[level] = new(level)
+            self.up_plan[level] = []
+            for block in blocks:
+                out = new(level)
+                self.up_plan[level].append((block, current, skips.pop(), out, next(reads)))
+                current = out
+            self.up_out[level] = current
+        self.hidden = {block: new(level) for level in range(self.scales)
+                       for block, *_ in self.down_plan[level] + self.up_plan[level]}
+        if y is not None:
+            self.cond = {block: block.cond(y) for block in self.hidden}
+
+    def gated(self, block, source, target, i, j, skip):
+        """One position of a :class:`GatedResNet` (eval mode: no dropout)."""
+        patch = concat_elu(source[:, :, i:i + 2, j:j + 2]).flatten(1)
+        h = F.linear(patch, block.conv_in.weight.flatten(1), block.conv_in.bias)
+        if skip is not None:
+            h = h + F.linear(concat_elu(skip), block.skip.weight.flatten(1), block.skip.bias)
+        hidden = self.hidden[block]
+        hidden[:, :, i + 1, j + 1] = h
+        h = F.linear(concat_elu(hidden[:, :, i:i + 2, j:j + 2]).flatten(1), block.conv_out.weight.flatten(1),
+                     block.conv_out.bias)
+        if block in self.cond:
+            h = h + self.cond[block]
+        a, b = h.chunk(2, 1)
+        target[:, :, i + 1, j + 1] = source[:, :, i + 1, j + 1] + a * torch.sigmoid(b)
+
+    def step(self, x, row, col, top, reads):
+        """The stream's features ``[B, hidden]`` at pixel (row, col), given the image ``x`` (final
+        before that pixel) and the u stream's ``reads`` on the block of rows from ``top``."""
+        model = self.model
+        # the input layers at this pixel read the row above (columns col - 1 .. col + 1) and the pixel on the left
+        self.inputs[:, :, max(row, 1):row + 2, 1:-1] = model.inputs(x[:, :, max(row - 1, 0):row + 1])
+        first = self.down[0][0]
+        if row:
+            first[:, :, row + 1, col + 1] = F.linear(self.inputs[:, :, row, col:col + 3].flatten(1),
+                                                     model.ul_input[0].weight.flatten(1), model.ul_input[0].bias)
+        if col:
+            left = F.linear(self.inputs[:, :, row:row + 2, col].flatten(1), model.ul_input[1].weight.flatten(1),
+                            model.ul_input[1].bias)
+            first[:, :, row + 1, col + 1] += left
+        levels = [level for level in range(self.scales) if not (row | col) & ((1 << level) - 1)]
+        for level in levels:
+            i, j = row >> level, col >> level
+            if level:
+                down = model.downsample[level - 1][1]
+                patch = self.down[level - 1][-1][:, :, 2 * i:2 * i + 2, 2 * j:2 * j + 2]
+                self.down[level][0][:, :, i + 1, j + 1] = F.linear(patch.flatten(1), down.weight.flatten(1), down.bias)
+            for block, source, target, read in self.down_plan[level]:
+                self.gated(block, source, target, i, j, reads[read][:, :, i - (top >> level), j])
+        for level in reversed(levels):
+            i, j = row >> level, col >> level
+            if level < self.scales - 1:
+                up = model.upsample[self.scales - 2 - level][1]
+                coarse = self.up_out[level + 1][:, :, (i >> 1) + 1, (j >> 1) + 1]
+                self.up_in[level][:, :, i + 1, j + 1] = F.linear(coarse, up.weight[:, :, i & 1, j & 1].T, up.bias)
+            for block, source, skip, target, read in self.up_plan[level]:
+                self.gated(block, source, target, i, j,
+                           torch.cat([reads[read][:, :, i - (top >> level), j], skip[:, :, i + 1, j + 1]], 1))
+        return F.elu(self.up_out[0][:, :, row + 1, col + 1])
