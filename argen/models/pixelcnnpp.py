@@ -421,13 +421,14 @@ class DownRightStream:
         self.model, self.scales = model, c.num_scales
         self.cond = {}
 
-        def new(level, channels=c.hidden_channels):
-            return torch.zeros(batch, channels, (height >> level) + 1, (width >> level) + 1)
+        def new(level, channels=c.hidden_channels, right=0):
+            return torch.zeros(batch, channels, (height >> level) + 1, (width >> level) + 1 + right,
+                               device=model.output.weight.device)
 
         # the down pass: per scale, its first map (the input layers' or the down-sampling's) and each block's output
         self.down = [[new(level) for _ in range(len(blocks) + 1)] for level, blocks in enumerate(model.down_ul)]
-        self.inputs = new(0, model.value_shape[0] + 1)
-        self.inputs = F.pad(self.inputs, (0, 1))  # a column of zeros on the right too: the (1, 3) input layer's
+        # the network input, with a column of zeros on the right too (the (1, 3) input layer reads it)
+        self.inputs = new(0, model.value_shape[0] + 1, right=1)
         reads = iter(range(sum(len(b) for b in model.down_ul) + sum(len(b) for b in model.up_ul)))
         self.down_plan = [[(block, maps[k], maps[k + 1], next(reads)) for k, block in enumerate(blocks)]
                           for blocks, maps in zip(model.down_ul, self.down)]
