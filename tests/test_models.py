@@ -280,6 +280,22 @@ def test_discretized_logistic_mixture_matches_its_definition(small, monkeypatch)
     assert float(wide) == pytest.approx(math.log(2 / 255 / 4) - 12, abs=1e-3)
 
 
+@pytest.mark.parametrize("name", ["pixelcnnpp", "pixelcnnpp-games"])
+def test_pixelcnnpp_fast_path_is_the_whole_network_on_shipped_weights(name):
+    """Every step of the shipped model's pixel-by-pixel fast path over its first 6 rows (past a
+    block of 4 rows, and through each scale's new positions) against one whole-network pass."""
+    model = argen.load(name)
+    c, _, width = model.value_shape
+    x = torch.randint(0, model.levels, (2, *model.value_shape), generator=torch.Generator().manual_seed(0))
+    y = torch.tensor([3, 7])
+    with torch.no_grad():
+        full = model(x, y)  # (B, K, C, H, W)
+        step = model.fast_sampler(y, 2)
+        for t in range(6 * width * c):
+            row, col = divmod(t // c, width)
+            assert torch.allclose(step(x, t), full[:, :, t % c, row, col], atol=1e-3), (row, col, t % c)
+
+
 def test_pixelcnnpp_rejects_grids_it_cannot_halve():
     with pytest.raises(ValueError, match="num_scales 3 halves the 6 x 5 value grid 2 times"):
         argen.models.PixelCNNPP(codec=grey(4), num_scales=3)
