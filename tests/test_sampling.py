@@ -96,8 +96,18 @@ def test_pixelcnnpp_fast_path_goes_pixel_by_pixel():
     step, x = model.fast_sampler(None, 1), torch.zeros(1, *model.value_shape, dtype=torch.long)
     for t in range(4):  # pixel 0's three channels, then pixel 1's first
         step(x, t)
-    with pytest.raises(ValueError, match="goes pixel by pixel in raster order: asked for pixel 0 after pixel 1"):
-        step(x, 0)
+    for t, asked in [(0, "channel 0 of pixel 0"), (9, "channel 0 of pixel 3"), (7, "channel 1 of pixel 2")]:
+        with pytest.raises(ValueError, match=f"goes pixel by pixel in raster order: asked for {asked} after pixel 1"):
+            step(x, t)
+    step(x, 4)  # pixel 1 goes on
+
+
+def test_pixelcnnpp_in_training_mode_with_dropout_samples_by_the_whole_network():
+    """The position-wise fast path leaves dropout out, so a model being trained with dropout has none."""
+    model = make_tiny("pixelcnnpp-rgb")
+    assert model.fast_sampler(None, 1) is not None
+    model.config.dropout = 0.5
+    assert model.fast_sampler(None, 1) is not None and model.train().fast_sampler(None, 1) is None
 
 
 @pytest.mark.parametrize("position", [(0, 6, 0), (1, 0, 0), (0, -1, 2), (0, 1)])

@@ -43,8 +43,8 @@ def concat_elu(x):
 
 
 class RowsAbove:
-    """What the fast path keeps between steps: for each layer that mixes rows (the shifted
-    convolutions and the down-shifts), the last rows of its input above the block of rows being
+    """What the fast path keeps between rows: for each layer of the u stream that mixes rows (the
+    shifted convolutions and the down-shift), the last rows of its input above the block of rows being
     drawn. A layer run on the block alone, with these rows prepended instead of its zero padding
     above, gives exactly what it gives inside the whole image (every layer is causal from the top,
     and a block is whole rows of the coarsest scale, so strides stay aligned)."""
@@ -322,21 +322,20 @@ class PixelCNNPP(GenerativeModel):
                 u = self.upsample[scale][0](u)  # each output row comes from one input row: nothing above to keep
         return reads
 
-    def ul_stream(self, inputs, reads, y, context=None):
+    def ul_stream(self, inputs, reads, y):
         """The down-right-shifted stream's features ``[B, hidden, H, W]`` given the u stream's
         ``reads``: at each pixel they depend on the pixels above it and to its left only."""
         reads = iter(reads)
-        uls = [shift_down_kept(self.ul_input[0](inputs, context), context, "ul")
-               + right_shift(self.ul_input[1](inputs, context))]
+        uls = [shift_down(self.ul_input[0](inputs)) + right_shift(self.ul_input[1](inputs))]
         for scale, blocks in enumerate(self.down_ul):
             for block in blocks:
-                uls.append(block(uls[-1], next(reads), y, context))
+                uls.append(block(uls[-1], next(reads), y))
             if scale < len(self.downsample):
-                uls.append(self.downsample[scale][1](uls[-1], context))
+                uls.append(self.downsample[scale][1](uls[-1]))
         ul = uls.pop()
         for scale, blocks in enumerate(self.up_ul):
             for block in blocks:
-                ul = block(ul, torch.cat([next(reads), uls.pop()], 1), y, context)
+                ul = block(ul, torch.cat([next(reads), uls.pop()], 1), y)
             if scale < len(self.upsample):
                 ul = self.upsample[scale][1](ul)
         return F.elu(ul)
@@ -381,7 +380,11 @@ class PixelCNNPP(GenerativeModel):
         - The output layer and the mixture then run at that one position. The channels of an RGB
           pixel share its features.
 
-        The sampler must go pixel by pixel in raster order (it does)."""
+        The steps must come value by value in raster order, as argen's sampler asks them; anything
+        else raises ValueError. A model in training mode with dropout gets no fast path (the
+        position-wise layers leave dropout out): the sampler then runs the whole network."""
+        if self.training and self.config.dropout:
+            return None
         c, _, width = self.value_shape
         block = 2 ** (self.config.num_scales - 1)
         context, stream = RowsAbove(), DownRightStream(self, y, batch)
@@ -390,10 +393,10 @@ class PixelCNNPP(GenerativeModel):
         def step(x, t):
             pixel = t // c
             row, col = divmod(pixel, width)
+            if pixel != state["pixel"] + (t % c == 0):  # a pixel's first channel moves on, the others stay
+                raise ValueError(f"the PixelCNN++ fast path goes pixel by pixel in raster order: asked for "
+                                 f"channel {t % c} of pixel {pixel} after pixel {state['pixel']}")
             if t % c == 0:
-                if pixel != state["pixel"] + 1:
-                    raise ValueError(f"the PixelCNN++ fast path goes pixel by pixel in raster order: asked for "
-                                     f"pixel {pixel} after pixel {state['pixel']}")
                 state["pixel"] = pixel
                 top = row // block * block
                 if top != state["top"]:  # the rows above ``top`` are final: keep what the next block reads of them
@@ -422,8 +425,9 @@ class DownRightStream:
         self.cond = {}
 
         def new(level, channels=c.hidden_channels, right=0):
+            weight = model.output.weight
             return torch.zeros(batch, channels, (height >> level) + 1, (width >> level) + 1 + right,
-                               device=model.output.weight.device)
+                               device=weight.device, dtype=weight.dtype)
 
         # the down pass: per scale, its first map (the input layers' or the down-sampling's) and each block's output
         self.down = [[new(level) for _ in range(len(blocks) + 1)] for level, blocks in enumerate(model.down_ul)]
@@ -469,7 +473,8 @@ class DownRightStream:
         """The stream's features ``[B, hidden]`` at pixel (row, col), given the image ``x`` (final
         before that pixel) and the u stream's ``reads`` on the block of rows from ``top``."""
         model = self.model
-        # the input layers at this pixel read the row above (columns col - 1 .. col + 1) and the pixel on the left
+        # the input layers at this pixel read the row above (columns col - 1 .. col + 1), and the
+        # pixel on the left with the one above it
         self.inputs[:, :, max(row, 1):row + 2, 1:-1] = model.inputs(x[:, :, max(row - 1, 0):row + 1])
         first = self.down[0][0]
         if row:
@@ -479,6 +484,7 @@ class DownRightStream:
             left = F.linear(self.inputs[:, :, row:row + 2, col].flatten(1), model.ul_input[1].weight.flatten(1),
                             model.ul_input[1].bias)
             first[:, :, row + 1, col + 1] += left
+        # the scales whose maps gain a position at this pixel: those whose 2^level divides row and column
         levels = [level for level in range(self.scales) if not (row | col) & ((1 << level) - 1)]
         for level in levels:
             i, j = row >> level, col >> level
