@@ -18,6 +18,7 @@ metrics.json (and ``weights/report.png``); ``python -m train.readme`` copies the
 front page's results table.
 """
 import argparse
+import math
 
 import torch
 
@@ -340,6 +341,9 @@ def main(argv=None):
                              "figures were just measured by its training command)")
     parser.add_argument("--floors", action="store_true",
                         help="only measure the real-data FID floor again, beside each model's recorded samples")
+    parser.add_argument("--null-gap", action="store_true",
+                        help=f"only print how far each guided model's null class is behind the images' own class "
+                             f"on the first {FIXTURE_IMAGES} test images (writes nothing)")
     parser.add_argument("--per-class", type=int, default=None, help="samples per class (default 100; 10 with --quick)")
     args = parser.parse_args(argv)
     names = args.names or available()
@@ -350,6 +354,8 @@ def main(argv=None):
     data = TestSets(args.data_dir, args.quick)
     if args.floors:
         return floors_main(names, data, args.quick)
+    if args.null_gap:
+        return null_gap_main(names, data)
     per_class = args.per_class or (10 if args.quick else SAMPLES_PER_CLASS)
     if args.guidance or args.decoding_steps:
         return curves_main(names, args, data, per_class)
@@ -411,6 +417,31 @@ def floors_main(names, data, quick):
         print(f"{name}: FID {quality['fid']}, floor {quality['fid_floor']} -> {reference['fid_floor']}")
         if not quick:
             write_report(model_dir(name), {**metrics, "quality": {**quality, "fid_floor": reference["fid_floor"]}})
+
+
+def null_gap(model, images, labels):
+    """Nats per image of ``images`` under their own class and under the null class: a null class
+    that had learnt the unconditional distribution would be at most ln(classes) behind, since
+    p(x) >= p(x | y) p(y). Classifier-free guidance moves the logits along (own - null), so a
+    null class far behind that bound mostly amplifies what the null class has not learnt."""
+    x = model.codec.encode(images)
+    own = dataset_nll(model, x, labels)
+    null = dataset_nll(model, x, torch.full_like(labels, model.null_class))
+    return {"own_class": round(own, 2), "null_class": round(null, 2), "gap": round(null - own, 2),
+            "bound": round(math.log(model.num_classes), 2)}
+
+
+def null_gap_main(names, data):
+    """``--null-gap``: :func:`null_gap` on the first FIXTURE_IMAGES test images of each model with a null class."""
+    for name in names:
+        model = load(name)
+        if not isinstance(model, GenerativeModel) or model.null_class is None or not model.exact_likelihood:
+            print(f"{name}: no null class with a likelihood")
+            continue
+        images, labels = data.test(dataset_of(model))
+        gap = null_gap(model, images[:FIXTURE_IMAGES], labels[:FIXTURE_IMAGES])
+        print(f"{name}: nats per image with the own class {gap['own_class']}, with the null class "
+              f"{gap['null_class']}: {gap['gap']} behind (a learnt null class: at most {gap['bound']})")
 
 
 def same_samples_quality(metrics, count, seed):

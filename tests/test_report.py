@@ -84,6 +84,20 @@ def test_floors_only_report_keeps_the_samples_figures(tmp_path, capsys):
     assert "mnist-classifier: no recorded sample quality" in out
 
 
+def test_null_gap_report(tmp_path, capsys):
+    """How far a guided model's null class is behind the images' own class, on the first test
+    images: the own-class figure is the fixture likelihood its metrics.json records."""
+    from argen.evaluate import null_gap
+
+    images, labels = load_fixture()
+    gap = null_gap(argen.load("mlp-v3"), images[:100], labels[:100])
+    assert gap["own_class"] == pytest.approx(read_metrics("mlp-v3")["fixture"]["nats_per_image"], abs=0.01)
+    assert 0 < gap["gap"] < 50 and gap["bound"] == 2.3 and gap["null_class"] == pytest.approx(gap["own_class"] + gap["gap"])
+    main(["mlp-v3", "mlp-v1", "--null-gap", "--data-dir", str(fake_mnist(tmp_path, train=100, test=100))])
+    out = capsys.readouterr().out
+    assert "mlp-v3: nats per image with the own class" in out and "mlp-v1: no null class with a likelihood" in out
+
+
 def test_speed_only_report(capsys):
     main(["mlp-v1", "mnist-classifier", "--speed", "--quick"])
     out = capsys.readouterr().out
