@@ -208,8 +208,13 @@ def test_init_from_with_class_dropout_trains_a_null_class(tmp_path):
     train_main(["lstm", "--init-from", str(tmp_path / "weights" / "lstm"), "--class-dropout", "0.1", *common,
                 "--checkpoint", str(tmp_path / "b.pt")])
     model = argen.load(tmp_path / "weights" / "lstm")
-    assert model.null_class == 10 and model.config.hidden_dim == 8
+    assert model.null_class == 10 and model.config.hidden_dim == 8 and model.config.class_dropout == 0.1
     assert len(json.loads((tmp_path / "weights" / "lstm" / "metrics.json").read_text())["train"]["chain"]) == 2
+    # a model with a null class takes the rate asked for: its null class trained more often
+    train_main(["lstm", "--init-from", str(tmp_path / "weights" / "lstm"), "--class-dropout", "0.5", *common,
+                "--checkpoint", str(tmp_path / "c.pt")])
+    model = argen.load(tmp_path / "weights" / "lstm")
+    assert model.null_class == 10 and model.config.class_dropout == 0.5
 
 
 def test_a_model_and_its_dataset_must_agree(tmp_path):

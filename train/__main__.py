@@ -176,14 +176,18 @@ def build(recipe, args):
 
 def starting_model(recipe, args):
     """The module a run starts from: built from the flags, or a shipped model's (``--init-from``),
-    given a null class when it has none and ``--class-dropout`` asks for one."""
+    given a null class when it has none and ``--class-dropout`` asks for one; one that has a null
+    class takes the rate ``--class-dropout`` gives (its null class lagging behind wants more)."""
     if not args.init_from:
         return build(recipe, args)
     model = load(args.init_from)
     if not isinstance(model, recipe.family):
         raise SystemExit(f"--init-from {args.init_from} holds a {type(model).__name__}, not a {recipe.family.__name__}")
-    if getattr(args, "class_dropout", 0) and model.null_class is None:
-        model = with_null_class(model, args.class_dropout)
+    class_dropout = getattr(args, "class_dropout", 0)
+    if class_dropout and model.null_class is None:
+        model = with_null_class(model, class_dropout)
+    elif class_dropout:
+        model.config = dataclasses.replace(model.config, class_dropout=class_dropout)
     return model.train()
 
 
