@@ -453,17 +453,26 @@ class DownRightStream:
                        for block, *_ in self.down_plan[level] + self.up_plan[level]}
         if y is not None:
             self.cond = {block: block.cond(y) for block in self.hidden}
+        # each layer's weight as a matrix over its flattened neighbourhood, made once
+        self.matrix = {layer: (layer.weight.flatten(1), layer.bias) for block in self.hidden
+                       for layer in (block.conv_in, block.skip, block.conv_out) if layer is not None}
+        self.matrix.update({layer: (layer.weight.flatten(1), layer.bias)
+                            for layer in [*model.ul_input, *(pair[1] for pair in model.downsample)]})
+        # an up-sampling output at (i, j) comes from the input at (i // 2, j // 2) through kernel tap (i % 2, j % 2)
+        self.taps = {layer: [[layer.weight[:, :, a, b].T for b in (0, 1)] for a in (0, 1)]
+                     for layer in (pair[1] for pair in model.upsample)}
+
+    def linear(self, layer, x):
+        return F.linear(x, *self.matrix[layer])
 
     def gated(self, block, source, target, i, j, skip):
         """One position of a :class:`GatedResNet` (eval mode: no dropout)."""
-        patch = concat_elu(source[:, :, i:i + 2, j:j + 2]).flatten(1)
-        h = F.linear(patch, block.conv_in.weight.flatten(1), block.conv_in.bias)
+        h = self.linear(block.conv_in, concat_elu(source[:, :, i:i + 2, j:j + 2]).flatten(1))
         if skip is not None:
-            h = h + F.linear(concat_elu(skip), block.skip.weight.flatten(1), block.skip.bias)
+            h = h + self.linear(block.skip, concat_elu(skip))
         hidden = self.hidden[block]
         hidden[:, :, i + 1, j + 1] = h
-        h = F.linear(concat_elu(hidden[:, :, i:i + 2, j:j + 2]).flatten(1), block.conv_out.weight.flatten(1),
-                     block.conv_out.bias)
+        h = self.linear(block.conv_out, concat_elu(hidden[:, :, i:i + 2, j:j + 2]).flatten(1))
         if block in self.cond:
             h = h + self.cond[block]
         a, b = h.chunk(2, 1)
@@ -478,20 +487,16 @@ class DownRightStream:
         self.inputs[:, :, max(row, 1):row + 2, 1:-1] = model.inputs(x[:, :, max(row - 1, 0):row + 1])
         first = self.down[0][0]
         if row:
-            first[:, :, row + 1, col + 1] = F.linear(self.inputs[:, :, row, col:col + 3].flatten(1),
-                                                     model.ul_input[0].weight.flatten(1), model.ul_input[0].bias)
+            first[:, :, row + 1, col + 1] = self.linear(model.ul_input[0], self.inputs[:, :, row, col:col + 3].flatten(1))
         if col:
-            left = F.linear(self.inputs[:, :, row:row + 2, col].flatten(1), model.ul_input[1].weight.flatten(1),
-                            model.ul_input[1].bias)
-            first[:, :, row + 1, col + 1] += left
+            first[:, :, row + 1, col + 1] += self.linear(model.ul_input[1], self.inputs[:, :, row:row + 2, col].flatten(1))
         # the scales whose maps gain a position at this pixel: those whose 2^level divides row and column
         levels = [level for level in range(self.scales) if not (row | col) & ((1 << level) - 1)]
         for level in levels:
             i, j = row >> level, col >> level
             if level:
-                down = model.downsample[level - 1][1]
                 patch = self.down[level - 1][-1][:, :, 2 * i:2 * i + 2, 2 * j:2 * j + 2]
-                self.down[level][0][:, :, i + 1, j + 1] = F.linear(patch.flatten(1), down.weight.flatten(1), down.bias)
+                self.down[level][0][:, :, i + 1, j + 1] = self.linear(model.downsample[level - 1][1], patch.flatten(1))
             for block, source, target, read in self.down_plan[level]:
                 self.gated(block, source, target, i, j, reads[read][:, :, i - (top >> level), j])
         for level in reversed(levels):
@@ -499,7 +504,7 @@ class DownRightStream:
             if level < self.scales - 1:
                 up = model.upsample[self.scales - 2 - level][1]
                 coarse = self.up_out[level + 1][:, :, (i >> 1) + 1, (j >> 1) + 1]
-                self.up_in[level][:, :, i + 1, j + 1] = F.linear(coarse, up.weight[:, :, i & 1, j & 1].T, up.bias)
+                self.up_in[level][:, :, i + 1, j + 1] = F.linear(coarse, self.taps[up][i & 1][j & 1], up.bias)
             for block, source, skip, target, read in self.up_plan[level]:
                 self.gated(block, source, target, i, j,
                            torch.cat([reads[read][:, :, i - (top >> level), j], skip[:, :, i + 1, j + 1]], 1))
