@@ -41,18 +41,18 @@ def sampler_seconds(model, repeats=9):
     return best
 
 
-def profile(model, rows=8):
+def profile(model, rows=8, guidance=None):
     """The operators that take most of one image's sampling time (torch.profiler, after a warm-up),
-    as printed lines: seconds, share of the total, calls."""
+    at guidance ``guidance``, as printed lines: seconds, share of the total, calls."""
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as run_profiler
 
     from .sampling import requests, sample
 
-    sample(model, seed=0, **requests(model, [0]))
+    sample(model, seed=0, guidance=guidance, **requests(model, [0]))
     with run_profiler(activities=[ProfilerActivity.CPU]) as prof:
         started = time.perf_counter()
-        sample(model, seed=0, **requests(model, [0]))
+        sample(model, seed=0, guidance=guidance, **requests(model, [0]))
         total = time.perf_counter() - started
     ops = sorted(prof.key_averages(), key=lambda op: op.self_cpu_time_total, reverse=True)[:rows]
     lines = [f"  one image: {total:.3f} s (under the profiler)"]
@@ -75,8 +75,9 @@ def main(argv=None):
     names = args.names or available()
     if args.profile:
         for name in names:
-            print(name)
-            print("\n".join(profile(load(name))))
+            guidance = recommended_guidance(name)
+            print(name if guidance == 1 else f"{name} at guidance {guidance:g} (its default)")
+            print("\n".join(profile(load(name), guidance=guidance)))
         return
     if args.sampler:
         for name in names:

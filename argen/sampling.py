@@ -138,8 +138,7 @@ def entropy(probs):
 def draw(probs, u):
     """Inverse-CDF sampling: the level whose CDF interval holds ``u`` ``[...]`` in [0, 1)."""
     cdf = probs.cumsum(-1)
-    index = torch.searchsorted(cdf, (u * cdf[..., -1]).unsqueeze(-1).contiguous())
-    return index.squeeze(-1).clamp_max(probs.shape[-1] - 1)
+    return torch.searchsorted(cdf, u[..., None] * cdf[..., -1:])[..., 0].clamp_max(probs.shape[-1] - 1)
 
 
 WINDOW_STEPS = 64  # a frame's raster steps are folded into one entry this often, so that memory stays small
@@ -238,8 +237,8 @@ class ClassFreeGuidance(BayesGuidance):
 
     def logits(self, run_logits):
         log_probs = run_logits.log_softmax(-1).reshape(len(self.y), 2, *run_logits.shape[1:])
-        conditional, free = log_probs[:, 0], log_probs[:, 1]
-        return free + self.scale * (conditional - free), conditional
+        conditional, free = log_probs.unbind(1)
+        return free.lerp(conditional, self.scale), conditional  # free + scale * (conditional - free)
 
     def update(self, chosen, commit):
         """Nothing to keep: the class-free model is the null class itself."""
@@ -289,44 +288,69 @@ def sample_stream(model, labels=None, temperature=1.0, top_k=None, seed=0, every
         values.repeat_interleave(runs, 0).to(device), drawn.repeat_interleave(runs, 0).to(device))
     x, mask = from_raster(run_values, shape), from_raster(run_drawn, shape)
     by_image = [t.view(batch, runs, n) for t in (run_values, run_drawn)]  # (b, runs, n) views
+
+    def settle(at, dist, own, chosen, commit):
+        """The bookkeeping of drawn proposals ``chosen`` ``[b, p]`` at raster positions ``at``: the
+        probability and entropy maps, the NLL (from the model's own log-probabilities ``own``, up to
+        a constant: its logits unless guided) and the window."""
+        nonlocal window, nll_nats
+        chosen_prob = dist.gather(-1, chosen[..., None])[..., 0]  # gather: several times cheaper than indexing
+        uncertainty = entropy(dist)  # (b, p)
+        log_p = (own if guide is not None else own.log_softmax(-1)).gather(-1, chosen[..., None])[..., 0]
+        if commit is None:
+            prob[:, at], ent[:, at] = chosen_prob, uncertainty
+        else:
+            prob[:, at] = torch.where(commit, chosen_prob, prob[:, at])
+            ent[:, at] = torch.where(commit, uncertainty, ent[:, at])
+            log_p = torch.where(commit, log_p, 0.0)
+        nll_nats = nll_nats - log_p.sum(1)
+        window.append((uncertainty, dist, chosen, commit))
+        if len(window) > 1 or dist.shape[1] > 1:  # a window keeps its most uncertain value, so memory stays small
+            window = [fold(window)]
+
+    # A schedule with an order commits one value per step, every step: the bookkeeping of its steps
+    # waits for the next frame (at most WINDOW_STEPS steps), done for all of them at once.
+    order = schedule.order(n)
+    pending = []  # (distribution [b, 1, K], own log-probabilities [b, 1, K], value [b, 1]) of steps not settled
     num_steps = schedule.num_steps(n)
     for step in range(num_steps):
         at = schedule.positions(step, n)  # raster positions (p of them): a slice or a long tensor
         logits = predict(x, mask, at).float().cpu()  # (b, p, K), or (b * C, p, K) when guided
-        log_probs = None  # the model's own, for the NLL: those of the logits unless guided
+        own = logits  # the model's own log-probabilities up to a constant, for the NLL: its logits unless guided
         if guide is not None:
-            logits, log_probs = guide.logits(logits)
+            logits, own = guide.logits(logits)
         dist = sampling_distribution(logits, temperature, top_k)
         chosen = draw(dist, u[:, at])  # (b, p)
-        confidence = None
-        if prompt is not None and forced[at].any():
-            chosen = torch.where(forced[at], prompt[:, at], chosen)
-            confidence = forced[at]
-        chosen_prob = dist.gather(-1, chosen[..., None])[..., 0]  # gather: several times cheaper than indexing
-        confidence = chosen_prob if confidence is None else chosen_prob.masked_fill(confidence, math.inf)
-        commit = schedule.commit(step, n, confidence, drawn[:, at], generator)  # (b, p) bool, or None: all
-        if commit is not None and prompt is not None:
-            commit = commit | (forced[at] & ~drawn[:, at])  # kept values are committed first, all at once
-
-        def write(buffer, new):  # the committed values of the step into a [b, n] buffer
-            buffer[:, at] = new if commit is None else torch.where(commit, new, buffer[:, at])
-
-        log_p = (logits.log_softmax(-1) if log_probs is None else log_probs).gather(-1, chosen[..., None])[..., 0]
+        forced_here = forced[at] if prompt is not None and forced[at].any() else None
+        if forced_here is not None:
+            chosen = torch.where(forced_here, prompt[:, at], chosen)
+        commit = None
+        if order is None:
+            confidence = dist.gather(-1, chosen[..., None])[..., 0]
+            if forced_here is not None:
+                confidence = confidence.masked_fill(forced_here, math.inf)
+            commit = schedule.commit(step, n, confidence, drawn[:, at], generator)  # (b, p) bool, or None: all
+            if commit is not None and prompt is not None:
+                commit = commit | (forced[at] & ~drawn[:, at])  # kept values are committed first, all at once
         if guide is not None:
             guide.update(chosen, commit)
-        write(values, chosen)
-        write(prob, chosen_prob)
-        uncertainty = entropy(dist)  # (b, p)
-        write(ent, uncertainty)
-        window.append((uncertainty, dist, chosen, commit))
-        if len(window) > WINDOW_STEPS or dist.shape[1] > 1:  # a parallel step's distributions are large
-            window = [fold(window)]
-        nll_nats -= (log_p if commit is None else torch.where(commit, log_p, 0.0)).sum(1)
-        write(drawn, True if commit is None else commit)
+        if commit is None:
+            values[:, at], drawn[:, at] = chosen, True
+        else:
+            values[:, at] = torch.where(commit, chosen, values[:, at])
+            drawn[:, at] |= commit
         if not shared:
             by_image[0][:, :, at], by_image[1][:, :, at] = values[:, None, at].to(device), drawn[:, None, at].to(device)
+        if order is None:
+            settle(at, dist, own, chosen, commit)
+        else:
+            pending.append((dist, own, chosen))
         done = step == num_steps - 1
-        if done or (every and (step + 1) % every == 0):
+        frame = done or (every and (step + 1) % every == 0)
+        if pending and (frame or len(pending) == WINDOW_STEPS):
+            settle(order[step + 1 - len(pending):step + 1], *(torch.cat(parts, 1) for parts in zip(*pending)), None)
+            pending = []
+        if frame:
             now = torch.zeros(batch, n, dtype=torch.bool)
             now[:, at] = True if commit is None else commit
             yield Frame(image=from_raster(values, shape).clone(), drawn=from_raster(drawn, shape).clone(),
