@@ -3,6 +3,7 @@
     python -m argen.benchmark [names...] [--threads 2] [--naive]
     python -m argen.benchmark games-maskgit --profile     # where one image's time goes, by operator
     python -m argen.benchmark gated-pixelcnn --sampler    # the sampler's own time, with fixed logits
+    python -m argen.benchmark --linear                    # a fast path's products: MKL against packed oneDNN
 
 For each model: seconds to the first streamed frame (one row of pixels, the app's default speed)
 and to a whole image, for one image and for a batch of ten (one per digit); with ``--naive``
@@ -62,6 +63,39 @@ def profile(model, rows=8, guidance=None):
     return lines
 
 
+LINEAR_SHAPES = [(1024, 256), (1024, 288), (256, 256), (384, 128)]  # (out, in): the LSTMs' and smaller weights
+
+
+def linear_lines(rows=(1, 2, 4, 10), repeats=2000):
+    """Microseconds per product of a few rows with each of ``LINEAR_SHAPES`` (median of ``repeats``),
+    by F.linear and by oneDNN with the weight packed once (``argen.models.layers.packed_linear``),
+    as printed lines."""
+    import torch.nn.functional as F
+
+    from .models.layers import packed_linear
+
+    def median_us(fn, x):
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            fn(x)
+            times.append(time.perf_counter() - started)
+        return sorted(times)[len(times) // 2] * 1e6
+
+    generator = torch.Generator().manual_seed(0)
+    lines = [f"{'weight':<11} {'rows':>4} {'F.linear us':>12} {'packed us':>10}"]
+    for out_features, in_features in LINEAR_SHAPES:
+        weight = torch.randn(out_features, in_features, generator=generator)
+        bias = torch.randn(out_features, generator=generator)
+        for r in rows:
+            x = torch.randn(r, in_features, generator=generator)
+            packed = packed_linear(weight, bias, r)
+            plain_us = median_us(lambda v: F.linear(v, weight, bias), x)
+            packed_us = "—" if packed is None else f"{median_us(packed, x):.1f}"
+            lines.append(f"{f'{out_features}x{in_features}':<11} {r:>4} {plain_us:>12.1f} {packed_us:>10}")
+    return lines
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m argen.benchmark", description=__doc__.split("\n")[0])
     parser.add_argument("names", nargs="*", help="models (default: all shipped)")
@@ -70,8 +104,14 @@ def main(argv=None):
     parser.add_argument("--profile", action="store_true", help="only show where one image's time goes")
     parser.add_argument("--sampler", action="store_true",
                         help="only time the sampler's own work per image (the model's fast path replaced by fixed logits)")
+    parser.add_argument("--linear", action="store_true",
+                        help="only time a fast path's products of a few rows: F.linear against oneDNN with a packed weight")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.linear:
+        with torch.no_grad():
+            print("\n".join(linear_lines()))
+        return
     names = args.names or available()
     if args.profile:
         for name in names:

@@ -325,3 +325,37 @@ def test_about_is_markdown(tiny):
     assert tiny.about and not re.search(r":(class|func|meth|mod):`", tiny.about)
     if tiny.model_type == "multiscale-pixelrnn":
         assert "the `CoarseToFine` order" in tiny.about
+
+
+def test_step_linear_is_f_linear_up_to_rounding():
+    from argen.models.layers import PACKED_MIN_SIZE, packed_linear, step_linear
+
+    g = torch.Generator().manual_seed(0)
+    weight, bias = torch.randn(1024, 256, generator=g), torch.randn(1024, generator=g)
+    assert weight.numel() >= PACKED_MIN_SIZE
+    x = torch.randn(2, 256, generator=g)
+    expected = torch.nn.functional.linear(x, weight, bias)
+    assert torch.equal(step_linear(weight, bias, rows=1)(x), expected)  # one row: F.linear itself
+    if torch.backends.mkldnn.is_available():
+        assert packed_linear(weight, bias, 2) is not None
+    assert torch.allclose(step_linear(weight, bias, rows=2)(x), expected, rtol=1e-5, atol=1e-4)
+    x.requires_grad_()
+    step_linear(weight, bias, rows=2)(x).sum().backward()  # with a gradient to carry: F.linear
+    assert torch.allclose(x.grad, weight.sum(0).expand(2, -1), atol=1e-3)
+
+
+def test_lstm_steps_are_the_shipped_lstm():
+    """The fast path's LSTM, one step at a time with packed products for 2 rows (a guided image),
+    gives nn.LSTM's outputs on the shipped weights."""
+    from argen.models.lstm import LSTMSteps
+
+    lstm = argen.load("lstm").lstm
+    inputs = torch.randn(2, 40, lstm.input_size, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = lstm(inputs)[0]
+        gates = torch.nn.functional.linear(inputs, lstm.weight_ih_l0, lstm.bias_ih_l0 + lstm.bias_hh_l0)
+        steps, state, outputs = LSTMSteps(lstm, rows=2), None, []
+        for t in range(inputs.shape[1]):
+            out, state = steps(gates[:, t], state)
+            outputs.append(out)
+    assert torch.allclose(torch.stack(outputs, 1), expected, atol=1e-5)

@@ -7,7 +7,7 @@ import torch
 import argen
 from argen.sampling import draw, entropy
 from argen.schedules import CoarseToFine, Raster, raster_logits, raster_values
-from conftest import labels_kwargs, make_tiny
+from conftest import grey, labels_kwargs, make_tiny
 
 
 def run(model, **kwargs):
@@ -394,3 +394,40 @@ def test_compare_is_the_finish_of_a_race():
     for runner, last in zip(finish, laps[-1]):
         assert torch.equal(runner.frame.image, last.frame.image)
         assert torch.equal(runner.frame.image, argen.sample(runner.model, [2], seed=7))
+
+
+def test_frames_report_the_same_at_any_frame_rate():
+    """The sampler settles a raster run's maps, NLL and most uncertain value once per frame (at
+    most WINDOW_STEPS steps at a time): any frame rate gives the same figures as one frame a step."""
+    from argen.models import PixelLSTM
+    from argen.sampling import WINDOW_STEPS
+
+    torch.manual_seed(0)
+    model = PixelLSTM(codec=grey(5, (1, 12, 14)), embed_dim=4, position_dim=8, hidden_dim=8).eval()
+    assert model.num_values > 2 * WINDOW_STEPS
+    steps = run(model, seed=2, every=1, guidance=1.5)
+    for every in (None, 50, model.num_values):
+        frames = run(model, seed=2, every=every, guidance=1.5)
+        last = frames[-1]
+        assert torch.equal(last.image, steps[-1].image) and torch.equal(last.prob, steps[-1].prob)
+        assert torch.equal(last.entropy, steps[-1].entropy)
+        assert torch.allclose(last.nll_bits, steps[-1].nll_bits, rtol=1e-5)
+        start = 0 if len(frames) == 1 else frames[-2].step + 1  # the last frame's steps
+        window = steps[start:]
+        peak = torch.stack([f.window[0][0][:, 0] for f in window], 1).max(1)  # entropy, the first of equal maxima
+        for b in range(3):
+            assert torch.equal(last.dist[b], window[int(peak.indices[b])].dist[b])
+
+
+def test_packed_products_keep_the_fast_path_exact(monkeypatch):
+    """With every LSTM product packed for oneDNN (on this build), guided fast sampling still equals
+    the naive path."""
+    import argen.models.layers as layers
+
+    monkeypatch.setattr(layers, "PACKED_MIN_SIZE", 0)
+    model = make_tiny("lstm")
+    guided = run(model, seed=4, every=5, guidance=2.5)
+    naive = run(model, seed=4, every=5, guidance=2.5, fast=False)
+    for f, g in zip(guided, naive, strict=True):
+        assert torch.equal(f.image, g.image)
+        assert torch.allclose(f.prob.nan_to_num(-1), g.prob.nan_to_num(-1), atol=1e-5)

@@ -60,6 +60,37 @@ def pointwise(conv):
     return weight[:, :, 0, 0].t(), conv.bias
 
 
+PACKED_MIN_SIZE = 2 ** 17  # smaller weights: F.linear is faster (oneDNN's call costs about 20 us)
+
+
+def step_linear(weight, bias=None, rows=1):
+    """``x -> F.linear(x, weight, bias)`` for a fast path's steps, each on ``rows`` rows ``[rows, in]``
+    (the batch, or the batch times the guided runs). For 2 rows or more, a float32 weight of at
+    least ``PACKED_MIN_SIZE`` on the CPU is packed once for oneDNN, as torch.compile's CPU backend
+    packs it: MKL's product of 2 rows costs about twice its product of 1, oneDNN's about the same
+    (``python -m argen.benchmark --linear``; for 1 row MKL is as fast or faster). Results differ
+    from F.linear by rounding only; without oneDNN, or with a gradient to carry, it is F.linear."""
+    weight, bias = weight.detach(), None if bias is None else bias.detach()
+    plain = lambda x: F.linear(x, weight, bias)  # noqa: E731
+    if (rows < 2 or weight.device.type != "cpu" or weight.dtype != torch.float32
+            or weight.numel() < PACKED_MIN_SIZE or not torch.backends.mkldnn.is_available()):
+        return plain
+    packed = packed_linear(weight, bias, rows)
+    if packed is None:
+        return plain
+    return lambda x: plain(x) if x.requires_grad else packed(x)
+
+
+def packed_linear(weight, bias, rows):
+    """oneDNN's ``x -> x weight^T + bias`` (no gradient) with ``weight`` packed once for ``rows``
+    rows, or None where this build of torch has no such operator."""
+    try:
+        packed = torch.ops.mkldnn._reorder_linear_weight(weight, rows)
+    except (AttributeError, RuntimeError):
+        return None
+    return lambda x: torch.ops.mkldnn._linear_pointwise(x, packed, bias, "none", [], "")
+
+
 def head_at_position(head):
     """An output head (ReLUs and 1x1 convolutions) as a function of one position's features
     ``[B, C] -> [B, K]``: the fast paths' last step."""

@@ -32,6 +32,7 @@ from torch import nn
 
 from ..schedules import image_logits
 from .base import GenerativeModel, ModelConfig, register
+from .layers import step_linear
 from .pixelcnnpp import DiscretizedLogisticMixture
 
 OUTPUTS = ("softmax", "logistic-mixture")
@@ -44,27 +45,34 @@ def sinusoidal(positions, dim):
     return torch.cat([angles.sin(), angles.cos()], -1)
 
 
-def lstm_step(lstm, input_gates, state):
-    """One step of ``lstm`` (a batch-first ``nn.LSTM``) from the first layer's input gates
-    ``[B, 4 hidden]`` (its input times ``weight_ih_l0`` plus both its biases: see
-    :meth:`PixelLSTM.input_tables`) and ``state`` (h, c), each ``[layers, B, hidden]``, or None
-    (zeros): the cell's equations, layer by layer, as ``nn.LSTM`` computes them; for a single step
-    its per-call set-up costs twice the arithmetic. -> (the top layer's output ``[B, hidden]``, the
-    new state)."""
-    if state is None:
-        zeros = input_gates.new_zeros(lstm.num_layers, input_gates.shape[0], lstm.hidden_size)
-        state = zeros, zeros
-    hs, cs, x = [], [], None
-    for layer in range(lstm.num_layers):
-        weights = [getattr(lstm, f"{kind}_l{layer}") for kind in ("weight_ih", "bias_ih", "weight_hh", "bias_hh")]
-        if layer:
-            input_gates = F.linear(x, weights[0], weights[1] + weights[3])
-        gates = torch.addmm(input_gates, state[0][layer], weights[2].T)
-        i, f, g, o = gates.chunk(4, 1)
-        cs.append(torch.sigmoid(f) * state[1][layer] + torch.sigmoid(i) * torch.tanh(g))
-        x = torch.sigmoid(o) * torch.tanh(cs[-1])
-        hs.append(x)
-    return x, (torch.stack(hs), torch.stack(cs))
+class LSTMSteps:
+    """One step at a time of ``lstm`` (a batch-first ``nn.LSTM``) for ``rows`` sequences: the cell's
+    equations, layer by layer, as ``nn.LSTM`` computes them (for a single step its per-call set-up
+    costs twice the arithmetic), with each layer's products by :func:`step_linear`."""
+
+    def __init__(self, lstm, rows):
+        self.hidden, self.layers = lstm.hidden_size, []
+        for layer in range(lstm.num_layers):
+            w_ih, b_ih, w_hh, b_hh = (getattr(lstm, f"{kind}_l{layer}")
+                                      for kind in ("weight_ih", "bias_ih", "weight_hh", "bias_hh"))
+            self.layers.append((step_linear(w_ih, b_ih + b_hh, rows) if layer else None, step_linear(w_hh, None, rows)))
+
+    def __call__(self, input_gates, state):
+        """The step from the first layer's input gates ``[B, 4 hidden]`` (its input times
+        ``weight_ih_l0`` plus both its biases: see :meth:`PixelLSTM.input_tables`) and ``state``, a
+        list of each layer's (h, c) ``[B, hidden]``, or None (zeros) -> (the top layer's output
+        ``[B, hidden]``, the new state)."""
+        if state is None:
+            zeros = input_gates.new_zeros(input_gates.shape[0], self.hidden)
+            state = [(zeros, zeros)] * len(self.layers)
+        x, new = None, []
+        for (input_product, hidden_product), (h, c) in zip(self.layers, state):
+            gates = (input_gates if input_product is None else input_product(x)) + hidden_product(h)
+            i, f, g, o = gates.chunk(4, 1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            x = torch.sigmoid(o) * torch.tanh(c)
+            new.append((x, c))
+        return x, new
 
 
 @dataclass
@@ -204,6 +212,7 @@ class PixelLSTM(GenerativeModel):
         state = {"lstm": None}  # the LSTM's (h, c) after the pixels drawn so far, and the head's output
         c, _, width = self.value_shape
         values, positions, constant = self.input_tables(y)
+        lstm_step, head = LSTMSteps(self.lstm, batch), step_linear(self.head.weight, self.head.bias, batch)
         offsets = torch.arange(c, device=values.device) * (self.levels + 1)  # channel k's rows
 
         def step(x, t):
@@ -213,8 +222,8 @@ class PixelLSTM(GenerativeModel):
                 previous = (x[:, :, (pixel - 1) // width, (pixel - 1) % width] if pixel
                             else x.new_full((x.shape[0], c), self.levels))
                 gates = F.embedding(previous + offsets, values).sum(1) + positions[pixel] + constant
-                out, state["lstm"] = lstm_step(self.lstm, gates, state["lstm"])
-                state["out"] = self.head(out)
+                out, state["lstm"] = lstm_step(gates, state["lstm"])
+                state["out"] = head(out)
             if not self.scores_values:
                 return state["out"]
             here = x[:, :, row:row + 1, col:col + 1]
