@@ -39,26 +39,25 @@ class SelfAttention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x, cache=None):
-        """``x`` ``[B, T, D]``. Without a cache: attention over the T positions (causal, or all to all
-        when not ``causal``). With a cache
-        (a dict, filled here): the T new positions also attend to every position cached before."""
+    def forward(self, x):
+        """``x`` ``[B, T, D]``: attention over the T positions (causal, or all to all when not ``causal``)."""
         b, t, d = x.shape
         q, k, v = (part.reshape(b, t, self.num_heads, -1).transpose(1, 2) for part in self.qkv(x).split(d, -1))
-        if cache is None:
-            out = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal)
-        else:
-            if t > 1:
-                raise ValueError("the KV cache takes one new position at a time")
-            n = cache.setdefault("n", 0)
-            if "k" not in cache:  # preallocated once: growing it by concatenation copied it every step
-                cache["k"], cache["v"] = (k.new_empty(b, self.num_heads, cache["capacity"], k.shape[-1])
-                                          for _ in range(2))
-            cache["k"][:, :, n], cache["v"][:, :, n] = k[:, :, 0], v[:, :, 0]
-            cache["n"] = n + 1
-            # one query sees all cached keys: causal
-            out = F.scaled_dot_product_attention(q, cache["k"][:, :, :n + 1], cache["v"][:, :, :n + 1])
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal)
         return self.proj(out.transpose(1, 2).reshape(b, t, d))  # (b, t, d)
+
+    def step(self, x, cache):
+        """One new position ``x`` ``[B, D]`` attending to itself and every position in ``cache`` (a
+        dict of keys and values, preallocated for ``cache["capacity"]`` positions, filled here)."""
+        b, d = x.shape
+        q, k, v = F.linear(x, self.qkv.weight, self.qkv.bias).view(b, 3, self.num_heads, -1).unbind(1)  # (b, heads, d / heads)
+        n = cache.setdefault("n", 0)
+        if "k" not in cache:  # preallocated once: growing it by concatenation copied it every step
+            cache["k"], cache["v"] = (k.new_empty(b, self.num_heads, cache["capacity"], k.shape[-1]) for _ in range(2))
+        cache["k"][:, :, n], cache["v"][:, :, n] = k, v
+        cache["n"] = n + 1
+        out = F.scaled_dot_product_attention(q[:, :, None], cache["k"][:, :, :n + 1], cache["v"][:, :, :n + 1])
+        return F.linear(out.reshape(b, d), self.proj.weight, self.proj.bias)
 
 
 class Block(nn.Module):
@@ -68,9 +67,23 @@ class Block(nn.Module):
         self.attn = SelfAttention(dim, num_heads, causal)
         self.mlp = nn.Sequential(nn.Linear(dim, mlp_dim), nn.GELU(), nn.Linear(mlp_dim, dim))
 
-    def forward(self, x, cache=None):
-        x = x + self.attn(self.ln1(x), cache)
+    def forward(self, x):
+        x = x + self.attn(self.ln1(x))
         return x + self.mlp(self.ln2(x))
+
+    def step(self, x, cache):
+        """:meth:`forward` of one new position ``x`` ``[B, D]`` after those in the attention's
+        ``cache``, in functional calls: a step is a few small products, and each module call would
+        cost about as much as one."""
+        x = x + self.attn.step(layer_norm(self.ln1, x), cache)
+        fc, gelu, out = self.mlp
+        return x + F.linear(F.gelu(F.linear(layer_norm(self.ln2, x), fc.weight, fc.bias), approximate=gelu.approximate),
+                            out.weight, out.bias)
+
+
+def layer_norm(ln, x):
+    """``ln(x)`` by the functional call."""
+    return F.layer_norm(x, ln.normalized_shape, ln.weight, ln.bias, ln.eps)
 
 
 class GPT(nn.Module):
@@ -116,11 +129,11 @@ class GPT(nn.Module):
             nonlocal position
             if position == self.length:
                 raise ValueError(f"the KV cache holds {self.length} positions, and all are used")
-            x = self.start(y) if token is None else self.embed(token[:, None], position)
+            x = (self.start(y) if token is None else self.embed(token[:, None], position))[:, 0]
             position += 1
             for block, cache in zip(self.blocks, caches):
-                x = block(x, cache)
-            return self.head(self.ln(x))[:, 0]
+                x = block.step(x, cache)
+            return F.linear(layer_norm(self.ln, x), self.head.weight, self.head.bias)
 
         return step
 
