@@ -102,6 +102,18 @@ def test_pixelcnnpp_fast_path_goes_pixel_by_pixel():
     step(x, 4)  # pixel 1 goes on
 
 
+def test_pixelcnn_fast_path_goes_value_by_value():
+    """Its row buffers hold the values drawn so far: a skipped or revisited value is an error."""
+    model = make_tiny("pixelcnn-rgb")
+    step, x = model.fast_sampler(None, 1), torch.zeros(1, *model.value_shape, dtype=torch.long)
+    for t in range(4):
+        step(x, t)
+    for t in (0, 3, 5):
+        with pytest.raises(ValueError, match=f"goes value by value in raster order: asked for value {t} after value 3"):
+            step(x, t)
+    step(x, 4)
+
+
 def test_pixelcnnpp_in_training_mode_with_dropout_samples_by_the_whole_network():
     """The position-wise fast path leaves dropout out, so a model being trained with dropout has none."""
     model = make_tiny("pixelcnnpp-rgb")

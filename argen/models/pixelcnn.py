@@ -74,39 +74,76 @@ class PixelCNN(GenerativeModel):
         return self.logits(x, y)
 
     def fast_sampler(self, y, batch):
+        """Each layer's masked convolution at one position in two parts. The part from the rows
+        above is final when a row starts: one convolution per layer gives it for the whole row.
+        The part from the current row (the columns up to the pixel, the masks' channel groups at
+        the pixel itself) is one product per step, of a slice of a row buffer read in place. The
+        channels of an RGB pixel are steps of their own: each recomputes the pixel with the
+        channels drawn so far."""
         c, height, width = self.value_shape
         convs = [self.input] + [conv for conv, _ in self.blocks]
-        # each cached input is padded by its kernel's reach above and on both sides; the window of a
-        # pixel is the reach's rows above and its own row (masked weights, so later pixels count 0)
-        pads = [conv.kernel_size[0] // 2 for conv in convs]
-        windows = [(conv.weight * conv.mask)[:, :, :pad + 1].flatten(1).t() for conv, pad in zip(convs, pads)]
+        pads = [conv.kernel_size[0] // 2 for conv in convs]  # each kernel's reach above and to the left
+        weights = [conv.weight * conv.mask for conv in convs]
+        above = [w[:, :, :pad] for w, pad in zip(weights, pads)]  # the kernel's rows above the pixel
+        # the pixel's row: columns j - pad .. j, as rows (column, then channel) of one matrix
+        along = [w[:, :, pad, :pad + 1].permute(2, 1, 0).flatten(0, 1) for w, pad in zip(weights, pads)]
         mixes = [pointwise(mix) for _, mix in self.blocks]
         head = head_at_position(self.output)
         biases = [conv.bias for conv in convs]
-        if self.num_classes:  # the class embedding joins the input layer's and each block's bias
+        if self.num_classes:  # the class embedding joins the input layer's bias and each block's update
             conds = self.class_embedding(y).chunk(len(self.blocks) + 1, -1)
             biases[0] = biases[0] + conds[0]
-        caches = [torch.zeros(batch, conv.in_channels, pad + height, 2 * pad + width, device=conv.weight.device)
-                  for conv, pad in zip(convs, pads)]
+        device = self.input.weight.device
+        # each layer's input on the rows above, zero-padded by its reach above and on both sides
+        grids = [torch.zeros(batch, conv.in_channels, pad + height, 2 * pad + width, device=device)
+                 for conv, pad in zip(convs, pads)]
+        # each layer's input along the current row, zero-padded by its reach on the left, flat as
+        # (B, columns x channels): column j's window is columns [j, j + pad] of the buffer
+        buffers = [torch.zeros(batch, (pad + width) * conv.in_channels, device=device) for conv, pad in zip(convs, pads)]
+        windows_at = [[buffer[:, j * conv.in_channels:(j + pad + 1) * conv.in_channels] for j in range(width)]
+                      for buffer, conv, pad in zip(buffers, convs, pads)]
+        inputs_at = [[buffer[:, (pad + j) * conv.in_channels:(pad + j + 1) * conv.in_channels] for j in range(width)]
+                     for buffer, conv, pad in zip(buffers, convs, pads)]
+        state = {"next": 0, "row": None, "above": None}  # the value due; the row; per layer, each column's part from above
 
+        def start_row(row):
+            if row:  # the row above is final: each layer's input there joins its grid
+                for grid, buffer, pad, conv in zip(grids, buffers, pads, convs):
+                    grid[:, :, pad + row - 1, pad:pad + width] = (
+                        buffer[:, pad * conv.in_channels:].view(batch, width, -1).transpose(1, 2))
+            state["above"] = [(F.conv2d(grid[:, :, row:row + pad], w)[:, :, 0].permute(2, 0, 1) + bias).unbind()
+                              for grid, w, pad, bias in zip(grids, above, pads, biases)]  # per column (B, out)
+            for buffer in buffers:
+                buffer.zero_()
+            state["row"] = row
+
+        @torch.no_grad()  # the row buffers are written in place
         def step(x, t):
-            row, col = divmod(t // c, width)
-            if t:  # the value drawn last (its pixel complete, or the current pixel's earlier channels)
-                prev_row, prev_col = divmod((t - 1) // c, width)
-                caches[0][:, :, pads[0] + prev_row, pads[0] + prev_col] = scale_levels(x[:, :, prev_row, prev_col],
-                                                                                       self.levels)
+            pixel, channel = divmod(t, c)
+            row, col = divmod(pixel, width)
+            if t != state["next"]:
+                raise ValueError(f"the PixelCNN's fast path goes value by value in raster order: asked for value {t} "
+                                 f"after value {state['next'] - 1}")
+            state["next"] = t + 1
+            if t:  # the value drawn last: the input layer's newest input (maybe the row above's last)
+                prev_pixel, prev_channel = divmod(t - 1, c)
+                prev_row, prev_col = divmod(prev_pixel, width)
+                inputs_at[0][prev_col][:, prev_channel] = scale_levels(x[:, prev_channel, prev_row, prev_col],
+                                                                       self.levels)
+            if state["row"] != row:
+                start_row(row)
             h = None
-            for i, (cache, pad, window) in enumerate(zip(caches, pads, windows)):
-                if i:  # a block: its convolution reads relu(h), written into its cache at this pixel
-                    cache[:, :, pad + row, pad + col] = h.relu()
-                out = torch.addmm(biases[i], cache[:, :, row:row + pad + 1, col:col + 2 * pad + 1].flatten(1), window)
+            for i, (window, weight, from_above) in enumerate(zip(windows_at, along, state["above"])):
+                if i:  # a block: its convolution reads relu(h), written into its row buffer at this pixel
+                    torch.clamp_min(h, 0, out=inputs_at[i][col])
+                out = torch.addmm(from_above[col], window[col], weight)
                 if i == 0:
                     h = out
                 else:
-                    update = out.relu()
+                    update = out.relu_()
                     if self.num_classes:
                         update = update + conds[i]
                     h = torch.addmm(h, update, mixes[i - 1][0]).add_(mixes[i - 1][1])
-            return head(h).reshape(-1, c, self.levels)[:, t % c]
+            return head(h).reshape(-1, c, self.levels)[:, channel]
 
         return step
