@@ -443,3 +443,13 @@ def test_packed_products_keep_the_fast_path_exact(monkeypatch):
     for f, g in zip(guided, naive, strict=True):
         assert torch.equal(f.image, g.image)
         assert torch.allclose(f.prob.nan_to_num(-1), g.prob.nan_to_num(-1), atol=1e-5)
+
+
+def test_benchmark_times_the_products_of_a_few_rows():
+    from argen.benchmark import LINEAR_SHAPES, linear_lines
+
+    lines = linear_lines(rows=(1, 2), repeats=3)
+    assert lines[0].split() == ["weight", "rows", "F.linear", "us", "packed", "us"]
+    assert len(lines) == 1 + 2 * len(LINEAR_SHAPES)
+    for line, (out_features, in_features) in zip(lines[1::2], LINEAR_SHAPES):
+        assert re.fullmatch(rf"{out_features}x{in_features} +1 +\d+\.\d +(\d+\.\d|—)", line)
