@@ -32,8 +32,8 @@ class Frame:
     step: int  # index of this step in the schedule
     num_steps: int
     done: bool
-    # (entropy [b, p], distribution [b, p, K], value [b, p], committed [b, p] or None: all) of each step since
-    # the last frame, from which `dist` is found when it is asked for
+    # (entropy [b, p], distribution [b, p, K], value [b, p], committed [b, p] or None: all) of the values
+    # committed since the last frame, folded as it grows (see `fold`), from which `dist` is found when asked for
     window: list = field(default_factory=list, repr=False)
     schedule: object = field(default=None, repr=False)  # the decoding schedule of the run (its preview)
 
@@ -141,7 +141,7 @@ def draw(probs, u):
     return torch.searchsorted(cdf, u[..., None] * cdf[..., -1:])[..., 0].clamp_max(probs.shape[-1] - 1)
 
 
-WINDOW_STEPS = 64  # a frame's raster steps are folded into one entry this often, so that memory stays small
+WINDOW_STEPS = 64  # one-value steps are settled (and folded into the window) at least this often, so memory stays small
 
 
 def fold(window):
@@ -173,7 +173,8 @@ def predictor(model, y, batch, schedule, fast):
     step = model.fast_sampler(y, batch) if fast and follows_own_order(model, schedule) else None
     if step is not None:
         return lambda x, drawn, at: step(x, at.start if isinstance(at, slice) else int(at[0]))[:, None]
-    return lambda x, drawn, at: raster_logits(model.predict(x, y, drawn))[:, at]
+    # a copy: the sampler may keep a step's logits until the next frame, and a view would keep the whole image's
+    return lambda x, drawn, at: raster_logits(model.predict(x, y, drawn))[:, at].clone()
 
 
 def guidance_of(model, y, scale):
@@ -291,12 +292,12 @@ def sample_stream(model, labels=None, temperature=1.0, top_k=None, seed=0, every
 
     def settle(at, dist, own, chosen, commit):
         """The bookkeeping of drawn proposals ``chosen`` ``[b, p]`` at raster positions ``at``: the
-        probability and entropy maps, the NLL (from the model's own log-probabilities ``own``, up to
-        a constant: its logits unless guided) and the window."""
+        probability and entropy maps, the NLL (from the model's own log-probabilities up to a
+        constant, ``own``) and the window."""
         nonlocal window, nll_nats
         chosen_prob = dist.gather(-1, chosen[..., None])[..., 0]  # gather: several times cheaper than indexing
         uncertainty = entropy(dist)  # (b, p)
-        log_p = (own if guide is not None else own.log_softmax(-1)).gather(-1, chosen[..., None])[..., 0]
+        log_p = own.log_softmax(-1).gather(-1, chosen[..., None])[..., 0]
         if commit is None:
             prob[:, at], ent[:, at] = chosen_prob, uncertainty
         else:
@@ -308,10 +309,12 @@ def sample_stream(model, labels=None, temperature=1.0, top_k=None, seed=0, every
         if len(window) > 1 or dist.shape[1] > 1:  # a window keeps its most uncertain value, so memory stays small
             window = [fold(window)]
 
-    # A schedule with an order commits one value per step, every step: the bookkeeping of its steps
-    # waits for the next frame (at most WINDOW_STEPS steps), done for all of them at once.
-    order = schedule.order(n)
-    pending = []  # (distribution [b, 1, K], own log-probabilities [b, 1, K], value [b, 1]) of steps not settled
+    # A schedule with an order commits its one position at every step (it is not asked): the
+    # bookkeeping of its steps waits for the next frame (at most WINDOW_STEPS steps), done for all
+    # of them at once.
+    one_at_a_time = schedule.order(n) is not None
+    positions = torch.arange(n)
+    pending = []  # (positions [1], distribution [b, 1, K], own log-probabilities [b, 1, K], value [b, 1]) not settled
     num_steps = schedule.num_steps(n)
     for step in range(num_steps):
         at = schedule.positions(step, n)  # raster positions (p of them): a slice or a long tensor
@@ -319,13 +322,16 @@ def sample_stream(model, labels=None, temperature=1.0, top_k=None, seed=0, every
         own = logits  # the model's own log-probabilities up to a constant, for the NLL: its logits unless guided
         if guide is not None:
             logits, own = guide.logits(logits)
+        if one_at_a_time and own.shape[1] != 1:
+            raise ValueError(f"a schedule with an order gives one position per step; {schedule!r} gave "
+                             f"{own.shape[1]} at step {step}")
         dist = sampling_distribution(logits, temperature, top_k)
         chosen = draw(dist, u[:, at])  # (b, p)
         forced_here = forced[at] if prompt is not None and forced[at].any() else None
         if forced_here is not None:
             chosen = torch.where(forced_here, prompt[:, at], chosen)
         commit = None
-        if order is None:
+        if not one_at_a_time:
             confidence = dist.gather(-1, chosen[..., None])[..., 0]
             if forced_here is not None:
                 confidence = confidence.masked_fill(forced_here, math.inf)
@@ -341,14 +347,15 @@ def sample_stream(model, labels=None, temperature=1.0, top_k=None, seed=0, every
             drawn[:, at] |= commit
         if not shared:
             by_image[0][:, :, at], by_image[1][:, :, at] = values[:, None, at].to(device), drawn[:, None, at].to(device)
-        if order is None:
-            settle(at, dist, own, chosen, commit)
+        if one_at_a_time:
+            pending.append((positions[at], dist, own, chosen))
         else:
-            pending.append((dist, own, chosen))
+            settle(at, dist, own, chosen, commit)
         done = step == num_steps - 1
         frame = done or (every and (step + 1) % every == 0)
         if pending and (frame or len(pending) == WINDOW_STEPS):
-            settle(order[step + 1 - len(pending):step + 1], *(torch.cat(parts, 1) for parts in zip(*pending)), None)
+            index, dists, owns, values_drawn = zip(*pending)
+            settle(torch.cat(index), torch.cat(dists, 1), torch.cat(owns, 1), torch.cat(values_drawn, 1), None)
             pending = []
         if frame:
             now = torch.zeros(batch, n, dtype=torch.bool)

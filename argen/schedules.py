@@ -26,7 +26,9 @@ import torch
 class Schedule:
     def order(self, num_values):
         """The raster positions in the order the steps commit them, one per step (long ``[num_values]``),
-        or None when a step may commit several. A model's fast path follows its own schedule's order."""
+        or None when a step may commit several. A schedule with an order gives one position per
+        step, ``order[step]``, and commits it: the sampler does not ask :meth:`commit`. A model's
+        fast path follows its own schedule's order."""
         return None
 
     def num_steps(self, num_values):
@@ -43,7 +45,8 @@ class Schedule:
 
     def commit(self, step, num_values, confidence, drawn, generator):
         """Which of the step's proposals to commit: bool ``[B, P]`` (None: all of them), from the
-        probability of each proposal ``confidence`` ``[B, P]`` (inf where forced) and ``drawn`` ``[B, P]``."""
+        probability of each proposal ``confidence`` ``[B, P]`` (inf where forced) and ``drawn`` ``[B, P]``.
+        Asked only of a schedule without an order."""
         raise NotImplementedError
 
 

@@ -153,6 +153,19 @@ def test_gated_fast_path_for_other_kernels(kernel_size, input_kernel_size):
         assert torch.allclose(f.prob.nan_to_num(-1), g.prob.nan_to_num(-1), atol=1e-5)
 
 
+@pytest.mark.parametrize("kernel_size, input_kernel_size, channels", [(1, 1, 1), (1, 3, 3), (5, 1, 3), (3, 5, 1)])
+def test_pixelcnn_fast_path_for_other_kernels(kernel_size, input_kernel_size, channels):
+    """The PixelCNN fast path's caches are sized by the kernels, a 1 x 1 kernel reaching no row above:
+    other sizes give the naive samples too, grey and RGB."""
+    torch.manual_seed(0)
+    model = argen.models.PixelCNN(codec=argen.models.Levels(4, (channels, 5, 4)), hidden_channels=6, num_blocks=2,
+                                  kernel_size=kernel_size, input_kernel_size=input_kernel_size).eval()
+    fast, naive = (run(model, seed=1, every=5, fast=fast) for fast in (True, False))
+    for f, g in zip(fast, naive, strict=True):
+        assert torch.equal(f.image, g.image)
+        assert torch.allclose(f.prob.nan_to_num(-1), g.prob.nan_to_num(-1), atol=1e-5)
+
+
 def test_nll_of_sample_matches_likelihood(tiny):
     if not tiny.exact_likelihood:
         pytest.skip("no exact likelihood")
@@ -429,6 +442,8 @@ def test_frames_report_the_same_at_any_frame_rate():
         peak = torch.stack([f.window[0][0][:, 0] for f in window], 1).max(1)  # entropy, the first of equal maxima
         for b in range(3):
             assert torch.equal(last.dist[b], window[int(peak.indices[b])].dist[b])
+            assert last.dist_value[b] == window[int(peak.indices[b])].dist_value[b]
+        assert torch.equal(last.drawn, steps[-1].drawn) and torch.equal(last.committed, steps[-1].committed)
 
 
 def test_packed_products_keep_the_fast_path_exact(monkeypatch):
@@ -453,3 +468,18 @@ def test_benchmark_times_the_products_of_a_few_rows():
     assert len(lines) == 1 + 2 * len(LINEAR_SHAPES)
     for line, (out_features, in_features) in zip(lines[1::2], LINEAR_SHAPES):
         assert re.fullmatch(rf"{out_features}x{in_features} +1 +\d+\.\d +(\d+\.\d|—)", line)
+
+
+def test_a_schedule_with_an_order_gives_one_position_per_step():
+    """The sampler commits an ordered schedule's position at every step without asking it, so a
+    schedule that claims an order but gives two positions a step is refused."""
+    class Pairs(Raster):
+        def num_steps(self, num_values):
+            return num_values // 2
+
+        def positions(self, step, num_values):
+            return slice(2 * step, 2 * step + 2)
+
+    model = make_tiny("pixelcnn")
+    with pytest.raises(ValueError, match=r"a schedule with an order gives one position per step; .* gave 2 at step 0"):
+        argen.sample(model, [1], schedule=Pairs(), fast=False)

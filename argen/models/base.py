@@ -141,7 +141,9 @@ class GenerativeModel(Configured, nn.Module):
         return Raster()
 
     def fast_sampler(self, y, batch):
-        """An incremental ``step(x, t) -> logits [B, K]``, or None when the model has none."""
+        """An incremental ``step(x, t) -> logits [B, K]``, or None when the model has none. The
+        sampler may keep a step's logits until its next frame, so a step returns a tensor of its
+        own, never a buffer that a later step writes."""
         return None
 
     @property

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import GenerativeModel, ModelConfig, register
-from .layers import head_at_position, output_head, pointwise, scale_levels, shift_down
+from .layers import head_at_position, output_head, pointwise, row_buffer, scale_levels, shift_down
 
 
 def gate(x):
@@ -125,7 +125,8 @@ class GatedPixelCNN(GenerativeModel):
 
     def fast_sampler(self, y, batch):
         height, width = self.value_shape[1:]
-        zeros = lambda *shape: torch.zeros(*shape, device=self.output[1].weight.device)  # noqa: E731
+        device = self.output[1].weight.device
+        zeros = lambda *shape: torch.zeros(*shape, device=device)  # noqa: E731
         layers = [(layer, *layer.column_weights()) for layer in self.layers]
         skip_weight = torch.cat([weights[-1] for weights in layers])  # one product for all the skips
         skip_bias = sum(layer.skip.bias for layer in self.layers)
@@ -143,14 +144,14 @@ class GatedPixelCNN(GenerativeModel):
         # of the pixels (pad k), a later layer's is columns j-k+1..j of the layer below (pad k-1);
         # either way column j's window is columns [j, j+k) of the cache, one slice that addmm
         # reads in place. The views are made once: a step only multiplies and writes.
-        windows_at, inputs_at, horizontal = [], [], []
+        horizontal, windows_at, inputs_at = [], [], []
         for layer in self.layers:
-            k, c = layer.horizontal.kernel_size[1], layer.horizontal.in_channels
-            pad = k if layer.first else k - 1
-            buffer = zeros(batch, (pad + width) * c)
+            k = layer.horizontal.kernel_size[1]
+            buffer, windows, inputs = row_buffer(batch, layer.horizontal.in_channels, k if layer.first else k - 1, k,
+                                                 width, device)
             horizontal.append(buffer)
-            windows_at.append([buffer[:, j * c:(j + k) * c] for j in range(width)])
-            inputs_at.append([buffer[:, (pad + j) * c:(pad + j + 1) * c] for j in range(width)])
+            windows_at.append(windows)
+            inputs_at.append(inputs)
         inputs_at.append([None] * width)  # past the last layer
         state = {"row": None}
 

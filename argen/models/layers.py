@@ -66,10 +66,11 @@ PACKED_MIN_SIZE = 2 ** 17  # smaller weights: F.linear is faster (oneDNN's call 
 def step_linear(weight, bias=None, rows=1):
     """``x -> F.linear(x, weight, bias)`` for a fast path's steps, each on ``rows`` rows ``[rows, in]``
     (the batch, or the batch times the guided runs). For 2 rows or more, a float32 weight of at
-    least ``PACKED_MIN_SIZE`` on the CPU is packed once for oneDNN, as torch.compile's CPU backend
-    packs it: MKL's product of 2 rows costs about twice its product of 1, oneDNN's about the same
-    (``python -m argen.benchmark --linear``; for 1 row MKL is as fast or faster). Results differ
-    from F.linear by rounding only; without oneDNN, or with a gradient to carry, it is F.linear."""
+    least ``PACKED_MIN_SIZE`` on the CPU goes through oneDNN's linear with the weight packed once
+    (:func:`packed_linear`): MKL's product of 2 rows costs about twice its product of 1, oneDNN's
+    about the same (``python -m argen.benchmark --linear``). For 1 row oneDNN wins little on 2
+    threads and loses on 1, so 1 row stays with F.linear. Results differ from F.linear by rounding
+    only; without oneDNN, or with a gradient to carry, it is F.linear."""
     weight, bias = weight.detach(), None if bias is None else bias.detach()
     plain = lambda x: F.linear(x, weight, bias)  # noqa: E731
     if (rows < 2 or weight.device.type != "cpu" or weight.dtype != torch.float32
@@ -82,13 +83,30 @@ def step_linear(weight, bias=None, rows=1):
 
 
 def packed_linear(weight, bias, rows):
-    """oneDNN's ``x -> x weight^T + bias`` (no gradient) with ``weight`` packed once for ``rows``
-    rows, or None where this build of torch has no such operator."""
+    """oneDNN's ``x -> x weight^T + bias`` (``torch.ops.mkldnn._linear_pointwise``, no gradient)
+    with ``weight`` packed once for ``rows`` rows, or None where this build of torch cannot (tried
+    once here on zeros)."""
+    def product(x):
+        return torch.ops.mkldnn._linear_pointwise(x, packed, bias, "none", [], "")
+
     try:
         packed = torch.ops.mkldnn._reorder_linear_weight(weight, rows)
+        product(weight.new_zeros(rows, weight.shape[1]))
     except (AttributeError, RuntimeError):
         return None
-    return lambda x: torch.ops.mkldnn._linear_pointwise(x, packed, bias, "none", [], "")
+    return product
+
+
+def row_buffer(batch, channels, pad, window, width, device=None):
+    """A fast path's cache of one layer's input along the current row, zero-padded on the left by
+    ``pad`` columns, flat as ``(B, columns x channels)`` -> (the buffer, each column j's window of
+    ``window`` columns starting at buffer column j, each column j's own input at buffer column
+    pad + j). The views are made once and read in place by ``addmm``: a step only multiplies and
+    writes."""
+    buffer = torch.zeros(batch, (pad + width) * channels, device=device)
+    windows = [buffer[:, j * channels:(j + window) * channels] for j in range(width)]
+    inputs = [buffer[:, (pad + j) * channels:(pad + j + 1) * channels] for j in range(width)]
+    return buffer, windows, inputs
 
 
 def head_at_position(head):

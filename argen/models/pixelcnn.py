@@ -10,8 +10,9 @@ block (class-conditional, as in the conditional PixelCNN).
 Convolutional Autoregressive Models"). Under the masks, a layer's output at a pixel needs its input
 at that pixel and earlier ones only, so all layers' outputs at a pixel can be computed when the
 pixel is reached and never change after it is drawn. Each new value thus costs every layer one
-position: its masked kernel over the cached window of rows above and the current row, as one
-matrix product. The logits are the whole image's (the same weights in the same sums).
+position: the masked kernel's rows above, for the whole row at once when the row starts, and its
+row, one matrix product over a cached window. The logits are the whole image's (the same
+weights, summed in another order).
 """
 from dataclasses import dataclass
 
@@ -20,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import GenerativeModel, ModelConfig, register
-from .layers import MaskedConv2d, head_at_position, pointwise, scale_levels
+from .layers import MaskedConv2d, head_at_position, pointwise, row_buffer, scale_levels
 
 
 @dataclass
@@ -97,21 +98,24 @@ class PixelCNN(GenerativeModel):
         # each layer's input on the rows above, zero-padded by its reach above and on both sides
         grids = [torch.zeros(batch, conv.in_channels, pad + height, 2 * pad + width, device=device)
                  for conv, pad in zip(convs, pads)]
-        # each layer's input along the current row, zero-padded by its reach on the left, flat as
-        # (B, columns x channels): column j's window is columns [j, j + pad] of the buffer
-        buffers = [torch.zeros(batch, (pad + width) * conv.in_channels, device=device) for conv, pad in zip(convs, pads)]
-        windows_at = [[buffer[:, j * conv.in_channels:(j + pad + 1) * conv.in_channels] for j in range(width)]
-                      for buffer, conv, pad in zip(buffers, convs, pads)]
-        inputs_at = [[buffer[:, (pad + j) * conv.in_channels:(pad + j + 1) * conv.in_channels] for j in range(width)]
-                     for buffer, conv, pad in zip(buffers, convs, pads)]
+        # each layer's input along the current row: column j's window is columns j - pad .. j
+        buffers, windows_at, inputs_at = zip(*(row_buffer(batch, conv.in_channels, pad, pad + 1, width, device)
+                                               for conv, pad in zip(convs, pads)))
         state = {"next": 0, "row": None, "above": None}  # the value due; the row; per layer, each column's part from above
+
+        def from_above(rows, weight, bias):
+            """The kernel's part from the ``rows`` above (none for a 1 x 1 kernel) plus the bias, per
+            column: ``[W, B, out]``."""
+            if not rows.shape[2]:
+                return bias.expand(width, batch, -1)
+            return F.conv2d(rows, weight)[:, :, 0].permute(2, 0, 1) + bias
 
         def start_row(row):
             if row:  # the row above is final: each layer's input there joins its grid
                 for grid, buffer, pad, conv in zip(grids, buffers, pads, convs):
                     grid[:, :, pad + row - 1, pad:pad + width] = (
                         buffer[:, pad * conv.in_channels:].view(batch, width, -1).transpose(1, 2))
-            state["above"] = [(F.conv2d(grid[:, :, row:row + pad], w)[:, :, 0].permute(2, 0, 1) + bias).unbind()
+            state["above"] = [from_above(grid[:, :, row:row + pad], w, bias).unbind()
                               for grid, w, pad, bias in zip(grids, above, pads, biases)]  # per column (B, out)
             for buffer in buffers:
                 buffer.zero_()
@@ -133,10 +137,10 @@ class PixelCNN(GenerativeModel):
             if state["row"] != row:
                 start_row(row)
             h = None
-            for i, (window, weight, from_above) in enumerate(zip(windows_at, along, state["above"])):
+            for i, (window, weight, above_row) in enumerate(zip(windows_at, along, state["above"])):
                 if i:  # a block: its convolution reads relu(h), written into its row buffer at this pixel
                     torch.clamp_min(h, 0, out=inputs_at[i][col])
-                out = torch.addmm(from_above[col], window[col], weight)
+                out = torch.addmm(above_row[col], window[col], weight)
                 if i == 0:
                     h = out
                 else:

@@ -49,6 +49,8 @@ class SelfAttention(nn.Module):
     def step(self, x, cache):
         """One new position ``x`` ``[B, D]`` attending to itself and every position in ``cache`` (a
         dict of keys and values, preallocated for ``cache["capacity"]`` positions, filled here)."""
+        if not self.causal:
+            raise ValueError("attention over all positions has no one-position step: every position sees every other")
         b, d = x.shape
         q, k, v = F.linear(x, self.qkv.weight, self.qkv.bias).view(b, 3, self.num_heads, -1).unbind(1)  # (b, heads, d / heads)
         n = cache.setdefault("n", 0)
