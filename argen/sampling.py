@@ -327,7 +327,7 @@ def sample_stream(model, labels=None, temperature=1.0, top_k=None, seed=0, every
                              f"{own.shape[1]} at step {step}")
         dist = sampling_distribution(logits, temperature, top_k)
         chosen = draw(dist, u[:, at])  # (b, p)
-        forced_here = forced[at] if prompt is not None and forced[at].any() else None
+        forced_here = forced[at] if prompt is not None else None  # the kept values among the step's positions
         if forced_here is not None:
             chosen = torch.where(forced_here, prompt[:, at], chosen)
         commit = None
@@ -336,8 +336,8 @@ def sample_stream(model, labels=None, temperature=1.0, top_k=None, seed=0, every
             if forced_here is not None:
                 confidence = confidence.masked_fill(forced_here, math.inf)
             commit = schedule.commit(step, n, confidence, drawn[:, at], generator)  # (b, p) bool, or None: all
-            if commit is not None and prompt is not None:
-                commit = commit | (forced[at] & ~drawn[:, at])  # kept values are committed first, all at once
+            if commit is not None and forced_here is not None:
+                commit = commit | (forced_here & ~drawn[:, at])  # kept values are committed first, all at once
         if guide is not None:
             guide.update(chosen, commit)
         if commit is None:
