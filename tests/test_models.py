@@ -280,12 +280,14 @@ def test_discretized_logistic_mixture_matches_its_definition(small, monkeypatch)
     assert float(wide) == pytest.approx(math.log(2 / 255 / 4) - 12, abs=1e-3)
 
 
-@pytest.mark.parametrize("name", ["pixelcnnpp", "pixelcnnpp-games", "pixelcnn", "pixelcnn-games"])
+@pytest.mark.parametrize("name", ["pixelcnnpp", "pixelcnnpp-games", "pixelcnn", "pixelcnn-games", "row-lstm",
+                                  "diagonal-bilstm"])
 def test_fast_path_is_the_whole_network_on_shipped_weights(name):
     """Every step of the shipped model's fast path over its first 6 rows (for PixelCNN++ past a
     block of 4 rows and through each scale's new positions, for PixelCNN through row starts and
-    the channels of a colour pixel) against one whole-network pass; the step sees other values from
-    its own value on, so it must not read them."""
+    the channels of a colour pixel, for the PixelRNNs through the input convolution's rows and the
+    mirrored scan) against one whole-network pass; the step sees other values from its own value
+    on, so it must not read them."""
     model = argen.load(name)
     c, _, width = model.value_shape
     generator = torch.Generator().manual_seed(0)

@@ -44,7 +44,7 @@ from torch import nn
 from ..schedules import CoarseToFine
 from .base import GenerativeModel, ModelConfig, register
 from .codecs import Levels
-from .layers import MaskedConv2d, head_at_position, output_head, scale_levels, shift_down
+from .layers import MaskedConv2d, head_at_position, output_head, row_buffer, scale_levels, shift_down
 
 
 def lstm_cell(gates, c, dim=1):
@@ -53,6 +53,16 @@ def lstm_cell(gates, c, dim=1):
     i, f, o = gates.narrow(dim, 0, 3 * hidden).sigmoid().chunk(3, dim)  # the three gates in one call
     c = torch.addcmul(f * c, i, gates.narrow(dim, 3 * hidden, hidden).tanh())
     return o * c.tanh(), c
+
+
+# our gates (input, forget, output, candidate) in the order of torch.lstm_cell (input, forget, candidate, output)
+def torch_gate_order(t, dim=0):
+    """``t`` with its gate dimension ``dim`` (4h long, in :func:`lstm_cell`'s order) in the order of
+    ``torch.lstm_cell``: the fast paths run each cell in one call (about a dozen tensor operations
+    done in C++ instead of one Python call each)."""
+    hidden = t.shape[dim] // 4
+    i_f, o, g = t.split([2 * hidden, hidden, hidden], dim)
+    return torch.cat([i_f, g, o], dim)
 
 
 def with_bias(gates, cond):
@@ -74,6 +84,40 @@ def unskew(x, width):
     """Inverse of :func:`skew` for an image ``width`` columns wide."""
     b, c, height, _ = x.shape
     return F.pad(x.flatten(2), (0, height)).reshape(b, c, height, width + height)[..., :width]
+
+
+class PixelInput:
+    """The input convolution (mask A, k x k) at one pixel at a time, for the fast paths. The rows that
+    reach the current row (rows r - k // 2 .. r) are kept, scaled, in a zero-padded buffer, column by
+    column, so that a pixel's patch is one contiguous window of it (:func:`row_buffer`) and its
+    features one ``addmm``. The current row is read again from the values before each use: the
+    values not drawn yet are read too, but mask A gives them weight 0."""
+
+    def __init__(self, conv, levels, batch, width):
+        k = conv.kernel_size[0]
+        self.reach, self.levels = k // 2, levels
+        buffer, windows, _ = row_buffer(batch, self.reach + 1, self.reach, k, width + self.reach, conv.weight.device)
+        self.windows = windows[:width]
+        grid = buffer.view(batch, width + 2 * self.reach, self.reach + 1)  # (b, column, rows r - reach .. r)
+        inside = grid[:, self.reach:self.reach + width]
+        self.above, self.current = inside[..., :-1], inside[..., -1]
+        # the weight over a window: (column, then row) of the kernel's top reach + 1 rows (mask A hides the rest)
+        self.weight = (conv.weight * conv.mask)[:, 0, :self.reach + 1].transpose(1, 2).flatten(1).t()
+        self.bias = conv.bias
+
+    def start_row(self, x, row):
+        """Keep the rows above ``row`` (drawn): rows above the image are zeros, as in the convolution."""
+        rows = scale_levels(x[:, 0, max(0, row - self.reach):row], self.levels).transpose(1, 2)  # (b, W, n)
+        self.above.zero_()
+        self.above[..., self.reach - rows.shape[2]:] = rows
+
+    def read_row(self, x, row):
+        """Read the current row's values again (after a value of it was drawn)."""
+        self.current.copy_(x[:, 0, row]).mul_(2 / (self.levels - 1)).sub_(1)  # scale_levels, in place
+
+    def __call__(self, col):
+        """The input convolution's features at column ``col`` of the current row ``[B, 2h]``."""
+        return torch.addmm(self.bias, self.windows[col], self.weight)
 
 
 class RowLSTMLayer(nn.Module):
@@ -118,12 +162,13 @@ class DiagonalLSTM(nn.Module):
         return with_bias(self.input_to_state(x), cond)
 
     def step_weights(self, cond):
-        """This scan as a fast path's matrices: (the input-to-state weight ``[C, 4h]``, the bias with
-        the class's ``[B or 1, 1, 4h]``, the state-to-state weight's part for the state above
-        ``[4h, h]`` and, transposed, for the state to the left ``[h, 4h]``)."""
+        """This scan as a fast path's matrices, gates in ``torch.lstm_cell``'s order: (the input-to-state
+        weight ``[4h, C]``, the bias with the class's ``[B or 1, 1, 4h]``, the state-to-state weight's
+        part for the state above ``[4h, h]`` and for the state to the left ``[4h, h]``)."""
         bias = self.input_to_state.bias if cond is None else self.input_to_state.bias + cond
-        above, left = self.state_to_state.weight.split(self.hidden, 1)
-        return self.input_to_state.weight[:, :, 0, 0].T, bias.view(-1, 1, 4 * self.hidden), above, left.T
+        above, left = torch_gate_order(self.state_to_state.weight).split(self.hidden, 1)
+        return (torch_gate_order(self.input_to_state.weight[:, :, 0, 0]), torch_gate_order(bias, -1).view(-1, 1, 4 * self.hidden),
+                above, left)
 
     def forward(self, x, cond):
         """The hidden map ``[B, h, H, W]``, scanning one diagonal at a time."""
@@ -191,22 +236,6 @@ class PixelRNN(GenerativeModel):
             return biases
         return [m if b is None else m + b[..., None, None] for b, m in zip(biases, maps.split(sizes, 1))]
 
-    def input_weight(self):
-        """The input convolution as a matrix ``[2h, (reach + 1) k]`` over a pixel's patch: mask A hides
-        the rows below, so only the kernel's top ``reach + 1`` rows count (the fast paths' form)."""
-        reach = self.input.kernel_size[0] // 2
-        return (self.input.weight * self.input.mask)[:, 0, :reach + 1].flatten(1)
-
-    def input_features(self, x, row, first, last, weight):
-        """The input convolution's features at columns ``first..last`` of ``row`` ``[B, n, 2h]``, as one
-        matrix product (``weight``: :meth:`input_weight`) over the patches of the rows that reach them."""
-        k = self.input.kernel_size[0]
-        reach = k // 2
-        rows = scale_levels(x[:, 0, max(0, row - reach):row + 1], self.levels)
-        rows = F.pad(rows, (reach, reach, reach + 1 - rows.shape[1], 0))  # (b, reach + 1, W + 2 reach)
-        patches = rows[..., first:last + k].unfold(2, k, 1)  # (b, reach + 1, n, k)
-        return F.linear(patches.transpose(1, 2).flatten(2), weight, self.input.bias)
-
     def forward(self, x, y=None, maps=None):
         """Logits ``[B, K, 1, H, W]``; ``maps``: per-pixel gate biases (see :meth:`conditions`)."""
         x, y = self.check_input(x, y)
@@ -228,59 +257,58 @@ class RowLSTM(PixelRNN):
         """Each pixel's column of every layer, computed once: a Row LSTM state has no recurrence along
         its row (it reads the layer input at columns j-1, j and the row above's state at j-1..j+1).
         When a row starts, the row above's hidden states give every column's gates their part from
-        above, in one matrix product per layer; then each column costs a few vector-matrix products
-        per layer as the sampler reaches it (where the sampler skips columns, as the multi-scale
-        model's full-size pass does, the skipped ones are computed when it comes back)."""
+        above, in one matrix product per layer; then each column costs one ``torch.lstm_cell`` and
+        two small products per layer as the sampler reaches it (where the sampler skips columns, as
+        the multi-scale model's full-size pass does, the skipped ones are computed when it comes back)."""
         width, h = self.value_shape[2], self.config.hidden_channels
-        # per layer: the input-to-state weights of columns j and j-1 stacked (one product of column
-        # j's input gives its gates' part and column j + 1's), the state-to-state weight over
-        # (channel, then column j-1..j+1), the output convolution
-        layers = [(torch.cat([layer.input_to_state.weight[..., 1], layer.input_to_state.weight[..., 0]])[..., 0],
-                   layer.state_to_state.weight[:, :, 0].flatten(1), layer.out.weight[:, :, 0, 0], layer.out.bias)
-                  for layer in self.layers]
-        # and each layer's constant part of the gates: its input bias plus the class's (b, 1, 4h) or the
-        # map's per pixel (b, H, W, 4h)
-        biases = [layer.input_to_state.bias if c is None else
-                  layer.input_to_state.bias + (c[:, None] if c.dim() == 2 else c.permute(0, 2, 3, 1))
-                  for layer, c in zip(self.layers, self.conditions(y, maps))]
-        head, w_input = head_at_position(self.output), self.input_weight()
-        zero = torch.zeros(batch, h, device=next(self.parameters()).device)
-        # per layer: the current row's (h, c) per column so far (before row 0: c = 0); once a row starts,
-        # the row above's c per column, each column's gates' part from the row above (with the bias)
-        # and, as the row goes, the part from the column to the left
-        rows = [{"h": [], "c": [zero] * width} for _ in self.layers]
+        device = next(self.parameters()).device
+        pixels, head = PixelInput(self.input, self.levels, batch, width), head_at_position(self.output)
+        zero = torch.zeros(batch, h, device=device)
+        no_state = torch.zeros(4 * h, h, device=device)  # lstm_cell's state product: the parts come as biases
+        layers = []  # per layer: its matrices (gates in torch.lstm_cell's order) and what the rows leave
+        for layer, cond in zip(self.layers, self.conditions(y, maps)):
+            w_input = torch_gate_order(layer.input_to_state.weight[:, :, 0])  # (4h, 2h, columns j-1, j)
+            # the constant part of the gates: the input bias plus the class's (b, 1, 4h) or the map's (b, H, W, 4h)
+            bias = layer.input_to_state.bias if cond is None else \
+                layer.input_to_state.bias + (cond[:, None] if cond.dim() == 2 else cond.permute(0, 2, 3, 1))
+            layers.append({"w_input": w_input[..., 1].contiguous(), "w_left": w_input[..., 0].t().contiguous(),
+                           "w_state": torch_gate_order(layer.state_to_state.weight[:, :, 0].flatten(1)),
+                           "bias": torch_gate_order(bias, -1), "w_out": layer.out.weight[:, :, 0, 0].t(),
+                           "b_out": layer.out.bias, "h": [], "c": [zero] * width})  # before row 0: c = 0
         at = {"row": -1, "next": width}  # the row being computed and its first column not computed yet
 
-        def start_row(row):
-            for (_, w_state, _, _), bias, r in zip(layers, biases, rows):
-                bias = bias if bias.dim() < 4 else bias[:, row]
+        def start_row(x, row):
+            """The current row's per-column parts from the row above: each column's gates' part (with
+            the bias) and the row above's c; the rows the input convolution reads."""
+            pixels.start_row(x, row)
+            for r in layers:
+                bias = r["bias"] if r["bias"].dim() < 4 else r["bias"][:, row]
                 if row:  # the row above's h at columns j-1..j+1 of each column j
                     above = F.pad(torch.stack(r["h"], 1), (0, 0, 1, 1)).unfold(1, 3, 1).flatten(2)
-                    r["above"] = (bias + F.linear(above, w_state)).unbind(1)
+                    r["above"] = (bias + F.linear(above, r["w_state"])).unbind(1)
                 else:
                     r["above"] = bias.expand(batch, width, -1).unbind(1)
-                r["c_above"], r["h"], r["c"] = r["c"], [], []
+                r["c_above"], r["h"], r["c"], r["left"] = r["c"], [], [], None
             at["row"], at["next"] = row, 0
 
-        def column(features, col):
+        def column(col):
             """Column ``col`` of the current row in every layer: the last layer's features ``[B, 2h]``."""
-            for (w_in, _, w_out, b_out), r in zip(layers, rows):
-                both = F.linear(features, w_in)  # (b, 8h): the gates' part from this column, and the next's
-                gates = both[:, :4 * h] + r["above"][col]
-                if col:
-                    gates = gates + r["left"]
-                r["left"] = both[:, 4 * h:]
-                h_new, c_new = lstm_cell(gates, r["c_above"][col], -1)
+            features = pixels(col)
+            for r in layers:
+                # the gates: this column's input, the column to the left's (r["left"]), the row above's part
+                h_new, c_new = torch.lstm_cell(features, (zero, r["c_above"][col]), r["w_input"], no_state,
+                                               r["above"][col], r["left"])
+                r["left"] = features @ r["w_left"]
                 r["h"].append(h_new)
                 r["c"].append(c_new)
-                features = features + F.linear(h_new, w_out, b_out)
+                features = torch.addmm(features, h_new, r["w_out"]).add_(r["b_out"])
             return features
 
         def columns(x, row, last):
             """Compute columns ``next..last`` of ``row``: the last one's features ``[B, 2h]``."""
-            first = at["next"]
-            for col, features in enumerate(self.input_features(x, row, first, last, w_input).unbind(1), first):
-                features = column(features, col)
+            pixels.read_row(x, row)
+            for col in range(at["next"], last + 1):
+                features = column(col)
             at["next"] = last + 1
             return features
 
@@ -292,7 +320,7 @@ class RowLSTM(PixelRNN):
             while at["row"] < row:  # finish the rows above (their values are all drawn) and move down
                 if at["next"] < width:
                     columns(x, at["row"], width - 1)
-                start_row(at["row"] + 1)
+                start_row(x, at["row"] + 1)
             return head(columns(x, row, col))
 
         return step
@@ -307,46 +335,46 @@ class DiagonalBiLSTM(PixelRNN):
 
     def fast_sampler(self, y, batch):
         """One cell per pixel per layer, and the mirrored scan of each row once it is finished (when
-        the next row starts); each cell is a few vector-matrix products. When a row starts, the
-        parts of its gates and outputs that come from the row above (the left-to-right scan's states,
-        the mirrored scan's output) are computed for the whole row in one matrix product each."""
+        the next row starts); each cell is one ``torch.lstm_cell``. When a row starts, the parts of
+        its gates and outputs that come from the row above (the left-to-right scan's states, the
+        mirrored scan's output) are computed for the whole row in one matrix product each."""
         width = self.value_shape[2]
-        head, w_input = head_at_position(self.output), self.input_weight()
+        pixels, head = PixelInput(self.input, self.levels, batch, width), head_at_position(self.output)
         zero = torch.zeros(batch, self.config.hidden_channels, device=next(self.parameters()).device)
         layers = []  # per layer: its two scans' matrices, its output convolution and what the rows leave
         for layer, cond in zip(self.layers, self.conditions(y)):
             forward_cond, mirror_cond = (None, None) if cond is None else cond.chunk(2, 1)
             layers.append({"forward": layer.left_to_right.step_weights(forward_cond),
                            "mirror": layer.right_to_left.step_weights(mirror_cond),
-                           "out": (layer.out.weight[:, :, 0, 0], layer.out.bias), "mirror_h": None,
-                           "inputs": [], "h": [], "c": []})
+                           "out": (layer.out.weight[:, :, 0, 0].t(), layer.out.bias), "mirror_h": None,
+                           "inputs": [], "state": (zero, zero)})
         at = {"next": 0}
 
-        def scan_mirrored(m, pixels):
+        def scan_mirrored(m, row_pixels):
             """The mirrored scan of the finished row (right to left): its hidden states ``[B, W, h]``."""
             w_in, bias, w_above, w_left = m["mirror"]
-            gates = torch.cat([torch.stack(m["inputs"], 1), pixels], -1) @ w_in + bias
-            if m["mirror_h"] is not None:
-                gates = gates + F.linear(m["mirror_h"], w_above)
+            inputs = torch.cat([torch.stack(m["inputs"], 1), row_pixels], -1).unbind(1)  # (b, C + 1) per column
+            from_above = bias if m["mirror_h"] is None else bias + F.linear(m["mirror_h"], w_above)
             state, hs = (zero, zero), [None] * width
-            for col, gates_col in reversed(list(enumerate(gates.unbind(1)))):
-                state = lstm_cell(torch.addmm(gates_col, state[0], w_left), state[1], -1)
+            for col, gates_col in reversed(list(enumerate(from_above.expand(batch, width, -1).unbind(1)))):
+                state = torch.lstm_cell(inputs[col], state, w_in, w_left, gates_col)
                 hs[col] = state[0]
             return torch.stack(hs, 1)
 
         def start_row(x, row):
             """The parts of the row's gates and outputs from the row above, for every column."""
-            pixels = scale_levels(x[:, 0, row - 1, :, None], self.levels) if row else None
+            pixels.start_row(x, row)
+            row_pixels = scale_levels(x[:, 0, row - 1, :, None], self.levels) if row else None
             for m in layers:
                 _, bias, w_above, _ = m["forward"]
                 w_out, b_out = m["out"]
                 from_above, down = bias.expand(batch, width, -1), b_out.expand(batch, width, -1)
                 if row:
                     from_above = from_above + F.linear(torch.stack(m["h"], 1), w_above)
-                    m["mirror_h"] = scan_mirrored(m, pixels)
-                    down = F.linear(m["mirror_h"], w_out, b_out)  # shifted down: the row above's
+                    m["mirror_h"] = scan_mirrored(m, row_pixels)
+                    down = torch.addmm(b_out, m["mirror_h"].flatten(0, 1), w_out).view(batch, width, -1)  # shifted down: the row above's
                 m["from_above"], m["down"] = from_above.unbind(1), down.unbind(1)
-                m["inputs"], m["h"], m["c"] = [], [], []
+                m["inputs"], m["h"], m["state"] = [], [], (zero, zero)
 
         def step(x, t):
             if t != at["next"]:
@@ -356,17 +384,15 @@ class DiagonalBiLSTM(PixelRNN):
             row, col = divmod(t, width)
             if col == 0:
                 start_row(x, row)
-            features = self.input_features(x, row, col, col, w_input)[:, 0]  # (b, 2h)
+            pixels.read_row(x, row)
+            features = pixels(col)  # (b, 2h)
             for m in layers:
                 w_in, _, _, w_left = m["forward"]
                 m["inputs"].append(features)
-                gates = torch.addmm(m["from_above"][col], features, w_in)
-                if col:
-                    gates = torch.addmm(gates, m["h"][-1], w_left)
-                h, c = lstm_cell(gates, m["c"][-1] if col else zero, -1)
-                m["h"].append(h)
-                m["c"].append(c)
-                features = torch.addmm(features + m["down"][col], h, m["out"][0].T)
+                # the gates: this pixel's input, the state to the left, the row above's part (with the bias)
+                m["state"] = torch.lstm_cell(features, m["state"], w_in, w_left, m["from_above"][col])
+                m["h"].append(m["state"][0])
+                features = torch.addmm(features + m["down"][col], m["state"][0], m["out"][0])
             return head(features)
 
         return step
