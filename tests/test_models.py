@@ -281,12 +281,12 @@ def test_discretized_logistic_mixture_matches_its_definition(small, monkeypatch)
 
 
 @pytest.mark.parametrize("name", ["pixelcnnpp", "pixelcnnpp-games", "pixelcnn", "pixelcnn-games", "row-lstm",
-                                  "diagonal-bilstm"])
+                                  "diagonal-bilstm", "gated-pixelcnn", "gated-pixelcnn-binary"])
 def test_fast_path_is_the_whole_network_on_shipped_weights(name):
     """Every step of the shipped model's fast path over its first 6 rows (for PixelCNN++ past a
     block of 4 rows and through each scale's new positions, for PixelCNN through row starts and
     the channels of a colour pixel, for the PixelRNNs through the input convolution's rows and the
-    mirrored scan) against one whole-network pass; the step sees other values from its own value
+    mirrored scan, for the Gated PixelCNNs through the vertical stack's rows) against one whole-network pass; the step sees other values from its own value
     on, so it must not read them."""
     model = argen.load(name)
     c, _, width = model.value_shape
