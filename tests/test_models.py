@@ -280,28 +280,67 @@ def test_discretized_logistic_mixture_matches_its_definition(small, monkeypatch)
     assert float(wide) == pytest.approx(math.log(2 / 255 / 4) - 12, abs=1e-3)
 
 
+def assert_steps_are_the_whole_network(model, y, batch, num_steps, atol, seed=0):
+    """Each of the first ``num_steps`` steps of the model's fast path, in the model's own order,
+    against one whole-network pass; the step sees other values from its own value on (noise), so
+    it must not read them."""
+    order = model.schedule().order(model.num_values).tolist()
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, model.levels, (batch, *model.value_shape), generator=generator)
+    with torch.no_grad():
+        full = raster_logits(model(x, y))  # (B, n, K)
+        step = model.fast_sampler(y, batch)
+        for i, t in enumerate(order[:num_steps]):
+            seen, later = raster_values(x).clone(), torch.tensor(order[i:])
+            seen[:, later] = torch.randint(0, model.levels, (batch, len(later)), generator=generator)
+            logits = step(from_raster(seen, model.value_shape), t)
+            assert torch.allclose(logits, full[:, t], atol=atol), (i, t)
+
+
 @pytest.mark.parametrize("name", ["pixelcnnpp", "pixelcnnpp-games", "pixelcnn", "pixelcnn-games", "row-lstm",
                                   "diagonal-bilstm", "gated-pixelcnn", "gated-pixelcnn-binary"])
 def test_fast_path_is_the_whole_network_on_shipped_weights(name):
-    """Every step of the shipped model's fast path over its first 6 rows (for PixelCNN++ past a
-    block of 4 rows and through each scale's new positions, for PixelCNN through row starts and
-    the channels of a colour pixel, for the PixelRNNs through the input convolution's rows and the
-    mirrored scan, for the Gated PixelCNNs through the vertical stack's rows) against one whole-network pass; the step sees other values from its own value
-    on, so it must not read them."""
+    """Every step of the shipped model's fast path over its first 6 rows against one whole-network
+    pass: for PixelCNN++ past a block of 4 rows and through each scale's new positions, for
+    PixelCNN through row starts and the channels of a colour pixel, for the PixelRNNs through the
+    input convolution's rows and the mirrored scan, for the Gated PixelCNNs through the vertical
+    stack's rows."""
     model = argen.load(name)
     c, _, width = model.value_shape
-    generator = torch.Generator().manual_seed(0)
-    x = torch.randint(0, model.levels, (2, *model.value_shape), generator=generator)
-    y = torch.tensor([3, 7])
+    assert_steps_are_the_whole_network(model, torch.tensor([3, 7]), 2, 6 * width * c, atol=1e-3)
+
+
+@pytest.mark.parametrize("family", ["row-lstm", "diagonal-bilstm", "multiscale-pixelrnn"])
+@pytest.mark.parametrize("input_kernel_size", [1, 5])
+@pytest.mark.parametrize("num_classes, batch", [(0, 3), (10, 1)], ids=["unconditional", "one image"])
+def test_pixelrnn_fast_paths_for_other_shapes(family, input_kernel_size, num_classes, batch):
+    """The PixelRNN fast paths' input convolution is sized by its kernel (1 x 1 reaches no row
+    above), with and without classes, for any batch (the multi-scale model in its own order)."""
+    torch.manual_seed(0)
+    shape = {"hidden_channels": 4, "num_layers": 2, "input_kernel_size": input_kernel_size, "output_channels": 8}
+    if family == "multiscale-pixelrnn":
+        shape.update(small_hidden_channels=4, small_num_layers=1, conditioning_channels=4)
+    model = argen.models.FAMILIES[family](codec=grey(5, (1, 6, 8)), num_classes=num_classes, **shape).eval()
     with torch.no_grad():
-        full = model(x, y)  # (B, K, C, H, W)
-        step = model.fast_sampler(y, 2)
-        for t in range(6 * width * c):
-            row, col = divmod(t // c, width)
-            seen = raster_values(x).clone()
-            seen[:, t:] = torch.randint(0, model.levels, seen[:, t:].shape, generator=generator)
-            logits = step(from_raster(seen, model.value_shape), t)
-            assert torch.allclose(logits, full[:, :, t % c, row, col], atol=1e-3), (row, col, t % c)
+        for p in model.parameters():  # away from the initialisation's zeros
+            p.add_(torch.randn_like(p) * 0.3)
+    y = torch.tensor([4]) if num_classes else None
+    assert_steps_are_the_whole_network(model, y, batch, model.num_values, atol=1e-4)
+
+
+def test_lstm_step_is_the_cells_equations():
+    """The fast paths' LSTM cell: one ``torch.lstm_cell`` on the CPU, the cell's equations on other
+    devices (CUDA's fused cell takes only 1-D biases), the same up to rounding."""
+    from argen.models.pixelrnn import lstm_step, lstm_step_equations
+
+    g = torch.Generator().manual_seed(0)
+    x, h, c = torch.randn(3, 6, generator=g), torch.randn(3, 4, generator=g), torch.randn(3, 4, generator=g)
+    w_input, w_state = torch.randn(16, 6, generator=g), torch.randn(16, 4, generator=g)
+    biases = torch.randn(3, 16, generator=g), torch.randn(3, 16, generator=g)
+    for bias_2 in (biases[1], None):
+        fused, equations = (f(x, (h, c), w_input, w_state, biases[0], bias_2) for f in (lstm_step, lstm_step_equations))
+        for a, b in zip(fused, equations):
+            assert torch.allclose(a, b, atol=1e-6)
 
 
 def test_pixelcnnpp_rejects_grids_it_cannot_halve():

@@ -56,12 +56,7 @@ class GatedLayer(nn.Module):
     def vertical_step(self, v, y):
         """(next vertical features, what they bring to the horizontal stack, class bias included)."""
         pre = self.vertical(F.pad(v, (self.half, self.half, self.half, 0)))  # rows i-half .. i
-        return self.vertical_outputs(pre, shift_down(pre), y)
-
-    def vertical_outputs(self, pre, pre_above, y):
-        """The gated vertical features from the vertical convolution's output ``pre``, and what the
-        stack brings to the horizontal stack from ``pre_above``, the same output one row up."""
-        to_h = self.v_to_h(pre_above)
+        to_h = self.v_to_h(shift_down(pre))  # from the rows above only
         if y is not None:
             pre = pre + self.cond_v(y)[:, :, None, None]
             to_h = to_h + self.cond_h(y)[:, :, None, None]
@@ -195,7 +190,7 @@ class GatedPixelCNN(GenerativeModel):
                     contributions.append(torch.addmm(to_h_bias, pre, to_h).view(batch, width, -1).permute(0, 2, 1))
                     if i + 1 < len(self.layers):
                         half = self.layers[i + 1].half
-                        v = gate_(pre if cond_v is None else pre.add_(cond_v))  # the layer's output, into the next one's cache
+                        v = gate_(pre if cond_v is None else pre.add_(cond_v))  # the layer's output: the next one's input
                         vertical[i + 1][:, half + row - 1, half:half + width] = v.view(batch, width, -1)
             for buffer, c, layer in zip(from_v, contributions, self.layers):
                 torch.add(c, layer.horizontal.bias[:, None], out=buffer.permute(1, 2, 0))

@@ -55,14 +55,33 @@ def lstm_cell(gates, c, dim=1):
     return o * c.tanh(), c
 
 
-# our gates (input, forget, output, candidate) in the order of torch.lstm_cell (input, forget, candidate, output)
 def torch_gate_order(t, dim=0):
-    """``t`` with its gate dimension ``dim`` (4h long, in :func:`lstm_cell`'s order) in the order of
-    ``torch.lstm_cell``: the fast paths run each cell in one call (about a dozen tensor operations
-    done in C++ instead of one Python call each)."""
+    """``t`` with its gate dimension ``dim`` (4h long, in :func:`lstm_cell`'s order: input, forget,
+    output, candidate) in the order of ``torch.lstm_cell`` (input, forget, candidate, output)."""
     hidden = t.shape[dim] // 4
     i_f, o, g = t.split([2 * hidden, hidden, hidden], dim)
     return torch.cat([i_f, g, o], dim)
+
+
+def lstm_step(x, state, w_input, w_state, bias, bias_2=None):
+    """A fast path's LSTM cell, gates in ``torch.lstm_cell``'s order: ``(h, c)`` from the input ``x``
+    ``[B, in]``, the state ``(h, c)``, their weights ``[4h, in]``, ``[4h, h]`` and per-row biases
+    ``[B, 4h]`` (the second may be None). On the CPU it is one ``torch.lstm_cell`` call, a dozen
+    operations in C++ instead of a Python call each; elsewhere (CUDA's fused cell takes only
+    1-D biases) :func:`lstm_step_equations`."""
+    if x.device.type == "cpu":
+        return torch.lstm_cell(x, state, w_input, w_state, bias, bias_2)
+    return lstm_step_equations(x, state, w_input, w_state, bias, bias_2)
+
+
+def lstm_step_equations(x, state, w_input, w_state, bias, bias_2=None):
+    """:func:`lstm_step` by the cell's equations."""
+    gates = torch.addmm(bias, x, w_input.t()).addmm_(state[0], w_state.t())
+    if bias_2 is not None:
+        gates = gates.add_(bias_2)
+    i, f, g, o = gates.chunk(4, 1)
+    c = torch.addcmul(f.sigmoid() * state[1], i.sigmoid(), g.tanh())
+    return o.sigmoid() * c.tanh(), c
 
 
 def with_bias(gates, cond):
@@ -91,7 +110,8 @@ class PixelInput:
     reach the current row (rows r - k // 2 .. r) are kept, scaled, in a zero-padded buffer, column by
     column, so that a pixel's patch is one contiguous window of it (:func:`row_buffer`) and its
     features one ``addmm``. The current row is read again from the values before each use: the
-    values not drawn yet are read too, but mask A gives them weight 0."""
+    values not drawn yet are read too, but mask A gives them weight 0. The buffer is overwritten in
+    place, so (like every fast path) it is for sampling, under ``torch.no_grad``."""
 
     def __init__(self, conv, levels, batch, width):
         k = conv.kernel_size[0]
@@ -108,7 +128,7 @@ class PixelInput:
     def start_row(self, x, row):
         """Keep the rows above ``row`` (drawn): rows above the image are zeros, as in the convolution."""
         rows = scale_levels(x[:, 0, max(0, row - self.reach):row], self.levels).transpose(1, 2)  # (b, W, n)
-        self.above.zero_()
+        self.above.zero_()  # (only the first rows need it: later ones overwrite every slot)
         self.above[..., self.reach - rows.shape[2]:] = rows
 
     def read_row(self, x, row):
@@ -167,8 +187,8 @@ class DiagonalLSTM(nn.Module):
         part for the state above ``[4h, h]`` and for the state to the left ``[4h, h]``)."""
         bias = self.input_to_state.bias if cond is None else self.input_to_state.bias + cond
         above, left = torch_gate_order(self.state_to_state.weight).split(self.hidden, 1)
-        return (torch_gate_order(self.input_to_state.weight[:, :, 0, 0]), torch_gate_order(bias, -1).view(-1, 1, 4 * self.hidden),
-                above, left)
+        return (torch_gate_order(self.input_to_state.weight[:, :, 0, 0]),
+                torch_gate_order(bias, -1).view(-1, 1, 4 * self.hidden), above, left)
 
     def forward(self, x, cond):
         """The hidden map ``[B, h, H, W]``, scanning one diagonal at a time."""
@@ -257,7 +277,7 @@ class RowLSTM(PixelRNN):
         """Each pixel's column of every layer, computed once: a Row LSTM state has no recurrence along
         its row (it reads the layer input at columns j-1, j and the row above's state at j-1..j+1).
         When a row starts, the row above's hidden states give every column's gates their part from
-        above, in one matrix product per layer; then each column costs one ``torch.lstm_cell`` and
+        above, in one matrix product per layer; then each column costs one :func:`lstm_step` and
         two small products per layer as the sampler reaches it (where the sampler skips columns, as
         the multi-scale model's full-size pass does, the skipped ones are computed when it comes back)."""
         width, h = self.value_shape[2], self.config.hidden_channels
@@ -296,7 +316,7 @@ class RowLSTM(PixelRNN):
             features = pixels(col)
             for r in layers:
                 # the gates: this column's input, the column to the left's (r["left"]), the row above's part
-                h_new, c_new = torch.lstm_cell(features, (zero, r["c_above"][col]), r["w_input"], no_state,
+                h_new, c_new = lstm_step(features, (zero, r["c_above"][col]), r["w_input"], no_state,
                                                r["above"][col], r["left"])
                 r["left"] = features @ r["w_left"]
                 r["h"].append(h_new)
@@ -335,7 +355,7 @@ class DiagonalBiLSTM(PixelRNN):
 
     def fast_sampler(self, y, batch):
         """One cell per pixel per layer, and the mirrored scan of each row once it is finished (when
-        the next row starts); each cell is one ``torch.lstm_cell``. When a row starts, the parts of
+        the next row starts); each cell is one :func:`lstm_step`. When a row starts, the parts of
         its gates and outputs that come from the row above (the left-to-right scan's states, the
         mirrored scan's output) are computed for the whole row in one matrix product each."""
         width = self.value_shape[2]
@@ -357,7 +377,7 @@ class DiagonalBiLSTM(PixelRNN):
             from_above = bias if m["mirror_h"] is None else bias + F.linear(m["mirror_h"], w_above)
             state, hs = (zero, zero), [None] * width
             for col, gates_col in reversed(list(enumerate(from_above.expand(batch, width, -1).unbind(1)))):
-                state = torch.lstm_cell(inputs[col], state, w_in, w_left, gates_col)
+                state = lstm_step(inputs[col], state, w_in, w_left, gates_col)
                 hs[col] = state[0]
             return torch.stack(hs, 1)
 
@@ -372,7 +392,8 @@ class DiagonalBiLSTM(PixelRNN):
                 if row:
                     from_above = from_above + F.linear(torch.stack(m["h"], 1), w_above)
                     m["mirror_h"] = scan_mirrored(m, row_pixels)
-                    down = torch.addmm(b_out, m["mirror_h"].flatten(0, 1), w_out).view(batch, width, -1)  # shifted down: the row above's
+                    # shifted down: the row above's
+                    down = torch.addmm(b_out, m["mirror_h"].flatten(0, 1), w_out).view(batch, width, -1)
                 m["from_above"], m["down"] = from_above.unbind(1), down.unbind(1)
                 m["inputs"], m["h"], m["state"] = [], [], (zero, zero)
 
@@ -390,7 +411,7 @@ class DiagonalBiLSTM(PixelRNN):
                 w_in, _, _, w_left = m["forward"]
                 m["inputs"].append(features)
                 # the gates: this pixel's input, the state to the left, the row above's part (with the bias)
-                m["state"] = torch.lstm_cell(features, m["state"], w_in, w_left, m["from_above"][col])
+                m["state"] = lstm_step(features, m["state"], w_in, w_left, m["from_above"][col])
                 m["h"].append(m["state"][0])
                 features = torch.addmm(features + m["down"][col], m["state"][0], m["out"][0])
             return head(features)
