@@ -91,9 +91,11 @@ class PixelCNN(GenerativeModel):
         mixes = [pointwise(mix) for _, mix in self.blocks]
         head = head_at_position(self.output)
         biases = [conv.bias for conv in convs]
-        if self.num_classes:  # the class embedding joins the input layer's bias and each block's update
+        if self.num_classes:  # the class embedding joins the input layer's bias and each block's update,
+            # whose 1 x 1 mix is linear: the class's part goes into the mix's bias, (B, out)
             conds = self.class_embedding(y).chunk(len(self.blocks) + 1, -1)
             biases[0] = biases[0] + conds[0]
+            mixes = [(weight, torch.addmm(bias, cond, weight)) for (weight, bias), cond in zip(mixes, conds[1:])]
         device = self.input.weight.device
         # each layer's input on the rows above, zero-padded by its reach above and on both sides
         grids = [torch.zeros(batch, conv.in_channels, pad + height, 2 * pad + width, device=device)
@@ -102,6 +104,7 @@ class PixelCNN(GenerativeModel):
         buffers, windows_at, inputs_at = zip(*(row_buffer(batch, conv.in_channels, pad, pad + 1, width, device)
                                                for conv, pad in zip(convs, pads)))
         state = {"next": 0, "row": None, "above": None}  # the value due; the row; per layer, each column's part from above
+        scale = 2 / (self.levels - 1)
 
         def from_above(rows, weight, bias):
             """The kernel's part from the ``rows`` above (none for a 1 x 1 kernel) plus the bias, per
@@ -132,22 +135,17 @@ class PixelCNN(GenerativeModel):
             if t:  # the value drawn last: the input layer's newest input (maybe the row above's last)
                 prev_pixel, prev_channel = divmod(t - 1, c)
                 prev_row, prev_col = divmod(prev_pixel, width)
-                inputs_at[0][prev_col][:, prev_channel] = scale_levels(x[:, prev_channel, prev_row, prev_col],
-                                                                       self.levels)
+                newest = inputs_at[0][prev_col][:, prev_channel]  # scale_levels, in place
+                newest.copy_(x[:, prev_channel, prev_row, prev_col]).mul_(scale).sub_(1)
             if state["row"] != row:
                 start_row(row)
-            h = None
-            for i, (window, weight, above_row) in enumerate(zip(windows_at, along, state["above"])):
-                if i:  # a block: its convolution reads relu(h), written into its row buffer at this pixel
-                    torch.clamp_min(h, 0, out=inputs_at[i][col])
-                out = torch.addmm(above_row[col], window[col], weight)
-                if i == 0:
-                    h = out
-                else:
-                    update = out.relu_()
-                    if self.num_classes:
-                        update = update + conds[i]
-                    h = torch.addmm(h, update, mixes[i - 1][0]).add_(mixes[i - 1][1])
+            h = torch.addmm(state["above"][0][col], windows_at[0][col], along[0])  # the input layer
+            for window, weight, above_row, into, (mix, mix_bias) in zip(windows_at[1:], along[1:], state["above"][1:],
+                                                                         inputs_at[1:], mixes):
+                # a block: its convolution reads relu(h), written into its row buffer at this pixel
+                torch.clamp_min(h, 0, out=into[col])
+                update = torch.addmm(above_row[col], window[col], weight).relu_()
+                h = torch.addmm(h, update, mix).add_(mix_bias)
             return head(h).reshape(-1, c, self.levels)[:, channel]
 
         return step
