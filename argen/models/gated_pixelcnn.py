@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import GenerativeModel, ModelConfig, register
-from .layers import head_at_position, output_head, pointwise, row_buffer, scale_levels, shift_down
+from .layers import head_at_position, output_head, pointwise, row_buffer, scale_levels, scale_levels_into, shift_down
 
 
 def gate(x):
@@ -201,15 +201,14 @@ class GatedPixelCNN(GenerativeModel):
         # window's weight, the residual weight and bias, where h goes per column: the next layer's cache)
         plan = [(from_v_at[i], windows_at[i], window, residual, layer.h_out.bias, inputs_at[i + 1])
                 for i, (layer, window, residual, _) in enumerate(layers)]
-        scale = 2 / (self.levels - 1)
 
         def step(x, t):
             row, col = divmod(t, width)
             if state["row"] != row:
                 state["row"] = row
                 next_row(x, row)
-            if col:  # the pixel drawn last is the newest input of the first layer (one channel): scale_levels, in place
-                inputs_at[0][col - 1].copy_(x[:, :, row, col - 1]).mul_(scale).sub_(1)
+            if col:  # the pixel drawn last is the newest input of the first layer (one channel)
+                scale_levels_into(inputs_at[0][col - 1], x[:, :, row, col - 1], self.levels)
             outs, h = [], None
             for from_v_col, windows, window, residual, bias, into in plan:
                 out = gate_(torch.addmm(from_v_col[col], windows[col], window))

@@ -1,4 +1,4 @@
-"""Layers shared by the convolutional pixel models."""
+"""Layers shared by the pixel models (and their fast paths)."""
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -41,6 +41,19 @@ class MaskedConv2d(nn.Conv2d):
 def scale_levels(x, levels):
     """Integer levels -> floats in [-1, 1] (of the default dtype), the network input."""
     return x.to(torch.get_default_dtype()) * (2 / (levels - 1)) - 1
+
+
+def scale_levels_into(out, x, levels):
+    """:func:`scale_levels` of ``x`` written into ``out`` (a fast path's buffer), no new tensor."""
+    return out.copy_(x).mul_(2 / (levels - 1)).sub_(1)
+
+
+def lstm_update(gates, c):
+    """``(h, c)`` of an LSTM cell from its pre-activations ``[B, 4h]`` in ``nn.LSTM``'s gate order
+    (input, forget, candidate, output) and the previous ``c``: the fast paths' cell equations."""
+    i, f, g, o = gates.chunk(4, 1)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c), c
 
 
 def shift_down(x):

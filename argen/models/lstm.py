@@ -32,7 +32,7 @@ from torch import nn
 
 from ..schedules import image_logits
 from .base import GenerativeModel, ModelConfig, register
-from .layers import step_linear
+from .layers import lstm_update, step_linear
 from .pixelcnnpp import DiscretizedLogisticMixture
 
 OUTPUTS = ("softmax", "logistic-mixture")
@@ -67,10 +67,7 @@ class LSTMSteps:
             state = [(zeros, zeros)] * len(self.layers)
         x, new = None, []
         for (input_product, hidden_product), (h, c) in zip(self.layers, state):
-            gates = (input_gates if input_product is None else input_product(x)) + hidden_product(h)
-            i, f, g, o = gates.chunk(4, 1)
-            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-            x = torch.sigmoid(o) * torch.tanh(c)
+            x, c = lstm_update((input_gates if input_product is None else input_product(x)) + hidden_product(h), c)
             new.append((x, c))
         return x, new
 

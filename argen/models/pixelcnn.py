@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import GenerativeModel, ModelConfig, register
-from .layers import MaskedConv2d, head_at_position, pointwise, row_buffer, scale_levels
+from .layers import MaskedConv2d, head_at_position, pointwise, row_buffer, scale_levels, scale_levels_into
 
 
 @dataclass
@@ -104,7 +104,6 @@ class PixelCNN(GenerativeModel):
         buffers, windows_at, inputs_at = zip(*(row_buffer(batch, conv.in_channels, pad, pad + 1, width, device)
                                                for conv, pad in zip(convs, pads)))
         state = {"next": 0, "row": None, "above": None}  # the value due; the row; per layer, each column's part from above
-        scale = 2 / (self.levels - 1)
 
         def from_above(rows, weight, bias):
             """The kernel's part from the ``rows`` above (none for a 1 x 1 kernel) plus the bias, per
@@ -135,8 +134,8 @@ class PixelCNN(GenerativeModel):
             if t:  # the value drawn last: the input layer's newest input (maybe the row above's last)
                 prev_pixel, prev_channel = divmod(t - 1, c)
                 prev_row, prev_col = divmod(prev_pixel, width)
-                newest = inputs_at[0][prev_col][:, prev_channel]  # scale_levels, in place
-                newest.copy_(x[:, prev_channel, prev_row, prev_col]).mul_(scale).sub_(1)
+                scale_levels_into(inputs_at[0][prev_col][:, prev_channel], x[:, prev_channel, prev_row, prev_col],
+                                  self.levels)
             if state["row"] != row:
                 start_row(row)
             h = torch.addmm(state["above"][0][col], windows_at[0][col], along[0])  # the input layer

@@ -44,7 +44,8 @@ from torch import nn
 from ..schedules import CoarseToFine
 from .base import GenerativeModel, ModelConfig, register
 from .codecs import Levels
-from .layers import MaskedConv2d, head_at_position, output_head, row_buffer, scale_levels, shift_down
+from .layers import (MaskedConv2d, head_at_position, lstm_update, output_head, row_buffer, scale_levels,
+                     scale_levels_into, shift_down)
 
 
 def lstm_cell(gates, c, dim=1):
@@ -77,11 +78,7 @@ def lstm_step(x, state, w_input, w_state, bias, bias_2=None):
 def lstm_step_equations(x, state, w_input, w_state, bias, bias_2=None):
     """:func:`lstm_step` by the cell's equations."""
     gates = torch.addmm(bias, x, w_input.t()).addmm_(state[0], w_state.t())
-    if bias_2 is not None:
-        gates = gates.add_(bias_2)
-    i, f, g, o = gates.chunk(4, 1)
-    c = torch.addcmul(f.sigmoid() * state[1], i.sigmoid(), g.tanh())
-    return o.sigmoid() * c.tanh(), c
+    return lstm_update(gates if bias_2 is None else gates.add_(bias_2), state[1])
 
 
 def with_bias(gates, cond):
@@ -133,7 +130,7 @@ class PixelInput:
 
     def read_row(self, x, row):
         """Read the current row's values again (after a value of it was drawn)."""
-        self.current.copy_(x[:, 0, row]).mul_(2 / (self.levels - 1)).sub_(1)  # scale_levels, in place
+        scale_levels_into(self.current, x[:, 0, row], self.levels)
 
     def __call__(self, col):
         """The input convolution's features at column ``col`` of the current row ``[B, 2h]``."""
