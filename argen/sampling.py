@@ -165,16 +165,28 @@ def follows_own_order(model, schedule):
 
 
 def predictor(model, y, batch, schedule, fast):
-    """``predict(x, drawn, at) -> logits [B, P, K]`` at raster positions ``at`` (a slice or a long
-    tensor): the model's fast path where it has one and the schedule follows the model's own order,
-    else the whole network once per step."""
+    """(``predict(x, drawn, at) -> logits [B, P, K]`` at raster positions ``at`` (a slice or a long
+    tensor), whether it is a fast path): the model's fast path where it has one and the schedule
+    follows the model's own order, else the whole network once per step."""
     if y is not None:
         y = y.to(next(model.parameters()).device)
     step = model.fast_sampler(y, batch) if fast and follows_own_order(model, schedule) else None
     if step is not None:
-        return lambda x, drawn, at: step(x, at.start if isinstance(at, slice) else int(at[0]))[:, None]
+        return (lambda x, drawn, at: step(x, at.start if isinstance(at, slice) else int(at[0]))[:, None]), True
     # a copy: the sampler may keep a step's logits until the next frame, and a view would keep the whole image's
-    return lambda x, drawn, at: raster_logits(model.predict(x, y, drawn))[:, at].clone()
+    return (lambda x, drawn, at: raster_logits(model.predict(x, y, drawn))[:, at].clone()), False
+
+
+ONE_THREAD_ROWS = 2  # a CPU fast path with at most this many rows per step (one image, guided or not) runs on one thread
+
+
+def step_threads(fast_path, rows, device):
+    """The torch CPU threads a sampling run's steps use: one for a fast path on the CPU with at most
+    ``ONE_THREAD_ROWS`` rows, else the caller's. A fast path's step is dozens of products of a row
+    or two, too small to split: handing them to a second thread costs more than it saves
+    (``python -m argen.benchmark --threads 1`` against ``--threads 2``, docs/results.md)."""
+    one = fast_path and rows <= ONE_THREAD_ROWS and device.type == "cpu"
+    return 1 if one else torch.get_num_threads()
 
 
 def guidance_of(model, y, scale):
@@ -270,10 +282,10 @@ def sample_stream(model, labels=None, temperature=1.0, top_k=None, seed=0, every
     u = torch.rand(batch, n, generator=generator)
     device = next(model.parameters()).device
     guide = guidance_of(model, y, guidance)
-    if guide is None:
-        predict = predictor(model, y, batch, schedule, fast)
-    else:
-        predict = predictor(model, guide.run_labels, batch * guide.classes, schedule, fast)
+    runs = 1 if guide is None else guide.classes  # runs of each image: row i * runs + r is image i
+    predict, fast_path = predictor(model, y if guide is None else guide.run_labels, batch * runs, schedule, fast)
+    caller_threads = torch.get_num_threads()
+    threads = step_threads(fast_path, batch * runs, device)
 
     values = torch.zeros(batch, n, dtype=torch.long)
     drawn = torch.zeros(batch, n, dtype=torch.bool)
@@ -283,7 +295,6 @@ def sample_stream(model, labels=None, temperature=1.0, top_k=None, seed=0, every
     window = []
     # the model reads views of the values drawn so far (one run per image, or per image and class when
     # guided) on its device, written in place as values are committed
-    runs = 1 if guide is None else guide.classes  # runs of each image: row i * runs + r is image i
     shared = runs == 1 and device.type == "cpu"
     run_values, run_drawn = (values, drawn) if shared else (
         values.repeat_interleave(runs, 0).to(device), drawn.repeat_interleave(runs, 0).to(device))
@@ -316,55 +327,61 @@ def sample_stream(model, labels=None, temperature=1.0, top_k=None, seed=0, every
     positions = torch.arange(n)
     pending = []  # (positions [1], distribution [b, 1, K], own log-probabilities [b, 1, K], value [b, 1]) not settled
     num_steps = schedule.num_steps(n)
-    for step in range(num_steps):
-        at = schedule.positions(step, n)  # raster positions (p of them): a slice or a long tensor
-        logits = predict(x, mask, at).float().cpu()  # (b, p, K), or (b * C, p, K) when guided
-        own = logits  # the model's own log-probabilities up to a constant, for the NLL: its logits unless guided
-        if guide is not None:
-            logits, own = guide.logits(logits)
-        if one_at_a_time and own.shape[1] != 1:
-            raise ValueError(f"a schedule with an order gives one position per step; {schedule!r} gave "
-                             f"{own.shape[1]} at step {step}")
-        dist = sampling_distribution(logits, temperature, top_k)
-        chosen = draw(dist, u[:, at])  # (b, p)
-        forced_here = forced[at] if prompt is not None else None  # the kept values among the step's positions
-        if forced_here is not None:
-            chosen = torch.where(forced_here, prompt[:, at], chosen)
-        commit = None
-        if not one_at_a_time:
-            confidence = dist.gather(-1, chosen[..., None])[..., 0]
+    torch.set_num_threads(threads)  # the caller's count again at each frame and at the end
+    try:
+        for step in range(num_steps):
+            at = schedule.positions(step, n)  # raster positions (p of them): a slice or a long tensor
+            logits = predict(x, mask, at).float().cpu()  # (b, p, K), or (b * C, p, K) when guided
+            own = logits  # the model's own log-probabilities up to a constant, for the NLL: its logits unless guided
+            if guide is not None:
+                logits, own = guide.logits(logits)
+            if one_at_a_time and own.shape[1] != 1:
+                raise ValueError(f"a schedule with an order gives one position per step; {schedule!r} gave "
+                                 f"{own.shape[1]} at step {step}")
+            dist = sampling_distribution(logits, temperature, top_k)
+            chosen = draw(dist, u[:, at])  # (b, p)
+            forced_here = forced[at] if prompt is not None else None  # the kept values among the step's positions
             if forced_here is not None:
-                confidence = confidence.masked_fill(forced_here, math.inf)
-            commit = schedule.commit(step, n, confidence, drawn[:, at], generator)  # (b, p) bool, or None: all
-            if commit is not None and forced_here is not None:
-                commit = commit | (forced_here & ~drawn[:, at])  # kept values are committed first, all at once
-        if guide is not None:
-            guide.update(chosen, commit)
-        if commit is None:
-            values[:, at], drawn[:, at] = chosen, True
-        else:
-            values[:, at] = torch.where(commit, chosen, values[:, at])
-            drawn[:, at] |= commit
-        if not shared:
-            by_image[0][:, :, at], by_image[1][:, :, at] = values[:, None, at].to(device), drawn[:, None, at].to(device)
-        if one_at_a_time:
-            pending.append((positions[at], dist, own, chosen))
-        else:
-            settle(at, dist, own, chosen, commit)
-        done = step == num_steps - 1
-        frame = done or (every and (step + 1) % every == 0)
-        if pending and (frame or len(pending) == WINDOW_STEPS):
-            index, dists, owns, values_drawn = zip(*pending)
-            settle(torch.cat(index), torch.cat(dists, 1), torch.cat(owns, 1), torch.cat(values_drawn, 1), None)
-            pending = []
-        if frame:
-            now = torch.zeros(batch, n, dtype=torch.bool)
-            now[:, at] = True if commit is None else commit
-            yield Frame(image=from_raster(values, shape).clone(), drawn=from_raster(drawn, shape).clone(),
-                        committed=from_raster(now, shape), prob=from_raster(prob, shape).clone(),
-                        entropy=from_raster(ent, shape).clone(), nll_bits=nll_nats / math.log(2), step=step,
-                        num_steps=num_steps, done=done, window=window, schedule=schedule)
-            window = []
+                chosen = torch.where(forced_here, prompt[:, at], chosen)
+            commit = None
+            if not one_at_a_time:
+                confidence = dist.gather(-1, chosen[..., None])[..., 0]
+                if forced_here is not None:
+                    confidence = confidence.masked_fill(forced_here, math.inf)
+                commit = schedule.commit(step, n, confidence, drawn[:, at], generator)  # (b, p) bool, or None: all
+                if commit is not None and forced_here is not None:
+                    commit = commit | (forced_here & ~drawn[:, at])  # kept values are committed first, all at once
+            if guide is not None:
+                guide.update(chosen, commit)
+            if commit is None:
+                values[:, at], drawn[:, at] = chosen, True
+            else:
+                values[:, at] = torch.where(commit, chosen, values[:, at])
+                drawn[:, at] |= commit
+            if not shared:
+                by_image[0][:, :, at], by_image[1][:, :, at] = values[:, None, at].to(device), drawn[:, None, at].to(device)
+            if one_at_a_time:
+                pending.append((positions[at], dist, own, chosen))
+            else:
+                settle(at, dist, own, chosen, commit)
+            done = step == num_steps - 1
+            frame = done or (every and (step + 1) % every == 0)
+            if pending and (frame or len(pending) == WINDOW_STEPS):
+                index, dists, owns, values_drawn = zip(*pending)
+                settle(torch.cat(index), torch.cat(dists, 1), torch.cat(owns, 1), torch.cat(values_drawn, 1), None)
+                pending = []
+            if frame:
+                now = torch.zeros(batch, n, dtype=torch.bool)
+                now[:, at] = True if commit is None else commit
+                torch.set_num_threads(caller_threads)  # the caller's code runs between frames
+                yield Frame(image=from_raster(values, shape).clone(), drawn=from_raster(drawn, shape).clone(),
+                            committed=from_raster(now, shape), prob=from_raster(prob, shape).clone(),
+                            entropy=from_raster(ent, shape).clone(), nll_bits=nll_nats / math.log(2), step=step,
+                            num_steps=num_steps, done=done, window=window, schedule=schedule)
+                window = []
+                torch.set_num_threads(threads)
+    finally:
+        torch.set_num_threads(caller_threads)
 
 
 def sample(model, labels=None, temperature=1.0, top_k=None, seed=0, **kwargs):

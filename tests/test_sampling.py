@@ -483,3 +483,32 @@ def test_a_schedule_with_an_order_gives_one_position_per_step():
     model = make_tiny("pixelcnn")
     with pytest.raises(ValueError, match=r"a schedule with an order gives one position per step; .* gave 2 at step 0"):
         argen.sample(model, [1], schedule=Pairs(), fast=False)
+
+
+@pytest.mark.parametrize("images, guidance, fast, expected", [
+    (1, None, True, 1), (1, 2.0, True, 1), (2, None, True, 1),  # one or two rows per step: one thread
+    (2, 2.0, True, 2), (3, None, True, 2), (1, 2.0, False, 2)])  # more rows, or the whole network: the caller's
+def test_a_fast_path_of_a_row_or_two_runs_on_one_thread(images, guidance, fast, expected, monkeypatch):
+    """The steps of one image's fast path run on one thread; the caller's thread count holds
+    between frames and comes back after the run, even one closed early."""
+    model = make_tiny("row-lstm")
+    seen, own = [], model.fast_sampler
+
+    def counting_sampler(y, batch):
+        step = own(y, batch)
+        return lambda x, t: (seen.append(torch.get_num_threads()), step(x, t))[1]
+
+    monkeypatch.setattr(model, "fast_sampler", counting_sampler)
+    predict = model.predict
+    monkeypatch.setattr(model, "predict", lambda *a: (seen.append(torch.get_num_threads()), predict(*a))[1])
+    torch.set_num_threads(2)
+    try:
+        between = [torch.get_num_threads() for _ in argen.sample_stream(
+            model, labels=list(range(images)), every=5, guidance=guidance, fast=fast)]
+        assert set(seen) == {expected} and set(between) == {2} and torch.get_num_threads() == 2
+        stream = argen.sample_stream(model, labels=[1], every=5)
+        next(stream)
+        stream.close()
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(1)  # the suite's count (conftest)

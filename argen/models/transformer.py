@@ -52,14 +52,23 @@ class SelfAttention(nn.Module):
         if not self.causal:
             raise ValueError("attention over all positions has no one-position step: every position sees every other")
         b, d = x.shape
-        q, k, v = F.linear(x, self.qkv.weight, self.qkv.bias).view(b, 3, self.num_heads, -1).unbind(1)  # (b, heads, d / heads)
+        if "k" not in cache:  # once per run: the cache, preallocated (growing it by concatenation copied it every step)
+            h = self.num_heads
+            # (image, head) matrices, the keys by columns so that a query's scores are one product
+            cache["k"], cache["v"] = x.new_empty(b * h, d // h, cache["capacity"]), x.new_empty(b * h, cache["capacity"], d // h)
+            # the product's rows reordered head by head (query, key, value each), the query's scaled by
+            # 1/sqrt(d / h): a step's queries, keys and values are views of one product
+            scale = torch.tensor([(d // h) ** -0.5, 1.0, 1.0], device=x.device)[:, None, None]
+            weight, bias = self.qkv.weight.view(3, h, -1, d) * scale[..., None], self.qkv.bias.view(3, h, -1) * scale
+            cache["qkv"] = weight.transpose(0, 1).reshape(3 * d, d), bias.transpose(0, 1).reshape(3 * d)
+        q, k, v = F.linear(x, *cache["qkv"]).view(-1, 3, d // self.num_heads).unbind(1)  # (b * heads, d / heads)
         n = cache.setdefault("n", 0)
-        if "k" not in cache:  # preallocated once: growing it by concatenation copied it every step
-            cache["k"], cache["v"] = (k.new_empty(b, self.num_heads, cache["capacity"], k.shape[-1]) for _ in range(2))
-        cache["k"][:, :, n], cache["v"][:, :, n] = k, v
+        cache["k"][:, :, n], cache["v"][:, n] = k, v
         cache["n"] = n + 1
-        out = F.scaled_dot_product_attention(q[:, :, None], cache["k"][:, :, :n + 1], cache["v"][:, :, :n + 1])
-        return F.linear(out.reshape(b, d), self.proj.weight, self.proj.bias)
+        # softmax(q k^T) v: three calls, cheaper for one query than scaled_dot_product_attention
+        scores = torch.bmm(q[:, None], cache["k"][:, :, :n + 1])
+        out = torch.bmm(scores.softmax(-1), cache["v"][:, :n + 1])
+        return F.linear(out.view(b, d), self.proj.weight, self.proj.bias)
 
 
 class Block(nn.Module):
