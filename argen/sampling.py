@@ -221,8 +221,8 @@ class BayesGuidance:
         self.log_probs = None
 
     def logits(self, run_logits):
-        """(logits to sample from, the model's log-probabilities under the requested class), each
-        ``[B, P, K]``, from the run's logits ``[B * C, P, K]``."""
+        """(logits to sample from, the model's log-probabilities under the requested class, up to a
+        constant), each ``[B, P, K]``, from the run's logits ``[B * C, P, K]``."""
         b = len(self.y)
         self.log_probs = run_logits.log_softmax(-1).reshape(b, self.classes, *run_logits.shape[1:])
         conditional = self.log_probs[torch.arange(b), self.y]
@@ -249,9 +249,11 @@ class ClassFreeGuidance(BayesGuidance):
         self.run_labels = torch.stack([y, torch.full_like(y, model.null_class)], 1).flatten()  # rows 2i, 2i + 1
 
     def logits(self, run_logits):
-        log_probs = run_logits.log_softmax(-1).reshape(len(self.y), 2, *run_logits.shape[1:])
-        conditional, free = log_probs.unbind(1)
-        return free.lerp(conditional, self.scale), conditional  # free + scale * (conditional - free)
+        """(``free + scale * (conditional - free)``, the conditional logits): on the logits as they
+        come, since each run's log-normaliser only shifts the guided logits by a constant, which
+        the softmax drops (and the NLL normalises ``own`` itself)."""
+        conditional, free = run_logits.reshape(len(self.y), 2, *run_logits.shape[1:]).unbind(1)
+        return free.lerp(conditional, self.scale), conditional
 
     def update(self, chosen, commit):
         """Nothing to keep: the class-free model is the null class itself."""
@@ -358,7 +360,9 @@ def sample_stream(model, labels=None, temperature=1.0, top_k=None, seed=0, every
             else:
                 values[:, at] = torch.where(commit, chosen, values[:, at])
                 drawn[:, at] |= commit
-            if not shared:
+            if not shared and commit is None:
+                by_image[0][:, :, at], by_image[1][:, :, at] = chosen[:, None].to(device), True
+            elif not shared:
                 by_image[0][:, :, at], by_image[1][:, :, at] = values[:, None, at].to(device), drawn[:, None, at].to(device)
             if one_at_a_time:
                 pending.append((positions[at], dist, own, chosen))
