@@ -23,6 +23,7 @@ import argen
 from argen import pipelines, render
 from argen.data import DATASETS, MAX_LEVELS, NUM_CLASSES, from_drawing
 from argen.hub import model_dir, read_metrics, recommended_guidance
+from argen.sampling import set_threads
 
 FPS = 12  # frames per second sent to the browser; more is wasted
 IMAGE_COUNTS = (1, 4, 10)  # 10 = one per class
@@ -64,11 +65,18 @@ def model_choices():
     return choices
 
 
+THREADS = int(os.environ.get("ARGEN_THREADS", "2"))  # torch's CPU threads (CPU-basic Spaces have 2 cores)
+
+
 def library_errors(fn):
-    """Turn the library's ValueErrors into ``gr.Error`` so the user sees them and the app keeps serving."""
+    """Turn the library's ValueErrors into ``gr.Error`` so the user sees them and the app keeps
+    serving. Each request starts on ``THREADS`` threads: Gradio runs it on a worker thread, and a
+    worker started while another request sampled one image (on one thread, the sampler's rule)
+    would otherwise keep that one thread."""
     if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)
         def stream_wrapper(*args, **kwargs):
+            set_threads(THREADS)
             try:
                 yield from fn(*args, **kwargs)
             except gr.Error:  # already the user's message (a gr.Error is a ValueError: do not wrap it again)
@@ -79,6 +87,7 @@ def library_errors(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        set_threads(THREADS)
         try:
             return fn(*args, **kwargs)
         except gr.Error:
@@ -605,5 +614,5 @@ def build():
 demo = build()
 
 if __name__ == "__main__":
-    torch.set_num_threads(int(os.environ.get("ARGEN_THREADS", "2")))  # CPU-basic Spaces have 2 cores
+    set_threads(THREADS)
     demo.launch()

@@ -1,12 +1,15 @@
 """Sampling speed of the shipped models on this machine (figures, not assertions).
 
     python -m argen.benchmark [names...] [--threads 2] [--naive]
+    python -m argen.benchmark row-lstm --all-threads      # one image on 2 threads too (the sampler's rule off)
     python -m argen.benchmark games-maskgit --profile     # where one image's time goes, by operator
     python -m argen.benchmark gated-pixelcnn --sampler    # the sampler's own time, with fixed logits
     python -m argen.benchmark --linear                    # a fast path's products: MKL against packed oneDNN
 
 For each model: seconds to the first streamed frame (one row of pixels, the app's default speed)
-and to a whole image, for one image and for a batch of ten (one per digit); with ``--naive``
+and to a whole image, for one image and for a batch of ten (one per digit). One image's fast path
+runs on one thread whatever ``--threads`` says (``argen.sampling.step_threads``) unless
+``--all-threads``; a batch of ten on ``--threads``. With ``--naive``
 also the naive path (the whole network once per pixel) and the fast path's speed-up, for one
 image and for ten.
 """
@@ -16,6 +19,7 @@ import time
 
 import torch
 
+from . import sampling
 from .hub import available, load, recommended_guidance
 from .pipelines import generate, steps_for_pixels
 
@@ -109,10 +113,14 @@ def main(argv=None):
     parser.add_argument("--profile", action="store_true", help="only show where one image's time goes")
     parser.add_argument("--sampler", action="store_true",
                         help="only time the sampler's own work per image (the model's fast path replaced by fixed logits)")
+    parser.add_argument("--all-threads", action="store_true",
+                        help="run one image's fast path on all --threads too (the sampler's one-thread rule off), to compare")
     parser.add_argument("--linear", action="store_true",
                         help="only time a fast path's products of a few rows: F.linear against oneDNN with a packed weight")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.all_threads:
+        sampling.ONE_THREAD_ROWS = 0
     if args.linear:
         with torch.no_grad():
             print("\n".join(linear_lines()))

@@ -166,10 +166,12 @@ def speed_metrics(model, guidance=None):
     """Seconds per image and per batch of ten (one per class), fast and naive paths, and with the
     fast path at ``guidance`` (the model's default) when it guides."""
     from .benchmark import time_stream
+    from .sampling import step_threads
 
     whole, r = model.num_values, SPEED_REPEATS
     time_stream(model, 1, True, whole)  # warm-up
-    speed = {"threads": torch.get_num_threads(), "fast_path": model.has_fast_path, "best_of": r,
+    one_image = step_threads(model.has_fast_path, 2, next(model.parameters()).device)  # guided or not
+    speed = {"threads": torch.get_num_threads(), "one_image_threads": one_image, "fast_path": model.has_fast_path, "best_of": r,
              "seconds_per_image": round(time_stream(model, 1, True, whole, repeats=r)[1], 3),
              "seconds_per_10": round(time_stream(model, 10, True, whole, repeats=r)[1], 3)}
     if model.has_fast_path:

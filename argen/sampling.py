@@ -182,11 +182,19 @@ ONE_THREAD_ROWS = 2  # a CPU fast path with at most this many rows per step (one
 
 def step_threads(fast_path, rows, device):
     """The torch CPU threads a sampling run's steps use: one for a fast path on the CPU with at most
-    ``ONE_THREAD_ROWS`` rows, else the caller's. A fast path's step is dozens of products of a row
-    or two, too small to split: handing them to a second thread costs more than it saves
-    (``python -m argen.benchmark --threads 1`` against ``--threads 2``, docs/results.md)."""
+    ``ONE_THREAD_ROWS`` rows (one image, guided or not, or two unguided), else the caller's. Such a
+    step is dozens of products of a row or two, too small to split: handing them to a second thread
+    costs more than it saves (``python -m argen.benchmark`` against ``--all-threads``,
+    docs/results.md)."""
     one = fast_path and rows <= ONE_THREAD_ROWS and device.type == "cpu"
     return 1 if one else torch.get_num_threads()
+
+
+def set_threads(count):
+    """``torch.set_num_threads(count)`` where it changes anything: the call also sets the count that
+    threads starting their first parallel work take, so it is made no more than needed."""
+    if torch.get_num_threads() != count:
+        torch.set_num_threads(count)
 
 
 def guidance_of(model, y, scale):
@@ -329,7 +337,7 @@ def sample_stream(model, labels=None, temperature=1.0, top_k=None, seed=0, every
     positions = torch.arange(n)
     pending = []  # (positions [1], distribution [b, 1, K], own log-probabilities [b, 1, K], value [b, 1]) not settled
     num_steps = schedule.num_steps(n)
-    torch.set_num_threads(threads)  # the caller's count again at each frame and at the end
+    set_threads(threads)  # the caller's count again at each frame and at the end
     try:
         for step in range(num_steps):
             at = schedule.positions(step, n)  # raster positions (p of them): a slice or a long tensor
@@ -377,15 +385,15 @@ def sample_stream(model, labels=None, temperature=1.0, top_k=None, seed=0, every
             if frame:
                 now = torch.zeros(batch, n, dtype=torch.bool)
                 now[:, at] = True if commit is None else commit
-                torch.set_num_threads(caller_threads)  # the caller's code runs between frames
+                set_threads(caller_threads)  # the caller's code runs between frames
                 yield Frame(image=from_raster(values, shape).clone(), drawn=from_raster(drawn, shape).clone(),
                             committed=from_raster(now, shape), prob=from_raster(prob, shape).clone(),
                             entropy=from_raster(ent, shape).clone(), nll_bits=nll_nats / math.log(2), step=step,
                             num_steps=num_steps, done=done, window=window, schedule=schedule)
                 window = []
-                torch.set_num_threads(threads)
+                set_threads(threads)
     finally:
-        torch.set_num_threads(caller_threads)
+        set_threads(caller_threads)
 
 
 def sample(model, labels=None, temperature=1.0, top_k=None, seed=0, **kwargs):

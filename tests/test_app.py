@@ -530,3 +530,24 @@ def test_a_token_model_of_large_game_frames_in_the_app(tmp_path, monkeypatch):
     assert "scored as Enduro" in summary and "bits per token" in summary
     completed = list(app.complete(name, "test image", 30, None, None, 48, 2, 1.0, 0, 784))[-1]
     assert "as Enduro" in completed[4] and "48" in completed[4]
+
+
+def test_each_request_starts_on_the_apps_threads(monkeypatch):
+    """A request starts on ``ARGEN_THREADS`` threads even on a worker left at one thread (a worker
+    started while another request sampled one image on one thread would keep that count)."""
+    monkeypatch.setattr(app, "THREADS", 2)
+    seen = []
+
+    def frames():
+        seen.append(torch.get_num_threads())
+        yield from argen.sample_stream(argen.load("row-lstm"), [3], every=392)
+        seen.append(torch.get_num_threads())
+
+    try:
+        torch.set_num_threads(1)
+        app.library_errors(lambda: seen.append(torch.get_num_threads()))()
+        torch.set_num_threads(1)
+        assert len(list(app.library_errors(frames)())) == 2
+        assert seen == [2, 2, 2] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(1)  # the suite's count (conftest)

@@ -510,5 +510,33 @@ def test_a_fast_path_of_a_row_or_two_runs_on_one_thread(images, guidance, fast, 
         next(stream)
         stream.close()
         assert torch.get_num_threads() == 2
+        monkeypatch.setattr(model, "fast_sampler", lambda y, batch: (lambda x, t: 1 / 0))  # a step that fails
+        with pytest.raises(ZeroDivisionError):
+            argen.sample(model, [1])
+        assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(1)  # the suite's count (conftest)
+
+
+def test_benchmark_can_run_one_image_on_all_threads(tmp_path, monkeypatch, capsys):
+    """``--all-threads`` turns the one-thread rule off, to compare (the rule is kept otherwise)."""
+    from argen import sampling
+    from argen.benchmark import main as benchmark
+
+    make_tiny("row-lstm").save(tmp_path / "tiny-row")
+    monkeypatch.setenv("ARGEN_WEIGHTS", str(tmp_path))
+    monkeypatch.setattr(sampling, "ONE_THREAD_ROWS", sampling.ONE_THREAD_ROWS)  # restored after the test
+    cpu = torch.device("cpu")
+    try:
+        benchmark(["tiny-row", "--sampler", "--threads", "2"])
+        assert sampling.step_threads(True, 1, cpu) == 1 and sampling.step_threads(True, 3, cpu) == 2
+        benchmark(["tiny-row", "--sampler", "--threads", "2", "--all-threads"])
+        assert sampling.step_threads(True, 1, cpu) == 2 and "the sampler alone" in capsys.readouterr().out
+    finally:
+        torch.set_num_threads(1)
+
+
+def test_a_half_precision_gpt_samples_on_its_fast_path():
+    """The GPT's reordered query-key-value weight keeps the model's dtype."""
+    model = make_tiny("pixel-gpt").to(torch.bfloat16)
+    assert argen.sample(model, [1, 2], seed=0).shape == (2, *model.value_shape)

@@ -48,7 +48,8 @@ class SelfAttention(nn.Module):
 
     def step(self, x, cache):
         """One new position ``x`` ``[B, D]`` attending to itself and every position in ``cache`` (a
-        dict of keys and values, preallocated for ``cache["capacity"]`` positions, filled here)."""
+        dict of keys and values, preallocated for ``cache["capacity"]`` positions, filled here, and
+        the query-key-value weight reordered at the run's first step)."""
         if not self.causal:
             raise ValueError("attention over all positions has no one-position step: every position sees every other")
         b, d = x.shape
@@ -58,8 +59,8 @@ class SelfAttention(nn.Module):
             cache["k"], cache["v"] = x.new_empty(b * h, d // h, cache["capacity"]), x.new_empty(b * h, cache["capacity"], d // h)
             # the product's rows reordered head by head (query, key, value each), the query's scaled by
             # 1/sqrt(d / h): a step's queries, keys and values are views of one product
-            scale = torch.tensor([(d // h) ** -0.5, 1.0, 1.0], device=x.device)[:, None, None]
-            weight, bias = self.qkv.weight.view(3, h, -1, d) * scale[..., None], self.qkv.bias.view(3, h, -1) * scale
+            scale = self.qkv.weight.new_tensor([(d // h) ** -0.5, 1.0, 1.0])[:, None, None]
+            weight, bias = self.qkv.weight.reshape(3, h, -1, d) * scale[..., None], self.qkv.bias.reshape(3, h, -1) * scale
             cache["qkv"] = weight.transpose(0, 1).reshape(3 * d, d), bias.transpose(0, 1).reshape(3 * d)
         q, k, v = F.linear(x, *cache["qkv"]).view(-1, 3, d // self.num_heads).unbind(1)  # (b * heads, d / heads)
         n = cache.setdefault("n", 0)
