@@ -22,7 +22,7 @@ import torch
 import argen
 from argen import pipelines, render
 from argen.data import DATASETS, MAX_LEVELS, NUM_CLASSES, from_drawing
-from argen.hub import model_dir, read_metrics, recommended_guidance
+from argen.hub import model_dir, read_metrics, recommended_guidance, recommended_top_k
 from argen.sampling import set_threads
 
 FPS = 12  # frames per second sent to the browser; more is wasted
@@ -440,12 +440,13 @@ def class_choices(model):
 
 def on_model_change(name):
     """Show the model's classes in the class picker (enabled for class-conditional models), fit
-    top-k to the model's K, set the guidance to the model's recommended scale (where guidance applies)."""
+    top-k to the model's K and set it and the guidance to the model's recommended settings (top-k
+    0, all values, where none was measured better; guidance where it applies)."""
     model = get_model(name)
     guided = model.can_guide
     return (gr.Radio(choices=class_choices(model), interactive=bool(model.num_classes),
                      label=class_word(model) if model.num_classes else "class (this model is unconditional)"),
-            gr.Slider(maximum=model.levels, value=0, label=f"top-k (0 = all {model.levels} values)"),
+            gr.Slider(maximum=model.levels, value=recommended_top_k(name) or 0, label=f"top-k (0 = all {model.levels} values)"),
             gr.Slider(value=recommended_guidance(name), interactive=guided,
                       label=f"guidance (1 = none; more = more like the {class_word(model)} asked for)"))
 

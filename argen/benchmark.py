@@ -20,11 +20,11 @@ import time
 import torch
 
 from . import sampling
-from .hub import available, load, recommended_guidance
+from .hub import available, load, recommended_guidance, recommended_top_k
 from .pipelines import generate, steps_for_pixels
 
 
-def time_stream(model, batch, fast, every, schedule=None, guidance=None, repeats=1):
+def time_stream(model, batch, fast, every, schedule=None, guidance=None, repeats=1, top_k=None):
     """(seconds to the first frame, seconds to the whole image), one image per class up to ``batch``:
     the best of ``repeats`` runs (the same work each time, so the best is the least disturbed by
     whatever else the machine runs)."""
@@ -33,7 +33,7 @@ def time_stream(model, batch, fast, every, schedule=None, guidance=None, repeats
         started = time.perf_counter()
         first = None
         for _ in generate(model, [i % 10 for i in range(batch)], seed=0, every=every, fast=fast, schedule=schedule,
-                          guidance=guidance):
+                          guidance=guidance, top_k=top_k):
             first = first or time.perf_counter() - started
         best_first, best_whole = min(best_first, first), min(best_whole, time.perf_counter() - started)
     return best_first, best_whole
@@ -157,11 +157,14 @@ def main(argv=None):
         fast_ten = time_stream(model, 10, True, model.num_values, repeats=args.repeats)[1]
         label = "fast" if model.has_fast_path else "naive"
         print(f"{name:<{w}} {label:<6} {fast_first:>13.3f} {fast_one:>10.2f} {fast_ten:>12.2f}")
-        guidance = recommended_guidance(name)
-        if guidance != 1.0:  # the model's default: what the app and the report card sample with
-            guided_first, guided_one = time_stream(model, 1, True, width, guidance=guidance, repeats=args.repeats)
-            guided_ten = time_stream(model, 10, True, model.num_values, guidance=guidance, repeats=args.repeats)[1]
-            print(f"{name:<{w}} {f'g={guidance:g}':<6} {guided_first:>13.3f} {guided_one:>10.2f} {guided_ten:>12.2f}")
+        guidance, top_k = recommended_guidance(name), recommended_top_k(name)
+        if guidance != 1.0:  # the model's defaults: what the app and the report card sample with
+            guided_first, guided_one = time_stream(model, 1, True, width, guidance=guidance, repeats=args.repeats,
+                                                   top_k=top_k)
+            guided_ten = time_stream(model, 10, True, model.num_values, guidance=guidance, repeats=args.repeats,
+                                     top_k=top_k)[1]
+            print(f"{name:<{w}} {f'g={guidance:g}':<6} {guided_first:>13.3f} {guided_one:>10.2f} {guided_ten:>12.2f}"
+                  + (f"  (top-k {top_k})" if top_k else ""))
         if args.naive and model.has_fast_path:
             naive_first, naive_one = time_stream(model, 1, False, width)
             naive_ten = time_stream(model, 10, False, model.num_values)[1]

@@ -25,7 +25,8 @@ import os
 import torch
 
 from .data import get_dataset
-from .hub import available, load, model_dir, read_metrics, recommended_guidance, weights_dir, write_report
+from .hub import (available, load, model_dir, read_metrics, recommended_guidance, recommended_top_k, weights_dir,
+                  write_report)
 from .likelihood import bits_per_dim, dataset_nll
 from .models import BSQTokenizer, GenerativeModel
 from .models.bsq_tokenizer import tokenizer_metrics
@@ -76,13 +77,13 @@ def final_metrics(module, images, labels):
             "fixture": {"accuracy": classifier_accuracy(module, *fixture)}}
 
 
-def draw_samples(model, per_class, seed, batch_size=100, guidance=None, schedule=None):
+def draw_samples(model, per_class, seed, batch_size=100, guidance=None, schedule=None, top_k=None):
     """``per_class`` samples of each class (or 10 * per_class unconditional ones) at temperature 1:
     (values [N, c, h, w], requested labels [N] or None)."""
     from .sampling import requests, sample
 
     wanted = torch.arange(len(model.config.class_names)).repeat_interleave(per_class)
-    images = [sample(model, seed=seed + i, guidance=guidance, schedule=schedule,
+    images = [sample(model, seed=seed + i, guidance=guidance, schedule=schedule, top_k=top_k,
                      **requests(model, wanted[i:i + batch_size]))
               for i in range(0, len(wanted), batch_size)]
     return torch.cat(images), wanted if model.num_classes else None
@@ -101,18 +102,19 @@ def judged_picture(model, samples, per_class):
     return samples_picture(model, samples[::max(per_class // 10, 1)], min(per_class, 10))
 
 
-def quality_metrics(model, classifier, reference, per_class, seed, guidance=None, schedule=None):
-    """Classifier accuracy on class-conditional samples and the classifier-feature Fréchet distance."""
+def quality_metrics(model, classifier, reference, per_class, seed, guidance=None, schedule=None, top_k=None):
+    """Classifier accuracy on class-conditional samples and the classifier-feature Fréchet distance
+    (``top_k`` None: drawn from all values)."""
     from .classifier import frechet_distance, predict
 
-    images, labels = draw_samples(model, per_class, seed, guidance=guidance, schedule=schedule)
+    images, labels = draw_samples(model, per_class, seed, guidance=guidance, schedule=schedule, top_k=top_k)
     predicted, features = predict(classifier, model.codec.decode(images))
     accuracy = None if labels is None else round((predicted == labels).float().mean().item(), 4)
     by_class = None if labels is None else {
         name: round((predicted[labels == c] == c).float().mean().item(), 4)
         for c, name in enumerate(model.config.class_names)}
     return {"samples": int(images.shape[0]), "temperature": 1.0, "seed": seed, "guidance": guidance or 1.0,
-            "accuracy": accuracy,
+            "top_k": top_k, "accuracy": accuracy,
             "accuracy_by_class": by_class,
             "fid": round(frechet_distance(features, reference["test_features"]), 3),
             "fid_floor": reference["fid_floor"]}, images
@@ -142,6 +144,25 @@ def guidance_curve(model, classifier, reference, per_class, seed, scales, known=
             "recommended": best["scale"]}
 
 
+def top_k_curve(model, classifier, reference, per_class, seed, ks, guidance, judged=None):
+    """Sample quality against top-k at the model's ``guidance``, and the recommended k: the most
+    accurate whose FID is no worse than drawing from all values (None, always in the curve).
+    Cutting the tail off each distribution keeps a guided model's extrapolated logits from
+    drawing the rare far-off values that break a stroke. ``judged`` (a dict): gets each k's
+    (quality, samples)."""
+    curve = []
+    for k in [None, *sorted({int(k) for k in ks if 0 < k < model.levels}, reverse=True)]:
+        quality, samples = quality_metrics(model, classifier, reference, per_class, seed, guidance=guidance, top_k=k)
+        if judged is not None:
+            judged[k] = quality, samples
+        curve.append({"top_k": k, "accuracy": quality["accuracy"], "fid": quality["fid"]})
+        print(f"top-k {k or 'all'} at guidance {guidance:g}: accuracy {quality['accuracy']:.1%}, FID {quality['fid']:.2f}")
+    fair = [point for point in curve if point["fid"] <= curve[0]["fid"]]
+    best = max(fair, key=lambda point: (point["accuracy"], point["top_k"] or model.levels))
+    return {"samples": len(model.config.class_names) * per_class, "seed": seed, "guidance": guidance, "curve": curve,
+            "recommended": best["top_k"]}
+
+
 def decoding_curve(model, classifier, reference, per_class, seed, steps):
     """A parallel decoder's quality and speed against its number of decoding steps T."""
     from .benchmark import time_stream
@@ -162,9 +183,9 @@ def decoding_curve(model, classifier, reference, per_class, seed, steps):
 SPEED_REPEATS = 3  # the fast path's figures are the best of this many runs; the naive path's, one run
 
 
-def speed_metrics(model, guidance=None):
+def speed_metrics(model, guidance=None, top_k=None):
     """Seconds per image and per batch of ten (one per class), fast and naive paths, and with the
-    fast path at ``guidance`` (the model's default) when it guides."""
+    fast path at ``guidance`` and ``top_k`` (the model's defaults) when it guides."""
     from .benchmark import time_stream
     from .sampling import step_threads
 
@@ -177,8 +198,9 @@ def speed_metrics(model, guidance=None):
     if model.has_fast_path:
         speed["naive_seconds_per_image"] = round(time_stream(model, 1, False, whole)[1], 3)
     if guidance not in (None, 1.0):
-        speed["guidance"] = guidance
-        speed["guided_seconds_per_image"] = round(time_stream(model, 1, True, whole, guidance=guidance, repeats=r)[1], 3)
+        speed["guidance"], speed["top_k"] = guidance, top_k
+        speed["guided_seconds_per_image"] = round(
+            time_stream(model, 1, True, whole, guidance=guidance, repeats=r, top_k=top_k)[1], 3)
     return speed
 
 
@@ -277,6 +299,7 @@ def dataset_table(names):
         per_image = f"{s['seconds_per_image']:.2f}{naive}" if s else "—"
         if "guided_seconds_per_image" in s:
             per_image += f"; {s['guided_seconds_per_image']:.2f} at guidance {s['guidance']:g}"
+            per_image += f", top-k {s['top_k']}" if s.get("top_k") else ""
         if "bits_per_dim" in t:
             bpd = f"{t['bits_per_dim']:.4f}" + (" per token" if "tokenizer" in m else "")
         else:
@@ -287,6 +310,8 @@ def dataset_table(names):
                                                      and q.get("samples") != 1000 else "")
         if q.get("guidance", 1.0) != 1.0:
             accuracy += f" at guidance {q['guidance']:g}"
+        if q.get("top_k"):
+            accuracy += f", top-k {q['top_k']}"
         minutes = (f"{tr['total_wall_minutes']} min in {len(tr['chain'])} runs" if "chain" in tr
                    else f"{tr.get('wall_minutes', '?')} min")
         epochs = tr.get("epochs", "?")
@@ -338,6 +363,10 @@ def main(argv=None):
                         help="only measure sample quality against these guidance scales (and 1) for the "
                              "class-conditional models, with --per-class samples of each class; with --quality, "
                              "the samples at the recommended scale are also recorded as the sample quality")
+    parser.add_argument("--top-k", type=int, nargs="+", default=None, metavar="K",
+                        help="only measure sample quality against these top-k (and all values) at each "
+                             "class-conditional model's recommended guidance; with --quality, the samples at the "
+                             "recommended k are also recorded as the sample quality")
     parser.add_argument("--decoding-steps", type=int, nargs="+", default=None, metavar="T",
                         help="only measure sample quality and speed against the number of parallel decoding "
                              "steps, for the models without an exact likelihood (MaskGIT)")
@@ -366,7 +395,7 @@ def main(argv=None):
     if args.null_gap:
         return null_gap_main(names, data)
     per_class = args.per_class or (10 if args.quick else SAMPLES_PER_CLASS)
-    if args.guidance or args.decoding_steps:
+    if args.guidance or args.decoding_steps or args.top_k:
         return curves_main(names, args, data, per_class)
     rows, floors, judged = [], {}, args.all or args.quality
     for name in names:
@@ -380,14 +409,16 @@ def main(argv=None):
         elif judged:
             classifier, reference = data.reference(dataset, len(model.config.class_names) * per_class)
             floors[dataset.name] = reference["fid_floor"]
-            guidance = recommended_guidance(name)  # the model's default (1: a model that does not guide)
-            if guidance != 1.0:
-                print(f"samples of {name} at guidance {guidance:g}, its recommended scale")
+            guidance = recommended_guidance(name)  # the model's defaults (1: a model that does not guide)
+            top_k = recommended_top_k(name)  # (None: all values)
+            if guidance != 1.0 or top_k:
+                print(f"samples of {name} at guidance {guidance:g}" + (f", top-k {top_k}" if top_k else "")
+                      + ", its recommended settings")
             metrics["quality"], samples = quality_metrics(model, classifier, reference, per_class, args.seed,
-                                                          guidance=guidance)
+                                                          guidance=guidance, top_k=top_k)
             samples = judged_picture(model, samples, per_class)
         if args.all:
-            metrics["speed"] = speed_metrics(model, recommended_guidance(name))
+            metrics["speed"] = speed_metrics(model, recommended_guidance(name), recommended_top_k(name))
         if not args.quick:
             write_report(model_dir(name), metrics, samples)
         rows.append((name, metrics))
@@ -407,7 +438,7 @@ def speed_main(names, quick):
         if not isinstance(model, GenerativeModel):
             print(f"{name}: draws nothing, so it has no speed to measure")
             continue
-        speed = speed_metrics(model, recommended_guidance(name))
+        speed = speed_metrics(model, recommended_guidance(name), recommended_top_k(name))
         print(f"{name}: {speed}")
         if not quick:
             write_report(model_dir(name), {**read_metrics(name), "speed": speed})
@@ -468,7 +499,7 @@ def measured_points(name, count, seed):
     metrics = read_metrics(name)
     recorded, quality = metrics.get("guidance", {}), same_samples_quality(metrics, count, seed)
     points = list(recorded.get("curve", [])) if (recorded.get("samples"), recorded.get("seed")) == (count, seed) else []
-    if quality is not None:
+    if quality is not None and quality.get("top_k") is None:  # a guidance curve draws from all values
         scale = quality.get("guidance", 1.0)  # (the first wave's records are unguided and say nothing)
         if all(point["scale"] != scale for point in points):
             points.append({"scale": scale, "accuracy": quality["accuracy"], "fid": quality["fid"]})
@@ -488,20 +519,34 @@ def curves_main(names, args, data, per_class):
                                                         name, len(model.config.class_names) * per_class, args.seed),
                                                     judged=judged)
             print(f"{name}: recommended guidance {curve['recommended']}")
+            top = read_metrics(name).get("top_k")
+            stale_top = top is not None and top.get("guidance") != curve["recommended"]
+            top_k = None if top is None or stale_top else top["recommended"]  # the model's defaults: both
             recorded = same_samples_quality(read_metrics(name), curve["samples"], args.seed)
-            if args.quality and not (recorded and recorded.get("guidance", 1.0) == curve["recommended"]):
+            if args.quality and not (recorded and recorded.get("guidance", 1.0) == curve["recommended"]
+                                     and recorded.get("top_k") == top_k):
                 # the samples at the recommended scale are the model's sample quality (unless already recorded)
-                quality = judged.get(curve["recommended"]) or quality_metrics(
-                    model, classifier, reference, per_class, args.seed, guidance=curve["recommended"])
+                quality = (judged.get(curve["recommended"]) if top_k is None else None) or quality_metrics(
+                    model, classifier, reference, per_class, args.seed, guidance=curve["recommended"], top_k=top_k)
+        elif args.top_k and model.num_classes:
+            guidance = recommended_guidance(name)
+            key, curve = "top_k", top_k_curve(model, classifier, reference, per_class, args.seed, args.top_k,
+                                              guidance, judged)
+            print(f"{name}: recommended top-k {curve['recommended'] or 'all'} at guidance {guidance:g}")
+            if args.quality:  # the samples at the recommended k are the model's sample quality
+                quality = judged[curve["recommended"]]
         elif args.decoding_steps and not model.exact_likelihood:
             key, curve = "decoding", decoding_curve(model, classifier, reference, per_class, args.seed,
                                                     args.decoding_steps)
         else:
             print(f"{name}: not measured (guidance needs a class-conditional model with an exact likelihood "
-                  f"or a null class; decoding steps, a parallel decoder)")
+                  f"or a null class; top-k, a class-conditional model; decoding steps, a parallel decoder)")
             continue
         if not args.quick:
             metrics, samples = {**read_metrics(name), key: curve}, None
+            if key == "guidance" and stale_top:  # measured at another scale: no longer the model's default
+                print(f"{name}: its top-k curve was measured at guidance {metrics.pop('top_k')['guidance']:g}; "
+                      f"measure it again (--top-k)")
             if quality is not None:
                 metrics["quality"] = quality[0]
                 samples = judged_picture(model, quality[1], per_class)

@@ -126,6 +126,13 @@ def recommended_guidance(name_or_dir):
     return read_metrics(name_or_dir).get("guidance", {}).get("recommended", 1.0)
 
 
+def recommended_top_k(name_or_dir):
+    """The top-k measured best for a model at its recommended guidance (``top_k.recommended`` in its
+    metrics.json, from ``python -m argen.evaluate NAME --top-k ...``), else None (all values): the
+    model's default."""
+    return read_metrics(name_or_dir).get("top_k", {}).get("recommended")
+
+
 def write_report(directory, metrics, samples=None):
     """The one writer of a model folder's measurements: ``metrics.json`` (atomically) and, given a
     PIL picture, its sample grid ``samples.png``."""

@@ -61,7 +61,7 @@ def test_quality_only_report_keeps_the_recorded_likelihood(tmp_path, capsys, mon
     assert "FID floor" in out and row[4] == f"{read_metrics('mlp-v3')['test']['bits_per_dim']:.4f}"
     assert row[6].endswith("%") and row[8] == f"{read_metrics('mlp-v3')['speed']['seconds_per_image']:.2f}"  # kept
     scale = read_metrics("mlp-v3")["guidance"]["recommended"]
-    assert f"samples of mlp-v3 at guidance {scale:g}, its recommended scale" in out  # judged at the model's default
+    assert f"samples of mlp-v3 at guidance {scale:g}, its recommended settings" in out  # judged at the model's default
 
 
 def test_the_fid_floor_takes_a_seeded_class_balanced_random_subset():
@@ -127,7 +127,7 @@ def test_a_guidance_curve_gains_points_without_measuring_the_recorded_ones(monke
 
     measured = []
 
-    def fake_quality(model, classifier, reference, per_class, seed, guidance=None, schedule=None):
+    def fake_quality(model, classifier, reference, per_class, seed, guidance=None, schedule=None, top_k=None):
         measured.append(guidance)
         return {"accuracy": 0.8, "fid": 30.0}, None
 
@@ -167,7 +167,7 @@ def test_a_curve_with_quality_records_its_samples_at_the_recommended_scale(tmp_p
     monkeypatch.setenv("ARGEN_WEIGHTS", str(tmp_path))
     drawn = []
 
-    def fake_quality(model, classifier, reference, per_class, seed, guidance=None, schedule=None):
+    def fake_quality(model, classifier, reference, per_class, seed, guidance=None, schedule=None, top_k=None):
         drawn.append(guidance)
         accuracy = {1.0: 0.5, 2.0: 0.9, 3.0: 0.8}[guidance]
         return ({"samples": 10 * per_class, "seed": seed, "temperature": 1.0, "guidance": guidance, "accuracy": accuracy,
@@ -187,3 +187,41 @@ def test_a_curve_with_quality_records_its_samples_at_the_recommended_scale(tmp_p
     evaluate.main(["mlp-v3", "--guidance", "3", "--quality", "--per-class", "2"])
     again = read_metrics(tmp_path / "mlp-v3")
     assert drawn == [3.0] and again["quality"] == metrics["quality"] and len(again["guidance"]["curve"]) == 3
+
+
+def test_a_top_k_curve_records_the_most_accurate_k_no_worse_in_fid(tmp_path, monkeypatch, capsys):
+    """``--top-k 12 8 4 --quality``: the samples at the model's guidance from all values and from
+    each k; the recommended k is the most accurate whose FID is no worse than all values', and
+    its samples become the model's sample quality, with the k in the table. A later guidance
+    curve that moves the recommended scale drops the top-k record measured at the old one."""
+    import shutil
+
+    import argen.evaluate as evaluate
+
+    shutil.copytree(argen.hub.model_dir("mlp-v3"), tmp_path / "mlp-v3")
+    monkeypatch.setenv("ARGEN_WEIGHTS", str(tmp_path))
+    scale = argen.hub.recommended_guidance("mlp-v3")
+    drawn = []
+    judged = {None: (0.80, 100.0), 12: (0.85, 90.0), 8: (0.90, 120.0), 4: (0.84, 95.0)}  # k = 8: more accurate, worse FID
+
+    def fake_quality(model, classifier, reference, per_class, seed, guidance=None, schedule=None, top_k=None):
+        drawn.append((guidance, top_k))
+        accuracy, fid = judged[top_k] if guidance == scale else ({3.0: 0.99}.get(guidance, 0.5), 50.0)
+        return ({"samples": 10 * per_class, "seed": seed, "temperature": 1.0, "guidance": guidance, "top_k": top_k,
+                 "accuracy": accuracy, "fid": fid, "fid_floor": 1.0}, torch.zeros(10 * per_class, 1, 28, 28, dtype=torch.long))
+
+    monkeypatch.setattr(evaluate, "quality_metrics", fake_quality)
+    monkeypatch.setattr(evaluate.TestSets, "reference", lambda self, dataset, count: (None, {"fid_floor": 1.0}))
+    evaluate.main(["mlp-v3", "--top-k", "12", "8", "4", "99", "--quality", "--per-class", "2"])
+    metrics = read_metrics(tmp_path / "mlp-v3")
+    assert drawn == [(scale, None), (scale, 12), (scale, 8), (scale, 4)]  # k >= K (99) is all values: skipped
+    assert metrics["top_k"]["recommended"] == 12 and metrics["top_k"]["guidance"] == scale
+    assert argen.hub.recommended_top_k(tmp_path / "mlp-v3") == 12
+    assert metrics["quality"]["top_k"] == 12 and metrics["quality"]["accuracy"] == 0.85
+    assert f"at guidance {scale:g}, top-k 12 |" in evaluate.markdown_table(["mlp-v3"])
+
+    drawn.clear()  # a guidance curve whose best scale is now 3: the top-k record was at the old scale
+    evaluate.main(["mlp-v3", "--guidance", "3", "--per-class", "2"])
+    metrics = read_metrics(tmp_path / "mlp-v3")
+    assert metrics["guidance"]["recommended"] == 3.0 and "top_k" not in metrics
+    assert argen.hub.recommended_top_k(tmp_path / "mlp-v3") is None and "measure it again (--top-k)" in capsys.readouterr().out
