@@ -2,6 +2,7 @@
 
     python -m argen.benchmark [names...] [--threads 2] [--naive]
     python -m argen.benchmark row-lstm --all-threads      # one image on 2 threads too (the sampler's rule off)
+    python -m argen.benchmark row-lstm --thread-rule --repeats 9   # one image: 1 thread against 2, interleaved
     python -m argen.benchmark games-maskgit --profile     # where one image's time goes, by operator
     python -m argen.benchmark gated-pixelcnn --sampler    # the sampler's own time, with fixed logits
     python -m argen.benchmark --linear                    # a fast path's products: MKL against packed oneDNN
@@ -71,6 +72,29 @@ def profile(model, rows=8, guidance=None):
     return lines
 
 
+def thread_lines(names, repeats):
+    """One image at each model's defaults (guided where it guides), on one thread and on all
+    ``torch.get_num_threads()``, the two runs interleaved ``repeats`` times so that both see the
+    same machine: best and median seconds of each, as printed lines."""
+    rule, threads = sampling.ONE_THREAD_ROWS, torch.get_num_threads()
+    lines = [f"{'model':<22} {'1 thread: best':>14} {'median':>7} {f'{threads} threads: best':>16} {'median':>7}"]
+    try:
+        for name in names:
+            model = load(name)
+            guidance, top_k = recommended_guidance(name), recommended_top_k(name)
+            times = {2: [], 0: []}  # the rule's rows: one thread for one image (2), all threads (0)
+            for _ in range(repeats + 1):  # the first pair warms up
+                for rows in times:
+                    sampling.ONE_THREAD_ROWS = rows
+                    times[rows].append(time_stream(model, 1, True, model.num_values, guidance=guidance, top_k=top_k)[1])
+            (one, *_), (every, *_) = (sorted(t[1:]) for t in times.values())
+            lines.append(f"{name:<22} {one:>14.3f} {sorted(times[2][1:])[repeats // 2]:>7.3f} "
+                         f"{every:>16.3f} {sorted(times[0][1:])[repeats // 2]:>7.3f}")
+    finally:
+        sampling.ONE_THREAD_ROWS = rule
+    return lines
+
+
 LINEAR_SHAPES = [(1024, 256), (1024, 288), (256, 256), (384, 128)]  # (out, in): the LSTMs' and smaller weights
 
 
@@ -115,6 +139,9 @@ def main(argv=None):
                         help="only time the sampler's own work per image (the model's fast path replaced by fixed logits)")
     parser.add_argument("--all-threads", action="store_true",
                         help="run one image's fast path on all --threads too (the sampler's one-thread rule off), to compare")
+    parser.add_argument("--thread-rule", action="store_true",
+                        help="only time one image at the model's defaults on one thread against all --threads, "
+                             "interleaved --repeats times (best and median of each)")
     parser.add_argument("--linear", action="store_true",
                         help="only time a fast path's products of a few rows: F.linear against oneDNN with a packed weight")
     args = parser.parse_args(argv)
@@ -126,6 +153,9 @@ def main(argv=None):
             print("\n".join(linear_lines()))
         return
     names = args.names or available()
+    if args.thread_rule:
+        print("\n".join(thread_lines(names, args.repeats)))
+        return
     if args.profile:
         for name in names:
             guidance = recommended_guidance(name)
