@@ -318,8 +318,9 @@ def test_browser_generates_a_digit(server, browser):
     canvas.click(position={"x": box["width"] / 2, "y": box["height"] / 2})  # Inspect: the middle pixel
     page.get_by_text("had p =").wait_for(timeout=30_000)
     inspected = page.get_by_text("had p =").inner_text()
-    model = argen.load(MODEL)  # drawn at the model's recommended guidance, where the slider starts
-    expected = argen.sample(model, [7], seed=0, guidance=argen.hub.recommended_guidance(MODEL))
+    model = argen.load(MODEL)  # drawn at the model's recommended guidance and top-k, where the sliders start
+    expected = argen.sample(model, [7], seed=0, guidance=argen.hub.recommended_guidance(MODEL),
+                            top_k=argen.hub.recommended_top_k(MODEL))
     assert np.array_equal(np.asarray(shown.convert("RGB")), np.asarray(app.render.canvas(model.codec.decode(expected))))
     assert re.match(r"image 1, pixel \((13|14), (13|14)\): value \d+ had p = ", inspected), inspected  # the middle
     page.close()

@@ -60,8 +60,8 @@ def test_quality_only_report_keeps_the_recorded_likelihood(tmp_path, capsys, mon
     row = next(line for line in out.splitlines() if line.startswith("mlp-v3")).split()
     assert "FID floor" in out and row[4] == f"{read_metrics('mlp-v3')['test']['bits_per_dim']:.4f}"
     assert row[6].endswith("%") and row[8] == f"{read_metrics('mlp-v3')['speed']['seconds_per_image']:.2f}"  # kept
-    scale = read_metrics("mlp-v3")["guidance"]["recommended"]
-    assert f"samples of mlp-v3 at guidance {scale:g}, its recommended settings" in out  # judged at the model's default
+    scale, top_k = read_metrics("mlp-v3")["guidance"]["recommended"], read_metrics("mlp-v3")["top_k"]["recommended"]
+    assert f"samples of mlp-v3 at guidance {scale:g}, top-k {top_k}, its recommended settings" in out  # the defaults
 
 
 def test_the_fid_floor_takes_a_seeded_class_balanced_random_subset():
