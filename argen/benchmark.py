@@ -82,14 +82,14 @@ def thread_lines(names, repeats):
         for name in names:
             model = load(name)
             guidance, top_k = recommended_guidance(name), recommended_top_k(name)
-            times = {2: [], 0: []}  # the rule's rows: one thread for one image (2), all threads (0)
+            times = {rule: [], 0: []}  # the rule's rows: one thread for one image (the rule), all threads (0)
             for _ in range(repeats + 1):  # the first pair warms up
                 for rows in times:
                     sampling.ONE_THREAD_ROWS = rows
                     times[rows].append(time_stream(model, 1, True, model.num_values, guidance=guidance, top_k=top_k)[1])
-            (one, *_), (every, *_) = (sorted(t[1:]) for t in times.values())
-            lines.append(f"{name:<22} {one:>14.3f} {sorted(times[2][1:])[repeats // 2]:>7.3f} "
-                         f"{every:>16.3f} {sorted(times[0][1:])[repeats // 2]:>7.3f}")
+            one, every = (sorted(t[1:]) for t in times.values())
+            lines.append(f"{name:<22} {one[0]:>14.3f} {one[repeats // 2]:>7.3f} "
+                         f"{every[0]:>16.3f} {every[repeats // 2]:>7.3f}")
     finally:
         sampling.ONE_THREAD_ROWS = rule
     return lines

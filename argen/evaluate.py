@@ -144,19 +144,25 @@ def guidance_curve(model, classifier, reference, per_class, seed, scales, known=
             "recommended": best["scale"]}
 
 
-def top_k_curve(model, classifier, reference, per_class, seed, ks, guidance, judged=None):
+def top_k_curve(model, classifier, reference, per_class, seed, ks, guidance, judged=None, known=None):
     """Sample quality against top-k at the model's ``guidance``, and the recommended k: the most
     accurate whose FID is no worse than drawing from all values (None, always in the curve).
     Cutting the tail off each distribution keeps a guided model's extrapolated logits from
-    drawing the rare far-off values that break a stroke. ``judged`` (a dict): gets each k's
-    (quality, samples)."""
+    drawing the rare far-off values that break a stroke. ``known``: the recorded quality of the
+    same samples from all values, kept rather than drawn again. ``judged`` (a dict): gets each
+    measured k's (quality, samples)."""
     curve = []
     for k in [None, *sorted({int(k) for k in ks if 0 < k < model.levels}, reverse=True)]:
-        quality, samples = quality_metrics(model, classifier, reference, per_class, seed, guidance=guidance, top_k=k)
-        if judged is not None:
-            judged[k] = quality, samples
+        if k is None and known is not None:
+            quality = known
+        else:
+            quality, samples = quality_metrics(model, classifier, reference, per_class, seed, guidance=guidance,
+                                               top_k=k)
+            if judged is not None:
+                judged[k] = quality, samples
         curve.append({"top_k": k, "accuracy": quality["accuracy"], "fid": quality["fid"]})
-        print(f"top-k {k or 'all'} at guidance {guidance:g}: accuracy {quality['accuracy']:.1%}, FID {quality['fid']:.2f}")
+        print(f"top-k {k or 'all'} at guidance {guidance:g}: accuracy {quality['accuracy']:.1%}, FID {quality['fid']:.2f}"
+              + (" (recorded)" if quality is known else ""))
     fair = [point for point in curve if point["fid"] <= curve[0]["fid"]]
     best = max(fair, key=lambda point: (point["accuracy"], point["top_k"] or model.levels))
     return {"samples": len(model.config.class_names) * per_class, "seed": seed, "guidance": guidance, "curve": curve,
@@ -530,11 +536,14 @@ def curves_main(names, args, data, per_class):
                     model, classifier, reference, per_class, args.seed, guidance=curve["recommended"], top_k=top_k)
         elif args.top_k and model.num_classes:
             guidance = recommended_guidance(name)
+            recorded = same_samples_quality(read_metrics(name), len(model.config.class_names) * per_class, args.seed)
+            known = None if args.quick or not recorded or recorded.get("top_k") is not None \
+                or recorded.get("guidance", 1.0) != guidance else recorded  # these samples from all values
             key, curve = "top_k", top_k_curve(model, classifier, reference, per_class, args.seed, args.top_k,
-                                              guidance, judged)
+                                              guidance, judged, known)
             print(f"{name}: recommended top-k {curve['recommended'] or 'all'} at guidance {guidance:g}")
-            if args.quality:  # the samples at the recommended k are the model's sample quality
-                quality = judged[curve["recommended"]]
+            if args.quality:  # the samples at the recommended k are the model's sample quality (unless recorded)
+                quality = judged.get(curve["recommended"])
         elif args.decoding_steps and not model.exact_likelihood:
             key, curve = "decoding", decoding_curve(model, classifier, reference, per_class, args.seed,
                                                     args.decoding_steps)

@@ -212,9 +212,14 @@ def test_a_top_k_curve_records_the_most_accurate_k_no_worse_in_fid(tmp_path, mon
 
     monkeypatch.setattr(evaluate, "quality_metrics", fake_quality)
     monkeypatch.setattr(evaluate.TestSets, "reference", lambda self, dataset, count: (None, {"fid_floor": 1.0}))
+    # the same samples' quality from all values, recorded: kept, not drawn again
+    recorded = {"samples": 20, "seed": 0, "temperature": 1.0, "guidance": scale, "top_k": None, "accuracy": 0.80,
+                "fid": 100.0, "fid_floor": 1.0}
+    argen.hub.write_report(tmp_path / "mlp-v3", {**read_metrics(tmp_path / "mlp-v3"), "quality": recorded})
     evaluate.main(["mlp-v3", "--top-k", "12", "8", "4", "99", "--quality", "--per-class", "2"])
     metrics = read_metrics(tmp_path / "mlp-v3")
-    assert drawn == [(scale, None), (scale, 12), (scale, 8), (scale, 4)]  # k >= K (99) is all values: skipped
+    assert drawn == [(scale, 12), (scale, 8), (scale, 4)]  # k >= K (99) is all values: skipped
+    assert metrics["top_k"]["curve"][0] == {"top_k": None, "accuracy": 0.80, "fid": 100.0}
     assert metrics["top_k"]["recommended"] == 12 and metrics["top_k"]["guidance"] == scale
     assert argen.hub.recommended_top_k(tmp_path / "mlp-v3") == 12
     assert metrics["quality"]["top_k"] == 12 and metrics["quality"]["accuracy"] == 0.85

@@ -532,6 +532,11 @@ def test_benchmark_can_run_one_image_on_all_threads(tmp_path, monkeypatch, capsy
         assert sampling.step_threads(True, 1, cpu) == 1 and sampling.step_threads(True, 3, cpu) == 2
         benchmark(["tiny-row", "--sampler", "--threads", "2", "--all-threads"])
         assert sampling.step_threads(True, 1, cpu) == 2 and "the sampler alone" in capsys.readouterr().out
+        sampling.ONE_THREAD_ROWS = 2
+        benchmark(["tiny-row", "--thread-rule", "--repeats", "1", "--threads", "2"])  # the rule on and off, interleaved
+        header, row = capsys.readouterr().out.splitlines()
+        assert "2 threads: best" in header and row.split()[0] == "tiny-row" and len(row.split()) == 5
+        assert sampling.ONE_THREAD_ROWS == 2  # put back
     finally:
         torch.set_num_threads(1)
 
