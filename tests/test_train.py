@@ -197,6 +197,38 @@ def test_a_model_gains_a_null_class_and_keeps_its_classes(name):
         with_null_class(make_tiny("mlp-v1"), 0.1)
 
 
+def test_a_deepened_pixelcnn_starts_as_the_model_and_grows(tmp_path):
+    """``--init-from X --add-blocks N``: the new blocks start as the identity (the same logits, and
+    the fast path still equals the naive one), then learn; the config and the chain record the growth."""
+    model = make_tiny("pixelcnn")
+    grown = model.deepened(3).eval()
+    assert grown.config.num_blocks == model.config.num_blocks + 3 and grown.null_class == model.null_class
+    x = torch.randint(0, model.levels, (4, *model.value_shape), generator=torch.Generator().manual_seed(0))
+    y = torch.tensor([0, 3, 7, 10])  # 10: the null class
+    with torch.no_grad():
+        torch.testing.assert_close(grown(x, y), model(x, y))
+    labels = dict(labels=[2, 5], seed=1, top_k=3)
+    assert torch.equal(argen.sample(grown, **labels), argen.sample(grown, fast=False, **labels))
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match=f"extra_blocks must be a positive integer, got {bad!r}"):
+            model.deepened(bad)
+
+    data = fake_mnist(tmp_path)
+    common = ["--epochs", "1", "--batch-size", "32", "--data-dir", str(data), "--out", str(tmp_path / "weights")]
+    train_main(["pixelcnn", "--hidden-channels", "8", "--num-blocks", "1", *common, "--checkpoint", str(tmp_path / "a.pt")])
+    train_main(["pixelcnn", "--init-from", str(tmp_path / "weights" / "pixelcnn"), "--add-blocks", "2", *common,
+                "--checkpoint", str(tmp_path / "b.pt")])
+    second = argen.load(tmp_path / "weights" / "pixelcnn")
+    assert second.config.num_blocks == 3 and second.config.hidden_channels == 8
+    assert all(second.blocks[i][1].weight.abs().sum() > 0 for i in (1, 2))  # the new blocks learned
+    chain = json.loads((tmp_path / "weights" / "pixelcnn" / "metrics.json").read_text())["train"]["chain"]
+    assert len(chain) == 2 and "--add-blocks 2" in chain[1]["command"]
+    with pytest.raises(SystemExit, match="--add-blocks 2 grows a shipped model: name it with --init-from"):
+        train_main(["pixelcnn", "--add-blocks", "2", *common])
+    with pytest.raises(SystemExit):  # only a family that can grow has the flag
+        train_main(["lstm", "--init-from", "lstm", "--add-blocks", "2", *common])
+
+
 def test_init_from_with_class_dropout_trains_a_null_class(tmp_path):
     """The command: a published model without a null class, continued with ``--class-dropout``,
     is published with one (and its recorded chain)."""

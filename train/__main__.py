@@ -149,6 +149,10 @@ def parse_args(argv):
         sub.add_argument("--init-from", default=None, metavar="NAME_OR_DIR",
                          help="start from a shipped model's weights (and its config: the model flags are ignored, "
                               "except that --class-dropout above 0 gives a model without a null class one)")
+        if hasattr(recipe.family, "deepened"):
+            sub.add_argument("--add-blocks", type=int, default=0, metavar="N",
+                             help="with --init-from: append N residual blocks that start as the identity (the "
+                                  "model's logits are unchanged at the start; its receptive field can grow)")
     return parser.parse_args(argv)
 
 
@@ -179,6 +183,8 @@ def starting_model(recipe, args):
     given a null class when it has none and ``--class-dropout`` asks for one; one that has a null
     class takes the rate ``--class-dropout`` gives (its null class lagging behind wants more)."""
     if not args.init_from:
+        if getattr(args, "add_blocks", 0):
+            raise SystemExit(f"--add-blocks {args.add_blocks} grows a shipped model: name it with --init-from")
         return build(recipe, args)
     model = load(args.init_from)
     if not isinstance(model, recipe.family):
@@ -188,6 +194,8 @@ def starting_model(recipe, args):
         model = with_null_class(model, class_dropout)
     elif class_dropout:
         model.config = dataclasses.replace(model.config, class_dropout=class_dropout)
+    if getattr(args, "add_blocks", 0):
+        model = model.deepened(args.add_blocks)
     return model.train()
 
 
