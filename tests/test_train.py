@@ -130,13 +130,20 @@ def test_first_wave_commands_still_work(old, new):
 
 
 def test_every_recorded_command_parses():
-    """The commands in the shipped metrics.json reproduce the shipped configs' non-default fields."""
+    """The commands in the shipped metrics.json reproduce the shipped configs' non-default fields:
+    a continued model's first run's, with the blocks that later runs added (``--add-blocks``)."""
     import shlex
+
+    def parsed(command):
+        return parse_args(legacy(shlex.split(command.split(" -m train ", 1)[1])))
 
     for name in argen.available():
         train = argen.hub.read_metrics(name)["train"]
-        command = train["chain"][0]["command"] if "chain" in train else train["command"]  # a continued model: its first run
-        args = parse_args(legacy(shlex.split(command.split(" -m train ", 1)[1])))
+        commands = [run["command"] for run in train["chain"]] if "chain" in train else [train["command"]]
+        args = parsed(commands[0])
+        added = sum(getattr(parsed(c), "add_blocks", 0) for c in commands[1:] if " -m train " in c)
+        if added:
+            args.num_blocks += added
         config = argen.load(name).config
         for field in ("num_classes", "hidden_dim", "hidden_channels", "num_layers", "num_blocks", "variant", "dim"):
             if hasattr(config, field):
