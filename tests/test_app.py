@@ -557,8 +557,8 @@ def test_each_request_starts_on_the_apps_threads(monkeypatch):
 def test_picking_a_model_sets_its_recommended_top_k_and_guidance():
     """The top-k and guidance sliders start at the model's recorded defaults (top-k 0 = all values
     where no k was measured better)."""
-    for name in ("pixelcnn", "pixelcnn-games", "mlp-v1"):
+    for name in ("pixelcnn", "pixel-gpt", "mlp-v1"):
         _, top_k, guidance = app.on_model_change(name)
         assert top_k.value == (argen.hub.recommended_top_k(name) or 0) and top_k.maximum == argen.load(name).levels
         assert guidance.value == argen.hub.recommended_guidance(name)
-    assert argen.hub.recommended_top_k("pixelcnn") and not argen.hub.recommended_top_k("pixelcnn-games")
+    assert argen.hub.recommended_top_k("pixelcnn") and not argen.hub.recommended_top_k("pixel-gpt")
