@@ -141,7 +141,7 @@ def test_every_recorded_command_parses():
         train = argen.hub.read_metrics(name)["train"]
         commands = [run["command"] for run in train["chain"]] if "chain" in train else [train["command"]]
         args = parsed(commands[0])
-        added = sum(getattr(parsed(c), "add_blocks", 0) for c in commands[1:] if " -m train " in c)
+        added = sum(getattr(parsed(c), "add_blocks", 0) for c in commands[1:] if " -m train " in c)  # not train.adversarial
         if added:
             args.num_blocks += added
         config = argen.load(name).config
@@ -213,27 +213,38 @@ def test_a_deepened_pixelcnn_starts_as_the_model_and_grows(tmp_path):
     x = torch.randint(0, model.levels, (4, *model.value_shape), generator=torch.Generator().manual_seed(0))
     y = torch.tensor([0, 3, 7, 10])  # 10: the null class
     with torch.no_grad():
-        torch.testing.assert_close(grown(x, y), model(x, y))
-    labels = dict(labels=[2, 5], seed=1, top_k=3)
+        assert torch.equal(grown(x, y), model(x, y))
+    h = model.config.hidden_channels
+    assert not grown.class_embedding.weight[:, -3 * h:].any()  # the new blocks' class parts start at zero
+    labels = dict(labels=[2, 5], seed=1, top_k=3, guidance=2.0)
+    assert torch.equal(argen.sample(grown, **labels), argen.sample(model, **labels))
     assert torch.equal(argen.sample(grown, **labels), argen.sample(grown, fast=False, **labels))
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ValueError, match=f"extra_blocks must be a positive integer, got {bad!r}"):
             model.deepened(bad)
+    bf16 = model.to(torch.bfloat16).deepened(1)
+    assert all(p.dtype == torch.bfloat16 for p in bf16.parameters())
 
     data = fake_mnist(tmp_path)
     common = ["--epochs", "1", "--batch-size", "32", "--data-dir", str(data), "--out", str(tmp_path / "weights")]
-    train_main(["pixelcnn", "--hidden-channels", "8", "--num-blocks", "1", *common, "--checkpoint", str(tmp_path / "a.pt")])
-    train_main(["pixelcnn", "--init-from", str(tmp_path / "weights" / "pixelcnn"), "--add-blocks", "2", *common,
-                "--checkpoint", str(tmp_path / "b.pt")])
+    first = ["pixelcnn", "--hidden-channels", "8", "--num-blocks", "1", *common]
+    train_main([*first, "--checkpoint", str(tmp_path / "a.pt")])
+    grow = ["pixelcnn", "--init-from", str(tmp_path / "weights" / "pixelcnn"), "--add-blocks", "2", *common,
+            "--checkpoint", str(tmp_path / "b.pt"), "--resume"]
+    train_main(grow)
     second = argen.load(tmp_path / "weights" / "pixelcnn")
     assert second.config.num_blocks == 3 and second.config.hidden_channels == 8
     assert all(second.blocks[i][1].weight.abs().sum() > 0 for i in (1, 2))  # the new blocks learned
     chain = json.loads((tmp_path / "weights" / "pixelcnn" / "metrics.json").read_text())["train"]["chain"]
     assert len(chain) == 2 and "--add-blocks 2" in chain[1]["command"]
-    with pytest.raises(SystemExit, match="--add-blocks 2 grows a shipped model: name it with --init-from"):
+    with pytest.raises(SystemExit, match="holds a model of another shape than this run's"):
+        train_main(grow)  # resumed, but --init-from's folder now holds the grown model: 5 blocks against 3
+    with pytest.raises(SystemExit, match="--add-blocks 2 grows a trained model: name it with --init-from"):
         train_main(["pixelcnn", "--add-blocks", "2", *common])
-    with pytest.raises(SystemExit):  # only a family that can grow has the flag
-        train_main(["lstm", "--init-from", "lstm", "--add-blocks", "2", *common])
+    for bad, family in (("0", "pixelcnn"), ("-1", "pixelcnn"), ("2", "lstm")):  # lstm: only a family that can grow has it
+        with pytest.raises(SystemExit) as error:
+            train_main([family, "--init-from", str(tmp_path / "weights" / "pixelcnn"), "--add-blocks", bad, *common])
+        assert error.value.code == 2  # argparse's usage error
 
 
 def test_init_from_with_class_dropout_trains_a_null_class(tmp_path):

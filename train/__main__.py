@@ -121,6 +121,17 @@ def add_codec_flags(parser, codec):
                         help="binary pictures (levels 2), by a fixed threshold or a fresh Bernoulli draw per batch")
 
 
+def positive_int(text):
+    """An argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
+
+
 def recipe_defaults(recipe):
     return dataclasses.asdict(recipe.family.config_class(**recipe.config))
 
@@ -150,7 +161,7 @@ def parse_args(argv):
                          help="start from a shipped model's weights (and its config: the model flags are ignored, "
                               "except that --class-dropout above 0 gives a model without a null class one)")
         if hasattr(recipe.family, "deepened"):
-            sub.add_argument("--add-blocks", type=int, default=0, metavar="N",
+            sub.add_argument("--add-blocks", type=positive_int, default=0, metavar="N",
                              help="with --init-from: append N residual blocks that start as the identity (the "
                                   "model's logits are unchanged at the start; its receptive field can grow)")
     return parser.parse_args(argv)
@@ -184,7 +195,7 @@ def starting_model(recipe, args):
     class takes the rate ``--class-dropout`` gives (its null class lagging behind wants more)."""
     if not args.init_from:
         if getattr(args, "add_blocks", 0):
-            raise SystemExit(f"--add-blocks {args.add_blocks} grows a shipped model: name it with --init-from")
+            raise SystemExit(f"--add-blocks {args.add_blocks} grows a trained model: name it with --init-from")
         return build(recipe, args)
     model = load(args.init_from)
     if not isinstance(model, recipe.family):

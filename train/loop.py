@@ -141,6 +141,13 @@ def save_checkpoint(path, model, optimizer, state, generator):
 
 def load_checkpoint(path, model, optimizer, generator):
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    ours = model.state_dict()
+    other = {name: tuple(value.shape) for name, value in checkpoint["model"].items()}
+    if other != {name: tuple(value.shape) for name, value in ours.items()}:
+        differ = sorted(set(other) ^ set(ours) | {n for n in set(other) & set(ours) if other[n] != tuple(ours[n].shape)})
+        raise SystemExit(f"the checkpoint {path} holds a model of another shape than this run's ({len(differ)} tensors "
+                         f"differ, first {differ[0]}): was --init-from's folder replaced since the run started, or "
+                         f"did the model flags change? Start a new --checkpoint, or drop --resume")
     model.load_state_dict(checkpoint["model"])
     optimizer.load_state_dict(checkpoint["optimizer"])
     restore_random_states(checkpoint["random"], generator)

@@ -14,8 +14,7 @@ position: the masked kernel's rows above, for the whole row at once when the row
 row, one matrix product over a cached window. The logits are the whole image's (the same
 weights, summed in another order).
 """
-import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -81,8 +80,8 @@ class PixelCNN(GenerativeModel):
         the same logits and training grows the receptive field from where this model is."""
         if isinstance(extra_blocks, bool) or not isinstance(extra_blocks, int) or extra_blocks < 1:
             raise ValueError(f"extra_blocks must be a positive integer, got {extra_blocks!r}")
-        config = dataclasses.replace(self.config, num_blocks=self.config.num_blocks + extra_blocks)
-        grown = type(self)(config).to(self.input.weight.device)
+        config = replace(self.config, num_blocks=self.config.num_blocks + extra_blocks)
+        grown = type(self)(config).to(self.input.weight.device, self.input.weight.dtype)
         state = grown.state_dict()
         for name, value in self.state_dict().items():
             if name == "class_embedding.weight":  # chunks: the input layer's, then each block's in order
