@@ -141,10 +141,10 @@ def save_checkpoint(path, model, optimizer, state, generator):
 
 def load_checkpoint(path, model, optimizer, generator):
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    ours = model.state_dict()
-    other = {name: tuple(value.shape) for name, value in checkpoint["model"].items()}
-    if other != {name: tuple(value.shape) for name, value in ours.items()}:
-        differ = sorted(set(other) ^ set(ours) | {n for n in set(other) & set(ours) if other[n] != tuple(ours[n].shape)})
+    ours, theirs = ({name: value.shape for name, value in state.items()}
+                    for state in (model.state_dict(), checkpoint["model"]))
+    differ = sorted(name for name in ours.keys() | theirs.keys() if ours.get(name) != theirs.get(name))
+    if differ:
         raise SystemExit(f"the checkpoint {path} holds a model of another shape than this run's ({len(differ)} tensors "
                          f"differ, first {differ[0]}): was --init-from's folder replaced since the run started, or "
                          f"did the model flags change? Start a new --checkpoint, or drop --resume")
