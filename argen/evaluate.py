@@ -122,7 +122,8 @@ def quality_metrics(model, classifier, reference, per_class, seed, guidance=None
 
 def guidance_curve(model, classifier, reference, per_class, seed, scales, known=(), judged=None):
     """Sample quality against the guidance scale, and the recommended scale: the most accurate
-    whose FID is no worse than the unguided samples' (scale 1 is always in the curve). ``known``:
+    whose FID is no worse than the unguided samples' (scale 1 is always in the curve), of equally
+    accurate ones the lowest FID (:func:`best_point`). ``known``:
     points measured before with the same samples and seed, kept rather than measured again.
     ``judged`` (a dict): gets each measured scale's (quality, samples)."""
     known = {point["scale"]: point for point in known}
@@ -138,15 +139,23 @@ def guidance_curve(model, classifier, reference, per_class, seed, scales, known=
         print(f"guidance {scale}: accuracy {point['accuracy']:.1%}, FID {point['fid']:.2f}"
               + (" (recorded)" if scale in known else ""))
     unguided = next(point for point in curve if point["scale"] == 1.0)
-    fair = [point for point in curve if point["fid"] <= unguided["fid"]]
-    best = max(fair, key=lambda point: (point["accuracy"], -point["scale"]))
     return {"samples": len(model.config.class_names) * per_class, "seed": seed, "curve": curve,
-            "recommended": best["scale"]}
+            "recommended": best_point(curve, unguided)["scale"]}
+
+
+def best_point(curve, baseline):
+    """The point of ``curve`` to recommend: the most accurate whose FID is no worse than the
+    ``baseline``'s (the model without the setting); of equally accurate ones the lowest FID, since
+    at the same accuracy the samples nearer the real images are the better ones (the earliest
+    point of the curve where FIDs tie too)."""
+    fair = [point for point in curve if point["fid"] <= baseline["fid"]]
+    return max(fair, key=lambda point: (point["accuracy"], -point["fid"]))
 
 
 def top_k_curve(model, classifier, reference, per_class, seed, ks, guidance, judged=None, known=None):
     """Sample quality against top-k at the model's ``guidance``, and the recommended k: the most
-    accurate whose FID is no worse than drawing from all values (None, always in the curve).
+    accurate whose FID is no worse than drawing from all values (None, always in the curve), of
+    equally accurate ones the lowest FID (:func:`best_point`).
     Cutting the tail off each distribution keeps a guided model's extrapolated logits from
     drawing the rare far-off values that break a stroke. ``known``: the recorded quality of the
     same samples from all values, kept rather than drawn again. ``judged`` (a dict): gets each
@@ -163,10 +172,8 @@ def top_k_curve(model, classifier, reference, per_class, seed, ks, guidance, jud
         curve.append({"top_k": k, "accuracy": quality["accuracy"], "fid": quality["fid"]})
         print(f"top-k {k or 'all'} at guidance {guidance:g}: accuracy {quality['accuracy']:.1%}, FID {quality['fid']:.2f}"
               + (" (recorded)" if quality is known else ""))
-    fair = [point for point in curve if point["fid"] <= curve[0]["fid"]]
-    best = max(fair, key=lambda point: (point["accuracy"], point["top_k"] or model.levels))
     return {"samples": len(model.config.class_names) * per_class, "seed": seed, "guidance": guidance, "curve": curve,
-            "recommended": best["top_k"]}
+            "recommended": best_point(curve, curve[0])["top_k"]}
 
 
 def decoding_curve(model, classifier, reference, per_class, seed, steps):

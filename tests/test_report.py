@@ -139,6 +139,21 @@ def test_a_guidance_curve_gains_points_without_measuring_the_recorded_ones(monke
     assert [point["scale"] for point in curve["curve"]] == [1.0, 1.5, 2.0] and curve["recommended"] == 1.5
 
 
+def test_the_recommended_point_breaks_accuracy_ties_on_fid():
+    """The most accurate point with FID no worse than the baseline's; of equally accurate points
+    the lowest FID (pixelcnnpp-games: 100% from all values, at top-k 128 and at 32, FID 992, 720
+    and 387 -> 32); where FIDs tie too, the earliest in the curve (the smaller scale, the larger k)."""
+    import argen.evaluate as evaluate
+
+    games = [{"top_k": None, "accuracy": 1.0, "fid": 992.061}, {"top_k": 128, "accuracy": 1.0, "fid": 719.757},
+             {"top_k": 32, "accuracy": 1.0, "fid": 386.968}]
+    assert evaluate.best_point(games, games[0])["top_k"] == 32
+    curve = [{"scale": 1.0, "accuracy": 0.6, "fid": 40.0}, {"scale": 1.5, "accuracy": 0.9, "fid": 38.0},
+             {"scale": 2.0, "accuracy": 0.9, "fid": 38.0}, {"scale": 3.0, "accuracy": 0.95, "fid": 41.0}]
+    assert evaluate.best_point(curve, curve[0])["scale"] == 1.5  # 3 is more accurate, but its FID is worse than 1's
+    assert evaluate.best_point(curve[:1], curve[0])["scale"] == 1.0
+
+
 def test_recorded_points_come_from_a_curve_and_from_the_quality_of_the_same_samples(monkeypatch):
     """A curve of 200 samples, seed 0, reuses the recorded curve of those samples and the recorded
     unguided quality when it judged the same 200 samples (not one of 1,000, nor of another seed)."""
