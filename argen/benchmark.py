@@ -40,13 +40,13 @@ def time_stream(model, batch, fast, every, schedule=None, guidance=None, repeats
     return best_first, best_whole
 
 
-def sampler_seconds(model, repeats=9, guidance=None):
-    """The sampler's own seconds per image (best of ``repeats``) at ``guidance``: one image of a
+def sampler_seconds(model, repeats=9, guidance=None, top_k=None):
+    """The sampler's own seconds per image (best of ``repeats``) at ``guidance`` and ``top_k``: one image of a
     model whose fast path is replaced by fixed logits, so that only the sampler's work per step is
     timed."""
     logits = torch.randn(1, model.levels, generator=torch.Generator().manual_seed(0))
     model.fast_sampler = lambda y, batch: (lambda x, t: logits.expand(batch, -1))  # this instance only
-    seconds = time_stream(model, 1, True, model.num_values, guidance=guidance, repeats=repeats)[1]
+    seconds = time_stream(model, 1, True, model.num_values, guidance=guidance, repeats=repeats, top_k=top_k)[1]
     del model.fast_sampler
     return seconds
 
@@ -170,11 +170,11 @@ def main(argv=None):
                 continue
             seconds = sampler_seconds(model)
             print(f"{name}: the sampler alone {seconds:.3f} s per image, {seconds / model.num_values * 1e6:.0f} us per step")
-            guidance = recommended_guidance(name)
-            if guidance != 1.0:
-                seconds = sampler_seconds(model, guidance=guidance)
-                print(f"{name}: the sampler alone at guidance {guidance:g} {seconds:.3f} s per image, "
-                      f"{seconds / model.num_values * 1e6:.0f} us per step")
+            guidance, top_k = recommended_guidance(name), recommended_top_k(name)
+            if guidance != 1.0 or top_k:
+                seconds = sampler_seconds(model, guidance=guidance, top_k=top_k)
+                print(f"{name}: the sampler alone at guidance {guidance:g}" + (f", top-k {top_k}" if top_k else "")
+                      + f" {seconds:.3f} s per image, {seconds / model.num_values * 1e6:.0f} us per step")
         return
     w = max([16, *map(len, names)])
     print(f"{'model':<{w}} {'path':<6} {'first frame s':>13} {'1 image s':>10} {'10 images s':>12} "

@@ -299,18 +299,20 @@ def assert_steps_are_the_whole_network(model, y, batch, num_steps, atol, seed=0)
 
 @pytest.mark.parametrize("name", ["pixelcnnpp", "pixelcnnpp-games", "pixelcnn", "pixelcnn-games", "row-lstm",
                                   "diagonal-bilstm", "gated-pixelcnn", "gated-pixelcnn-binary", "multiscale-pixelrnn",
-                                  "pixel-gpt", "bsq-gpt", "lstm"])
+                                  "pixel-gpt", "bsq-gpt", "lstm", "mlp-v1", "mlp-v3"])
 def test_fast_path_is_the_whole_network_on_shipped_weights(name):
     """Every step of the shipped model's fast path over its first 6 rows against one whole-network
     pass: for PixelCNN++ past a block of 4 rows and through each scale's new positions, for
     PixelCNN through row starts and the channels of a colour pixel, for the PixelRNNs through the
     input convolution's rows and the mirrored scan, for the Gated PixelCNNs through the vertical
-    stack's rows, for the GPTs through their KV caches; the multi-scale model's every step (its
-    order draws the small image first)."""
+    stack's rows, for the GPTs through their KV caches, for the MLPs through the start tokens of
+    the first row (their window layer a table); the multi-scale model's every step (its order
+    draws the small image first)."""
     model = argen.load(name)
     c, _, width = model.value_shape
     steps = model.num_values if name == "multiscale-pixelrnn" else 6 * width * c
-    assert_steps_are_the_whole_network(model, torch.tensor([3, 7]), 2, steps, atol=1e-3)
+    labels = torch.tensor([3, 7]) if model.num_classes else None
+    assert_steps_are_the_whole_network(model, labels, 2, steps, atol=1e-3)
 
 
 @pytest.mark.parametrize("family", ["row-lstm", "diagonal-bilstm", "multiscale-pixelrnn"])

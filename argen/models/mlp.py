@@ -11,7 +11,7 @@ Different from the blog: instead of materialising millions of (window, target) p
 slides the window over every position of a batch of images at once (``unfold``), so training uses
 every pixel and the model follows the shared contract (logits for all pixels). Row, column and
 class embeddings are learned directly in the hidden space, which equals concatenating them to the
-input of the first linear layer. ``fast_sampler`` evaluates only the window of the pixel asked for.
+input of the first linear layer. ``fast_sampler`` evaluates only the window of the pixel asked for, its first layer as a table lookup.
 """
 from dataclasses import dataclass
 
@@ -22,6 +22,7 @@ from torch import nn
 from ..data import NUM_CLASSES
 from ..schedules import image_logits, raster_values
 from .base import GenerativeModel, ModelConfig, register, levels_codec
+from .layers import step_linear
 
 VARIANTS = ("v1", "v2", "v3")
 
@@ -120,11 +121,44 @@ class PixelMLP(GenerativeModel):
         logits = self.window_logits(windows, torch.arange(n, device=x.device), y)  # (b, n, K)
         return image_logits(logits, self.value_shape)
 
+    def step_tables(self):
+        """(the first layer's table ``[context_length * (K + 1), hidden]``, its bias at each raster
+        position ``[n, hidden]``): the window layer of a window of embedded tokens is a sum over
+        the window's slots of one vector per (slot, token), ``W_j e(token)``, so a step can add
+        up the window's rows of the table instead of multiplying. The bias holds the layer's own
+        bias and, for v2 and v3, the row and column embeddings."""
+        vocab, ctx = self.start_token + 1, self.context_length
+        tokens = self.embed_tokens(torch.arange(vocab, device=self.window.weight.device))  # (vocab, d)
+        weight = self.window.weight.reshape(-1, ctx, tokens.shape[1])  # (hidden, ctx, d)
+        table = torch.einsum("hjd,vd->jvh", weight, tokens).reshape(ctx * vocab, -1)
+        bias = self.window.bias.expand(self.num_values, -1)
+        if self.variant != "v1":
+            positions, width = torch.arange(self.num_values, device=table.device), self.value_shape[2]
+            bias = bias + self.row_embedding(positions // width) + self.col_embedding(positions % width)
+        return table, bias
+
     def fast_sampler(self, y, batch):
+        """The network at one pixel from its window alone. The window layer is a table lookup
+        (:meth:`step_tables`, one ``embedding_bag`` of the window's rows), the class embedding
+        is looked up once, and the rest of the MLP runs on the ``batch`` rows: the whole network's
+        figures up to rounding."""
+        with torch.no_grad():
+            table, bias = self.step_tables()
+            device, ctx, vocab = table.device, self.context_length, self.start_token + 1
+            offsets = torch.arange(ctx, device=device) * vocab  # slot j's rows of the table
+            starts = torch.full((batch, ctx), self.start_token, device=device)
+            classes = self.class_embedding(y) if self.num_classes else 0  # (batch, hidden)
+            linears = [m for m in self.mlp if isinstance(m, nn.Linear)]
+            products = [step_linear(m.weight, m.bias, batch) for m in linears]
+
         def step(x, t):
-            window = self.padded_sequence(x)[:, t:t + self.context_length]  # (b, ctx)
-            position = torch.tensor([t], device=x.device)
-            return self.window_logits(window[:, None], position, y)[:, 0]
+            flat = x.reshape(batch, -1)
+            window = flat[:, t - ctx:t] if t >= ctx else torch.cat([starts[:, t:], flat[:, :t]], 1)
+            h = F.embedding_bag(window + offsets, table, mode="sum")
+            h = (h + bias[t]).add_(classes).relu_()
+            for product in products[:-1]:
+                h = product(h).relu_()
+            return products[-1](h)
 
         return step
 
