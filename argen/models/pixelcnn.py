@@ -126,10 +126,14 @@ class PixelCNN(GenerativeModel):
 
         def from_above(rows, weight, bias):
             """The kernel's part from the ``rows`` above (none for a 1 x 1 kernel) plus the bias, per
-            column: ``[W, B, out]``."""
+            column: ``[W, B, out]``. One product of every column's patch (channels, rows, columns)
+            with the kernel as a matrix: for these one-row images several times cheaper than
+            ``conv2d``."""
             if not rows.shape[2]:
                 return bias.expand(width, batch, -1)
-            return F.conv2d(rows, weight)[:, :, 0].permute(2, 0, 1) + bias
+            patches = rows.unfold(3, weight.shape[3], 1).permute(3, 0, 1, 2, 4).reshape(width * batch, -1)
+            return torch.addmm(bias.repeat(width, 1) if bias.dim() == 2 else bias, patches,
+                               weight.flatten(1).t()).view(width, batch, -1)
 
         def start_row(row):
             if row:  # the row above is final: each layer's input there joins its grid
