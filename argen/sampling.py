@@ -6,6 +6,10 @@ same seed gives the same random numbers to any model (differences between models
 models alone), and the naive path (the whole network once per step) and a model's fast path give
 the same samples. A schedule that draws its own random numbers (MaskGIT's Gumbel noise) takes them
 from the same seeded generator, after the uniforms.
+
+The steps run in ``torch.inference_mode`` (a step is dozens of operations on a few rows, and
+autograd's bookkeeping of versions and views is a tenth of their cost); the frames are made
+outside it, so a caller gets ordinary tensors.
 """
 import functools
 import math
@@ -293,7 +297,8 @@ def sample_stream(model, labels=None, temperature=1.0, top_k=None, seed=0, every
     device = next(model.parameters()).device
     guide = guidance_of(model, y, guidance)
     runs = 1 if guide is None else guide.classes  # runs of each image: row i * runs + r is image i
-    predict, fast_path = predictor(model, y if guide is None else guide.run_labels, batch * runs, schedule, fast)
+    with torch.inference_mode():  # the fast path's caches are only used by the steps (below)
+        predict, fast_path = predictor(model, y if guide is None else guide.run_labels, batch * runs, schedule, fast)
     caller_threads = torch.get_num_threads()
     threads = step_threads(fast_path, batch * runs, device)
 
@@ -340,48 +345,51 @@ def sample_stream(model, labels=None, temperature=1.0, top_k=None, seed=0, every
     set_threads(threads)  # the caller's count again at each frame and at the end
     try:
         for step in range(num_steps):
-            at = schedule.positions(step, n)  # raster positions (p of them): a slice or a long tensor
-            logits = predict(x, mask, at).float().cpu()  # (b, p, K), or (b * C, p, K) when guided
-            own = logits  # the model's own log-probabilities up to a constant, for the NLL: its logits unless guided
-            if guide is not None:
-                logits, own = guide.logits(logits)
-            if one_at_a_time and own.shape[1] != 1:
-                raise ValueError(f"a schedule with an order gives one position per step; {schedule!r} gave "
-                                 f"{own.shape[1]} at step {step}")
-            dist = sampling_distribution(logits, temperature, top_k)
-            chosen = draw(dist, u[:, at])  # (b, p)
-            forced_here = forced[at] if prompt is not None else None  # the kept values among the step's positions
-            if forced_here is not None:
-                chosen = torch.where(forced_here, prompt[:, at], chosen)
-            commit = None
-            if not one_at_a_time:
-                confidence = dist.gather(-1, chosen[..., None])[..., 0]
+            # a step's dozens of small operations skip autograd's bookkeeping (version counters, views);
+            # the frames are made outside, so what a caller gets are ordinary tensors
+            with torch.inference_mode():
+                at = schedule.positions(step, n)  # raster positions (p of them): a slice or a long tensor
+                logits = predict(x, mask, at).float().cpu()  # (b, p, K), or (b * C, p, K) when guided
+                own = logits  # the model's own log-probabilities up to a constant, for the NLL: its logits unless guided
+                if guide is not None:
+                    logits, own = guide.logits(logits)
+                if one_at_a_time and own.shape[1] != 1:
+                    raise ValueError(f"a schedule with an order gives one position per step; {schedule!r} gave "
+                                     f"{own.shape[1]} at step {step}")
+                dist = sampling_distribution(logits, temperature, top_k)
+                chosen = draw(dist, u[:, at])  # (b, p)
+                forced_here = forced[at] if prompt is not None else None  # the kept values among the step's positions
                 if forced_here is not None:
-                    confidence = confidence.masked_fill(forced_here, math.inf)
-                commit = schedule.commit(step, n, confidence, drawn[:, at], generator)  # (b, p) bool, or None: all
-                if commit is not None and forced_here is not None:
-                    commit = commit | (forced_here & ~drawn[:, at])  # kept values are committed first, all at once
-            if guide is not None:
-                guide.update(chosen, commit)
-            if commit is None:
-                values[:, at], drawn[:, at] = chosen, True
-            else:
-                values[:, at] = torch.where(commit, chosen, values[:, at])
-                drawn[:, at] |= commit
-            if not shared and commit is None:
-                by_image[0][:, :, at], by_image[1][:, :, at] = chosen[:, None].to(device), True
-            elif not shared:
-                by_image[0][:, :, at], by_image[1][:, :, at] = values[:, None, at].to(device), drawn[:, None, at].to(device)
-            if one_at_a_time:
-                pending.append((positions[at], dist, own, chosen))
-            else:
-                settle(at, dist, own, chosen, commit)
-            done = step == num_steps - 1
-            frame = done or (every and (step + 1) % every == 0)
-            if pending and (frame or len(pending) == WINDOW_STEPS):
-                index, dists, owns, values_drawn = zip(*pending)
-                settle(torch.cat(index), torch.cat(dists, 1), torch.cat(owns, 1), torch.cat(values_drawn, 1), None)
-                pending = []
+                    chosen = torch.where(forced_here, prompt[:, at], chosen)
+                commit = None
+                if not one_at_a_time:
+                    confidence = dist.gather(-1, chosen[..., None])[..., 0]
+                    if forced_here is not None:
+                        confidence = confidence.masked_fill(forced_here, math.inf)
+                    commit = schedule.commit(step, n, confidence, drawn[:, at], generator)  # (b, p) bool, or None: all
+                    if commit is not None and forced_here is not None:
+                        commit = commit | (forced_here & ~drawn[:, at])  # kept values are committed first, all at once
+                if guide is not None:
+                    guide.update(chosen, commit)
+                if commit is None:
+                    values[:, at], drawn[:, at] = chosen, True
+                else:
+                    values[:, at] = torch.where(commit, chosen, values[:, at])
+                    drawn[:, at] |= commit
+                if not shared and commit is None:
+                    by_image[0][:, :, at], by_image[1][:, :, at] = chosen[:, None].to(device), True
+                elif not shared:
+                    by_image[0][:, :, at], by_image[1][:, :, at] = values[:, None, at].to(device), drawn[:, None, at].to(device)
+                if one_at_a_time:
+                    pending.append((positions[at], dist, own, chosen))
+                else:
+                    settle(at, dist, own, chosen, commit)
+                done = step == num_steps - 1
+                frame = done or (every and (step + 1) % every == 0)
+                if pending and (frame or len(pending) == WINDOW_STEPS):
+                    index, dists, owns, values_drawn = zip(*pending)
+                    settle(torch.cat(index), torch.cat(dists, 1), torch.cat(owns, 1), torch.cat(values_drawn, 1), None)
+                    pending = []
             if frame:
                 now = torch.zeros(batch, n, dtype=torch.bool)
                 now[:, at] = True if commit is None else commit

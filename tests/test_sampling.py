@@ -545,3 +545,18 @@ def test_a_half_precision_gpt_samples_on_its_fast_path():
     """The GPT's reordered query-key-value weight keeps the model's dtype."""
     model = make_tiny("pixel-gpt").to(torch.bfloat16)
     assert argen.sample(model, [1, 2], seed=0).shape == (2, *model.value_shape)
+
+
+@pytest.mark.parametrize("guidance", [None, 2.0])
+def test_frames_hold_ordinary_tensors(guidance):
+    """The steps run in inference mode, but what a caller gets is made outside it: the frames'
+    tensors can be written in place and used with autograd (an inference tensor can do neither)."""
+    model = make_tiny("pixelcnn")
+    frames = list(argen.sample_stream(model, labels=[3, 1], seed=0, every=50, guidance=guidance))
+    for frame in frames:
+        for t in (frame.image, frame.drawn, frame.committed, frame.prob, frame.entropy, frame.nll_bits, frame.dist):
+            assert not t.is_inference()
+    frames[-1].prob.nan_to_num_(0.0)  # in place, as a caller may
+    weight = torch.ones((), requires_grad=True)
+    (frames[-1].nll_bits * weight).sum().backward()
+    assert weight.grad == frames[-1].nll_bits.sum()
