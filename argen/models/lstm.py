@@ -48,14 +48,17 @@ def sinusoidal(positions, dim):
 class LSTMSteps:
     """One step at a time of ``lstm`` (a batch-first ``nn.LSTM``) for ``rows`` sequences: the cell's
     equations, layer by layer, as ``nn.LSTM`` computes them (for a single step its per-call set-up
-    costs twice the arithmetic), with each layer's products by :func:`step_linear`."""
+    costs twice the arithmetic), with each layer's products by :func:`step_linear`. A layer above
+    the first multiplies its input and its hidden state side by side, ``[x, h] [W_ih, W_hh]^T``:
+    one product instead of two and their sum."""
 
     def __init__(self, lstm, rows):
         self.hidden, self.layers = lstm.hidden_size, []
         for layer in range(lstm.num_layers):
             w_ih, b_ih, w_hh, b_hh = (getattr(lstm, f"{kind}_l{layer}")
                                       for kind in ("weight_ih", "bias_ih", "weight_hh", "bias_hh"))
-            self.layers.append((step_linear(w_ih, b_ih + b_hh, rows) if layer else None, step_linear(w_hh, None, rows)))
+            self.layers.append(step_linear(torch.cat([w_ih, w_hh], 1), b_ih + b_hh, rows) if layer
+                               else step_linear(w_hh, None, rows))
 
     def __call__(self, input_gates, state):
         """The step from the first layer's input gates ``[B, 4 hidden]`` (its input times
@@ -66,8 +69,8 @@ class LSTMSteps:
             zeros = input_gates.new_zeros(input_gates.shape[0], self.hidden)
             state = [(zeros, zeros)] * len(self.layers)
         x, new = None, []
-        for (input_product, hidden_product), (h, c) in zip(self.layers, state):
-            x, c = lstm_update((input_gates if input_product is None else input_product(x)) + hidden_product(h), c)
+        for layer, (product, (h, c)) in enumerate(zip(self.layers, state)):
+            x, c = lstm_update(product(torch.cat([x, h], 1)) if layer else input_gates + product(h), c)
             new.append((x, c))
         return x, new
 
