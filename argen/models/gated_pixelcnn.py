@@ -213,6 +213,8 @@ class GatedPixelCNN(GenerativeModel):
             for from_v_col, windows, window, residual, bias, into in plan:
                 out = gate_(torch.addmm(from_v_col[col], windows[col], window))
                 outs.append(out)
+                if into[col] is None:  # the last layer: its h feeds no layer, and the output reads the skips
+                    break
                 if h is None:  # the first layer: no residual connection
                     h = torch.addmm(bias, out, residual, out=into[col])
                 else:  # plus the residual connection: h is this layer's input at col
