@@ -397,7 +397,8 @@ def sample_stream(model, labels=None, temperature=1.0, top_k=None, seed=0, every
                 yield Frame(image=from_raster(values, shape).clone(), drawn=from_raster(drawn, shape).clone(),
                             committed=from_raster(now, shape), prob=from_raster(prob, shape).clone(),
                             entropy=from_raster(ent, shape).clone(), nll_bits=nll_nats / math.log(2), step=step,
-                            num_steps=num_steps, done=done, window=window, schedule=schedule)
+                            num_steps=num_steps, done=done, schedule=schedule,
+                            window=[tuple(None if t is None else t.clone() for t in entry) for entry in window])
                 window = []
                 set_threads(threads)
     finally:

@@ -547,14 +547,17 @@ def test_a_half_precision_gpt_samples_on_its_fast_path():
     assert argen.sample(model, [1, 2], seed=0).shape == (2, *model.value_shape)
 
 
+@pytest.mark.parametrize("name", ["pixelcnn", "maskgit"])  # one value a step (a slice), several (a tensor)
 @pytest.mark.parametrize("guidance", [None, 2.0])
-def test_frames_hold_ordinary_tensors(guidance):
+def test_frames_hold_ordinary_tensors(name, guidance):
     """The steps run in inference mode, but what a caller gets is made outside it: the frames'
     tensors can be written in place and used with autograd (an inference tensor can do neither)."""
-    model = make_tiny("pixelcnn")
-    frames = list(argen.sample_stream(model, labels=[3, 1], seed=0, every=50, guidance=guidance))
+    model = make_tiny(name)
+    frames = list(argen.sample_stream(model, labels=[3, 1], seed=0, every=5, guidance=guidance))
     for frame in frames:
-        for t in (frame.image, frame.drawn, frame.committed, frame.prob, frame.entropy, frame.nll_bits, frame.dist):
+        window = [t for entry in frame.window for t in entry if t is not None]
+        for t in (frame.image, frame.drawn, frame.committed, frame.prob, frame.entropy, frame.nll_bits, frame.dist,
+                  *window):
             assert not t.is_inference()
     frames[-1].prob.nan_to_num_(0.0)  # in place, as a caller may
     weight = torch.ones((), requires_grad=True)

@@ -11,7 +11,8 @@ Different from the blog: instead of materialising millions of (window, target) p
 slides the window over every position of a batch of images at once (``unfold``), so training uses
 every pixel and the model follows the shared contract (logits for all pixels). Row, column and
 class embeddings are learned directly in the hidden space, which equals concatenating them to the
-input of the first linear layer. ``fast_sampler`` evaluates only the window of the pixel asked for, its first layer as a table lookup.
+input of the first linear layer. ``fast_sampler`` evaluates only the window of the pixel asked for, its first layer as a table
+lookup.
 """
 from dataclasses import dataclass
 
@@ -141,7 +142,10 @@ class PixelMLP(GenerativeModel):
         """The network at one pixel from its window alone. The window layer is a table lookup
         (:meth:`step_tables`, one ``embedding_bag`` of the window's rows), the class embedding
         is looked up once, and the rest of the MLP runs on the ``batch`` rows: the whole network's
-        figures up to rounding."""
+        figures up to rounding. A model in training mode with dropout gets no fast path (the
+        steps leave dropout out): the sampler then runs the whole network."""
+        if self.training and self.config.dropout:
+            return None
         with torch.no_grad():
             table, bias = self.step_tables()
             device, ctx, vocab = table.device, self.context_length, self.start_token + 1

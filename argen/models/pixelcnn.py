@@ -95,7 +95,7 @@ class PixelCNN(GenerativeModel):
 
     def fast_sampler(self, y, batch):
         """Each layer's masked convolution at one position in two parts. The part from the rows
-        above is final when a row starts: one convolution per layer gives it for the whole row.
+        above is final when a row starts: one product per layer gives it for the whole row.
         The part from the current row (the columns up to the pixel, the masks' channel groups at
         the pixel itself) is one product per step, of a slice of a row buffer read in place. The
         channels of an RGB pixel are steps of their own: each recomputes the pixel with the
@@ -104,7 +104,8 @@ class PixelCNN(GenerativeModel):
         convs = [self.input] + [conv for conv, _ in self.blocks]
         pads = [conv.kernel_size[0] // 2 for conv in convs]  # each kernel's reach above and to the left
         weights = [conv.weight * conv.mask for conv in convs]
-        above = [w[:, :, :pad] for w, pad in zip(weights, pads)]  # the kernel's rows above the pixel
+        # the kernel's rows above the pixel, as a matrix over a patch's (channel, row, column)
+        above = [w[:, :, :pad].flatten(1).t() for w, pad in zip(weights, pads)]
         # the pixel's row: columns j - pad .. j, as rows (column, then channel) of one matrix
         along = [w[:, :, pad, :pad + 1].permute(2, 1, 0).flatten(0, 1) for w, pad in zip(weights, pads)]
         mixes = [pointwise(mix) for _, mix in self.blocks]
@@ -115,6 +116,8 @@ class PixelCNN(GenerativeModel):
             conds = self.class_embedding(y).chunk(len(self.blocks) + 1, -1)
             biases[0] = biases[0] + conds[0]
             mixes = [(weight, torch.addmm(bias, cond, weight)) for (weight, bias), cond in zip(mixes, conds[1:])]
+        # each layer's bias for a row's product, whose rows are (column, image): a bias per image repeats
+        row_biases = [bias.repeat(width, 1) if bias.dim() == 2 and pad else bias for bias, pad in zip(biases, pads)]
         device = self.input.weight.device
         # each layer's input on the rows above, zero-padded by its reach above and on both sides
         grids = [torch.zeros(batch, conv.in_channels, pad + height, 2 * pad + width, device=device)
@@ -127,13 +130,13 @@ class PixelCNN(GenerativeModel):
         def from_above(rows, weight, bias):
             """The kernel's part from the ``rows`` above (none for a 1 x 1 kernel) plus the bias, per
             column: ``[W, B, out]``. One product of every column's patch (channels, rows, columns)
-            with the kernel as a matrix: for these one-row images several times cheaper than
+            with the kernel as a matrix: for an output one row high several times cheaper than
             ``conv2d``."""
             if not rows.shape[2]:
                 return bias.expand(width, batch, -1)
-            patches = rows.unfold(3, weight.shape[3], 1).permute(3, 0, 1, 2, 4).reshape(width * batch, -1)
-            return torch.addmm(bias.repeat(width, 1) if bias.dim() == 2 else bias, patches,
-                               weight.flatten(1).t()).view(width, batch, -1)
+            reach = rows.shape[2]  # the kernel's rows above, and its columns on each side
+            patches = rows.unfold(3, 2 * reach + 1, 1).permute(3, 0, 1, 2, 4).reshape(width * batch, -1)
+            return torch.addmm(bias, patches, weight).view(width, batch, -1)
 
         def start_row(row):
             if row:  # the row above is final: each layer's input there joins its grid
@@ -141,7 +144,7 @@ class PixelCNN(GenerativeModel):
                     grid[:, :, pad + row - 1, pad:pad + width] = (
                         buffer[:, pad * conv.in_channels:].view(batch, width, -1).transpose(1, 2))
             state["above"] = [from_above(grid[:, :, row:row + pad], w, bias).unbind()
-                              for grid, w, pad, bias in zip(grids, above, pads, biases)]  # per column (B, out)
+                              for grid, w, pad, bias in zip(grids, above, pads, row_biases)]  # per column (B, out)
             for buffer in buffers:
                 buffer.zero_()
             state["row"] = row
