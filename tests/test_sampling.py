@@ -114,12 +114,15 @@ def test_pixelcnn_fast_path_goes_value_by_value():
     step(x, 4)
 
 
-def test_pixelcnnpp_in_training_mode_with_dropout_samples_by_the_whole_network():
-    """The position-wise fast path leaves dropout out, so a model being trained with dropout has none."""
-    model = make_tiny("pixelcnnpp-rgb")
-    assert model.fast_sampler(None, 1) is not None
+@pytest.mark.parametrize("name", ["pixelcnnpp-rgb", "mlp-v1"])
+def test_in_training_mode_with_dropout_a_model_samples_by_the_whole_network(name):
+    """PixelCNN++'s position-wise fast path and the MLP's table leave dropout out, so a model being
+    trained with dropout has no fast path."""
+    model = make_tiny(name)
+    model.config.dropout = 0.0
+    assert model.fast_sampler(None, 1) is not None and model.train().fast_sampler(None, 1) is not None
     model.config.dropout = 0.5
-    assert model.fast_sampler(None, 1) is not None and model.train().fast_sampler(None, 1) is None
+    assert model.eval().fast_sampler(None, 1) is not None and model.train().fast_sampler(None, 1) is None
 
 
 @pytest.mark.parametrize("position", [(0, 6, 0), (1, 0, 0), (0, -1, 2), (0, 1)])
