@@ -8,7 +8,7 @@ the same samples. A schedule that draws its own random numbers (MaskGIT's Gumbel
 from the same seeded generator, after the uniforms.
 
 The steps run in ``torch.inference_mode`` (a step is dozens of operations on a few rows, and
-autograd's bookkeeping of versions and views is a tenth of their cost); the frames are made
+autograd's bookkeeping of versions and views costs 7-12% of a guided image); the frames are made
 outside it, so a caller gets ordinary tensors.
 """
 import functools

@@ -11,8 +11,8 @@ Different from the blog: instead of materialising millions of (window, target) p
 slides the window over every position of a batch of images at once (``unfold``), so training uses
 every pixel and the model follows the shared contract (logits for all pixels). Row, column and
 class embeddings are learned directly in the hidden space, which equals concatenating them to the
-input of the first linear layer. ``fast_sampler`` evaluates only the window of the pixel asked for, its first layer as a table
-lookup.
+input of the first linear layer. ``fast_sampler`` evaluates only the window of the pixel asked
+for, its first layer as a table lookup.
 """
 from dataclasses import dataclass
 
