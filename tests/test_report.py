@@ -104,6 +104,20 @@ def test_speed_only_report(capsys):
     assert "mnist-classifier: draws nothing" in out and "'seconds_per_image'" in out.split("mlp-v1: ")[1]
 
 
+def test_speed_is_timed_at_a_recommended_top_k_without_guidance_too(monkeypatch):
+    """A model that recommends a top-k at guidance 1 gets its defaults timed (the timings replaced
+    here by a fixed figure: only what is timed is checked)."""
+    import argen.evaluate as evaluate
+
+    calls = []
+    monkeypatch.setattr("argen.benchmark.time_stream", lambda *args, **kwargs: calls.append(kwargs) or (0.0, 0.5))
+    model = argen.load("mlp-v1")
+    speed = evaluate.speed_metrics(model, 1.0, 8)
+    assert (speed["guidance"], speed["top_k"], speed["guided_seconds_per_image"]) == (1.0, 8, 0.5)
+    assert calls[-1] == {"guidance": 1.0, "repeats": evaluate.SPEED_REPEATS, "top_k": 8}
+    assert "guided_seconds_per_image" not in evaluate.speed_metrics(model, 1.0, None)  # plain sampling: timed once
+
+
 def test_readme_table_lists_every_shipped_model(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text(f"# front\n{TABLE_START}\nold\n{TABLE_END}\nafter\n")
