@@ -146,6 +146,13 @@ class GatedPixelCNN(GenerativeModel):
         zeros = lambda *shape: torch.zeros(*shape, device=device)  # noqa: E731
         layers = [(layer, *layer.column_weights()) for layer in self.layers]
         skip_weight = torch.cat([weights[-1] for weights in layers])  # one product for all the skips
+        # A step's gate is tanh(a) sigmoid(b) = sigmoid(b) - 2 sigmoid(-2a) sigmoid(b): one sigmoid over
+        # the whole pre-activation, then one addcmul. So a step computes -2a instead of a: the tanh
+        # half of the window weights and of what the vertical stack brings (below) is scaled by -2.
+        tanh_scale = [torch.ones(2 * layer.h_out.in_channels, device=device) for layer in self.layers]
+        for scale in tanh_scale:
+            scale[:len(scale) // 2] = -2
+        layers = [(layer, window * scale, *rest) for (layer, window, *rest), scale in zip(layers, tanh_scale)]
         skip_bias = sum(layer.skip.bias for layer in self.layers)
         head = head_at_position(self.output)
 
@@ -192,14 +199,22 @@ class GatedPixelCNN(GenerativeModel):
                         half = self.layers[i + 1].half
                         v = gate_(pre if cond_v is None else pre.add_(cond_v))  # the layer's output: the next one's input
                         vertical[i + 1][:, half + row - 1, half:half + width] = v.view(batch, width, -1)
-            for buffer, c, layer in zip(from_v, contributions, self.layers):
-                torch.add(c, layer.horizontal.bias[:, None], out=buffer.permute(1, 2, 0))
+            for buffer, c, layer, scale in zip(from_v, contributions, self.layers, tanh_scale):
+                torch.add(c, layer.horizontal.bias[:, None], out=buffer.permute(1, 2, 0)).mul_(scale[:, None])
             for buffer in horizontal:
                 buffer.zero_()
 
+        # Each layer's pre-activation at a step, and its gated output: a slice of the skip product's
+        # input (all the layers' outputs side by side), which the next layer's residual reads too.
+        pre = [torch.empty(batch, 2 * layer.h_out.in_channels, device=device) for layer in self.layers]
+        gated = torch.empty(batch, sum(layer.h_out.in_channels for layer in self.layers), device=device)
+        outs = gated.split([layer.h_out.in_channels for layer in self.layers], 1)
+
         # per layer, what a step reads: (what the vertical stack brings per column, the windows, the
-        # window's weight, the residual weight and bias, where h goes per column: the next layer's cache)
-        plan = [(from_v_at[i], windows_at[i], window, residual, layer.h_out.bias, inputs_at[i + 1])
+        # window's weight, the residual weight and bias, where h goes per column: the next layer's
+        # cache, the pre-activation and its halves (-2a and b, then their sigmoids), the gated output)
+        plan = [(from_v_at[i], windows_at[i], window, residual, layer.h_out.bias, inputs_at[i + 1], pre[i],
+                 *pre[i].chunk(2, 1), outs[i])
                 for i, (layer, window, residual, _) in enumerate(layers)]
 
         def step(x, t):
@@ -209,16 +224,16 @@ class GatedPixelCNN(GenerativeModel):
                 next_row(x, row)
             if col:  # the pixel drawn last is the newest input of the first layer (one channel)
                 scale_levels_into(inputs_at[0][col - 1], x[:, :, row, col - 1], self.levels)
-            outs, h = [], None
-            for from_v_col, windows, window, residual, bias, into in plan:
-                out = gate_(torch.addmm(from_v_col[col], windows[col], window))
-                outs.append(out)
+            h = None
+            for from_v_col, windows, window, residual, bias, into, pre_, sig_minus_2a, sig_b, out in plan:
+                torch.addmm(from_v_col[col], windows[col], window, out=pre_).sigmoid_()
+                torch.addcmul(sig_b, sig_minus_2a, sig_b, value=-2, out=out)  # tanh(a) sigmoid(b)
                 if into[col] is None:  # the last layer: its h feeds no layer, and the output reads the skips
                     break
                 if h is None:  # the first layer: no residual connection
                     h = torch.addmm(bias, out, residual, out=into[col])
                 else:  # plus the residual connection: h is this layer's input at col
                     h = torch.addmm(h, out, residual, out=into[col]).add_(bias)
-            return head(torch.addmm(skip_bias, torch.cat(outs, 1), skip_weight))
+            return head(torch.addmm(skip_bias, gated, skip_weight))
 
         return step
