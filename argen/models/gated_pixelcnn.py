@@ -13,7 +13,8 @@ Grey images only (C = 1). ``fast_sampler`` keeps caches in the spirit of Ramacha
 stack depends only on finished rows, so it is computed once per row from the rows within reach;
 each horizontal layer keeps its input for the row so far, so a new pixel costs every layer one
 column: a matrix product over its last few columns. No convolution reruns per pixel, and the
-logits are the naive path's (the same weights in the same sums).
+logits are the naive path's up to float rounding (the same sums, with the gate rewritten as one
+sigmoid: see ``fast_sampler``).
 """
 from dataclasses import dataclass
 
@@ -149,7 +150,7 @@ class GatedPixelCNN(GenerativeModel):
         # A step's gate is tanh(a) sigmoid(b) = sigmoid(b) - 2 sigmoid(-2a) sigmoid(b): one sigmoid over
         # the whole pre-activation, then one addcmul. So a step computes -2a instead of a: the tanh
         # half of the window weights and of what the vertical stack brings (below) is scaled by -2.
-        tanh_scale = [torch.ones(2 * layer.h_out.in_channels, device=device) for layer in self.layers]
+        tanh_scale = [torch.ones(layer.horizontal.out_channels, device=device) for layer in self.layers]
         for scale in tanh_scale:
             scale[:len(scale) // 2] = -2
         layers = [(layer, window * scale, *rest) for (layer, window, *rest), scale in zip(layers, tanh_scale)]
@@ -161,7 +162,8 @@ class GatedPixelCNN(GenerativeModel):
         vertical = [zeros(batch, layer.half + height, width + 2 * layer.half, layer.vertical.in_channels)
                     for layer in self.layers]
         rows_plan = [layer.row_weights(y, batch, width) for layer in self.layers]
-        # What the vertical stack brings to the current row, plus the horizontal bias, per column.
+        # What the vertical stack brings to the current row, plus the horizontal bias, per column
+        # (its tanh half scaled by -2).
         from_v = [zeros(width, batch, layer.horizontal.out_channels) for layer in self.layers]
         from_v_at = [buffer.unbind() for buffer in from_v]
         # Horizontal caches: each layer's input along the current row, zero-padded on the left by
@@ -206,7 +208,7 @@ class GatedPixelCNN(GenerativeModel):
 
         # Each layer's pre-activation at a step, and its gated output: a slice of the skip product's
         # input (all the layers' outputs side by side), which the next layer's residual reads too.
-        pre = [torch.empty(batch, 2 * layer.h_out.in_channels, device=device) for layer in self.layers]
+        pre = [torch.empty(batch, layer.horizontal.out_channels, device=device) for layer in self.layers]
         gated = torch.empty(batch, sum(layer.h_out.in_channels for layer in self.layers), device=device)
         outs = gated.split([layer.h_out.in_channels for layer in self.layers], 1)
 
