@@ -110,6 +110,7 @@ def load(name_or_dir):
                          f"{sorted(modules)}")
     module = build(modules[config["model_type"]], config)
     module.load_state_dict(upgrade_weights(load_file(directory / WEIGHTS)))
+    module.name = directory.name  # what a compressed file names to be decompressed with
     return module.eval()
 
 
