@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 import argen
-from argen import pipelines, render
+from argen import compression, pipelines, render
 from argen.data import DATASETS, MAX_LEVELS, NUM_CLASSES, from_drawing
 from argen.hub import model_dir, read_metrics, recommended_guidance, recommended_top_k
 from argen.sampling import set_threads
@@ -362,6 +362,55 @@ def likelihood(name, source, index, drawing, digit):
     return panel, summary, posterior
 
 
+def exact_choices(choices):
+    """The model picker's entries of the models that can compress (an exact likelihood)."""
+    return [(label, name) for label, name in choices if get_model(name).exact_likelihood]
+
+
+@library_errors
+def compress_picture(name, source, index, drawing):
+    """Store one picture as an ``.argen`` file with a model: its size next to PNG and WebP, and the
+    bits each value cost as the coder walked the model's order (the surprise map, in bytes)."""
+    model = get_model(name)
+    image, label = source_image(source, index, drawing, model.config.dataset)
+    classes = [label] if label is not None and model.num_classes else None
+    encoded = compression.encode(model, image, classes, name=name)
+    path = export_path(compression.SUFFIX)
+    Path(path).write_bytes(encoded.data)
+    bits = value_map(encoded.bits)
+    panel = render.map_panel(bits.numpy(), 0, max(math.log2(model.levels), float(bits.max())), "inferno", "bits",
+                             cell=model.codec.patch_size)
+    classical = {name: sizes[0] for name, sizes in compression.classical_sizes(image).items() if name != "lzma"}
+    header = len(encoded.data) - encoded.payload_bytes
+    summary = (f"**{len(encoded.data)} bytes** as `.argen` ({encoded.payload_bytes} of coded "
+               f"{model.codec.units}, {header} of header) · " + " · ".join(f"{k} {v} bytes" for k, v in classical.items())
+               + f" · the model's {float(encoded.bits.sum()) / 8:.1f} bytes (-log2 p of every {model.codec.unit}, "
+               f"summed{', and the class' if classes is None and model.num_classes else ''})")
+    if encoded.classes is not None:
+        summary += f" · coded as {as_class(model, int(encoded.classes[0]))}"
+    if not compression.lossless(model, image):
+        largest, psnr = compression.picture_error(model, image)
+        summary += (f"\n\nLossless over the model's values ({model.levels} per {model.codec.unit}), not over the "
+                    f"picture: it comes back within {largest} grey levels (PSNR {psnr:.1f} dB).")
+    return panel, summary, path, {"name": name, "values": model.codec.encode(image)}
+
+
+@library_errors
+def decompress_file(path, compressed):
+    """Decompress an ``.argen`` file and check it against the values compressed last, if it holds them."""
+    if not path:
+        raise gr.Error("compress a picture first (or upload an .argen file)")
+    data = Path(path).read_bytes()
+    name = compression.read_header(data).name
+    values, _, model = compression.decode(data, get_model(name))
+    picture = render.grid(model.codec.decode(values), nrow=len(values), scale=6)
+    verdict = f"Decompressed {len(data)} bytes with **{name}**: {values.numel()} {model.codec.units}"
+    if compressed and compressed["name"] == name and values.shape == compressed["values"].shape:
+        same = torch.equal(values, compressed["values"])
+        verdict += " · **identical** to what was compressed" if same else " · **different** from what was compressed"
+    return picture, verdict
+
+
 @library_errors
 def compare(names, digit, temperature, seed, speed=max(SPEEDS), request: gr.Request = None):
     """Race: the same class and random numbers through several models, drawn live side by side,
@@ -585,6 +634,27 @@ def build():
             l_go.click(likelihood, [l_model, l_source, l_index, l_drawing, l_digit],
                        [l_map, l_summary, l_posterior], api_name="likelihood")
             l_model.change(on_source_model_change, l_model, l_digit, api_visibility="private")
+
+        with gr.Tab("Compress"):
+            with gr.Row():
+                with gr.Column(scale=1):
+                    z_choices = exact_choices(choices)
+                    z_model = gr.Dropdown(z_choices, value=default if any(n == default for _, n in z_choices) else None,
+                                          label="model (those with an exact likelihood)")
+                    z_go = gr.Button("Compress", variant="primary")
+                    z_source, z_index, z_drawing = source_pickers()
+                with gr.Column(scale=2):
+                    z_summary = gr.Markdown("The likelihood is a file size: a range coder stores each value in "
+                                            "-log2 p bits, p the model's probability of it given the values before.")
+                    z_map = gr.Image(label="bits each value cost the file", type="pil", format="png")
+                    z_file = gr.File(label="the .argen file (download it, or upload one)", file_types=[".argen"])
+                    z_check = gr.Button("Decompress and check")
+                    z_back = gr.Image(label="decompressed", type="pil", height=180)
+                    z_verdict = gr.Markdown()
+            z_compressed = gr.State()
+            z_go.click(compress_picture, [z_model, z_source, z_index, z_drawing],
+                       [z_map, z_summary, z_file, z_compressed], api_name="compress")
+            z_check.click(decompress_file, [z_file, z_compressed], [z_back, z_verdict], api_name="decompress")
 
         with gr.Tab("Compare: a race"):
             with gr.Row():

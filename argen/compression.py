@@ -355,6 +355,34 @@ def picture_error(model, pictures):
     return int(difference.abs().max()), math.inf if mse == 0 else 10 * math.log10(255**2 / mse)
 
 
+def classical_sizes(pictures):
+    """Bytes of each uint8 picture ``[B, C, H, W]`` stored alone by the classical lossless formats:
+    ``{format: [sizes]}`` for PNG (optimized) and WebP lossless (Pillow), JPEG XL lossless (effort 9,
+    where ``imagecodecs`` is installed) and lzma of the raw bytes."""
+    import io
+    import lzma
+
+    from PIL import Image
+
+    arrays = [p[0] if p.shape[0] == 1 else p.transpose(1, 2, 0) for p in pictures.numpy()]
+
+    def saved(array, **options):
+        buffer = io.BytesIO()
+        Image.fromarray(array).save(buffer, **options)
+        return len(buffer.getvalue())
+
+    sizes = {"PNG (optimize)": [saved(a, format="png", optimize=True) for a in arrays],
+             "WebP lossless": [saved(a, format="webp", lossless=True, quality=100, method=6) for a in arrays]}
+    try:
+        import imagecodecs
+    except ImportError:
+        imagecodecs = None
+    if imagecodecs is not None and imagecodecs.JPEGXL.available:
+        sizes["JPEG XL lossless"] = [len(imagecodecs.jpegxl_encode(a, lossless=True, effort=9)) for a in arrays]
+    sizes["lzma"] = [len(lzma.compress(a.tobytes(), preset=9 | lzma.PRESET_EXTREME)) for a in arrays]
+    return sizes
+
+
 def read_pictures(paths, shape):
     """uint8 pictures ``[B, C, H, W]`` from image files of ``shape`` (C, H, W): grey for C = 1, RGB for C = 3."""
     from PIL import Image, UnidentifiedImageError

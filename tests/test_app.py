@@ -128,6 +128,28 @@ def test_likelihood_scores_and_classifies():
     assert f"**{bits:.1f} bits**" in summary
 
 
+def test_compress_tab_stores_a_digit_and_checks_the_round_trip(tmp_path):
+    panel, summary, path, compressed = app.compress_picture("pixel-gpt", "test image", 70, None)
+    data = open(path, "rb").read()
+    assert f"**{len(data)} bytes** as `.argen`" in summary and "PNG (optimize)" in summary and "WebP lossless" in summary
+    assert "coded as a 7" in summary and "Lossless over the model's values" not in summary and panel.size[0] > 28
+    image, _ = app.source_image("test image", 70, None)
+    assert torch.equal(argen.decompress(data), image)
+    picture, verdict = app.decompress_file(path, compressed)
+    assert "**identical** to what was compressed" in verdict and picture.size[0] >= 28
+    _, summary, _, _ = app.compress_picture(MODEL, "test image", 70, None)  # 16 levels: lossy on the way in
+    assert "Lossless over the model's values (16 per pixel)" in summary and "PSNR" in summary
+    assert [name for _, name in app.exact_choices(app.model_choices())] == \
+        [name for name in argen.available() if argen.load(name).exact_likelihood]
+    with pytest.raises(gr.Error, match="no exact likelihood"):
+        app.compress_picture("maskgit", "test image", 70, None)
+    (tmp_path / "notes.argen").write_bytes(b"hello")
+    with pytest.raises(gr.Error, match="not an .argen file"):
+        app.decompress_file(str(tmp_path / "notes.argen"), compressed)
+    with pytest.raises(gr.Error, match="compress a picture first"):
+        app.decompress_file(None, None)
+
+
 def test_drawing_input():
     drawing = np.full((300, 211, 3), 255, np.uint8)
     drawing[50:250, 100:115] = 0  # a dark vertical stroke: a "1"
