@@ -487,6 +487,20 @@ def test_browser_studio(server, browser, viewport):
     page.close()
 
 
+def test_browser_compress_tab(server, browser):
+    """Compress a test digit, see its size next to PNG's, and decompress the file to check it."""
+    page = browser.new_page(viewport=VIEWPORTS["desktop"])
+    page.goto(server)
+    page.get_by_text("top-k (0 = all 16 values)").wait_for()
+    open_tab(page, "Compress")
+    page.get_by_role("button", name="Compress", exact=True).filter(visible=True).first.click()
+    summary = page.get_by_text(re.compile(r"bytes as \.argen")).filter(visible=True)
+    summary.wait_for(timeout=60_000)
+    assert "PNG (optimize)" in summary.inner_text() and "WebP lossless" in summary.inner_text()
+    page.get_by_role("button", name="Decompress and check").click()
+    page.get_by_text("identical to what was compressed").wait_for(timeout=60_000)
+
+
 def race_on_the_phone(page):
     open_tab(page, "Compare: a race")
     assert_in_first_viewport(page, "Race")
