@@ -80,6 +80,19 @@ def check_seed(seed):
     return seed
 
 
+def seeded_uniforms(seed, shape):
+    """(uniforms in [0, 1) of ``shape``, the generator for later draws) of a seed in [0, 2^63).
+    torch's CPU generator (a Mersenne Twister) keeps only the low 32 bits of a seed, so the high
+    bits shift the uniforms by uniforms of their own, modulo 1 (a Cranley-Patterson rotation): a
+    seed below 2^32 gives torch's own numbers, and seeds that share their low bits differ."""
+    low, high = divmod(check_seed(seed), 2**32)[::-1]
+    generator = torch.Generator().manual_seed(low)
+    u = torch.rand(shape, generator=generator)
+    if high:
+        u = (u + torch.rand(shape, generator=torch.Generator().manual_seed(high))).remainder_(1.0)
+    return u, generator
+
+
 def requests(model, classes):
     """Sampler arguments for one image per entry of ``classes``: those labels for a class-conditional
     model, as many images for an unconditional one."""
@@ -292,8 +305,7 @@ def sample_stream(model, labels=None, temperature=1.0, top_k=None, seed=0, every
     prompt, forced = check_prompt(model, prompt, keep, batch)
     schedule = schedule or model.schedule()
     n, shape = model.num_values, model.value_shape
-    generator = torch.Generator().manual_seed(check_seed(seed))
-    u = torch.rand(batch, n, generator=generator)
+    u, generator = seeded_uniforms(seed, (batch, n))
     device = next(model.parameters()).device
     guide = guidance_of(model, y, guidance)
     runs = 1 if guide is None else guide.classes  # runs of each image: row i * runs + r is image i

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import argen
-from argen.sampling import draw, entropy
+from argen.sampling import draw, entropy, seeded_uniforms
 from argen.schedules import CoarseToFine, Raster, raster_logits, raster_values
 from conftest import grey, labels_kwargs, make_tiny
 
@@ -43,6 +43,21 @@ def test_seeded_determinism(tiny):
     b = argen.sample(tiny, seed=3, **labels_kwargs(tiny, 4))
     c = argen.sample(tiny, seed=4, **labels_kwargs(tiny, 4))
     assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_every_bit_of_a_seed_counts():
+    """torch's generator keeps 32 bits of a seed; the sampler mixes in the rest, and a seed below
+    2^32 keeps torch's own numbers (so earlier samples are unchanged)."""
+    model = make_tiny("pixel-gpt")
+    seeds = (0, 2**32, 2**63 - 1, 2**63 - 2**32)
+    images = [argen.sample(model, seed=seed, **labels_kwargs(model, 4)) for seed in seeds]
+    assert all(not torch.equal(images[i], images[j]) for i in range(4) for j in range(i))
+    u, _ = seeded_uniforms(7, (2, 5))
+    assert torch.equal(u, torch.rand(2, 5, generator=torch.Generator().manual_seed(7)))
+    u, _ = seeded_uniforms(2**63 - 1, (1000,))
+    assert 0 <= float(u.min()) and float(u.max()) < 1 and 0.45 < float(u.mean()) < 0.55
+    with pytest.raises(ValueError, match=r"seed must be an integer in \[0, 2\^63\), got 9223372036854775808"):
+        argen.sample(model, seed=2**63, **labels_kwargs(model, 1))
 
 
 def test_fast_path_equals_naive_path(tiny):
