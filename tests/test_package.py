@@ -18,8 +18,9 @@ def test_readme_snippet_runs_from_another_directory(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert "pixel-gpt" in lines[0] and lines[1] == "28 pixels drawn" and lines[-2] == "784 pixels drawn"
-    assert re.fullmatch(r"tensor\(\[\d\.\d+, \d\.\d+\]\) tensor\(\[\d, \d\]\)", lines[-1])
+    assert "pixel-gpt" in lines[0] and lines[1] == "28 pixels drawn" and lines[-3] == "784 pixels drawn"
+    assert re.fullmatch(r"tensor\(\[\d\.\d+, \d\.\d+\]\) tensor\(\[\d, \d\]\)", lines[-2])
+    assert re.fullmatch(r"\d+ bytes; True", lines[-1])
 
 
 def module_name(path):
@@ -96,3 +97,10 @@ def test_every_tracked_binary_travels_through_lfs():
                                 text=True, check=True).stdout.splitlines()
     outside = [line.split(":")[0] for line in attributes if not line.endswith(": filter: lfs")]
     assert not outside, f"binaries outside LFS in .gitattributes: {outside}"
+
+
+def test_one_version():
+    import argen
+
+    assert re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M).group(1) == argen.__version__
+    assert f"## {argen.__version__} " in (ROOT / "CHANGELOG.md").read_text()
