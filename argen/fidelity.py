@@ -1,0 +1,304 @@
+"""Measures of game frames that see objects, not only palette.
+
+A classifier that tells ten games apart reads a frame's palette and scenery: samples with the
+right colours in the right bands pass it whether or not they hold a paddle, a ball or an alien.
+These measures look at what moves:
+
+- **Object statistics** (:func:`object_statistics`): each game's background is the per-pixel mode
+  of its training frames (:func:`backgrounds`); a pixel is foreground where any channel differs
+  from it by more than :data:`FOREGROUND_LEVELS` grey levels. Per game: the foreground share and
+  the number of connected foreground blobs (8-connected) per frame, for samples and real frames.
+- **C2ST** (Lopez-Paz & Oquab 2017, :func:`c2st`): a small CNN critic learns to tell samples from
+  test frames on half of each; its accuracy on the other half is the score (0.5: it cannot tell),
+  over several random splits. Its control is the same critic on training frames against test
+  frames (different episodes of the same games).
+- **Improved precision and recall** (Kynkäänniemi et al. 2019, :func:`precision_recall`): in the
+  space of a frame's difference from its game's background (pixels, so layout and sprites count
+  and the shared scenery does not), precision is the share of samples inside the k-nearest-
+  neighbour ball of some real frame of their game (realism), recall the share of real frames
+  inside the ball of some sample (coverage).
+- **Memorisation** (:func:`memorisation`): each sample's distance to its nearest training frame of
+  its game, against the same distance for test frames.
+
+Everything is measured at 32 x 32 (96 x 128 frames are area-averaged down, as the classifier judges
+them). ``python -m argen.fidelity`` draws each colour model's samples at its recommended settings
+and prints the figures; ``--write`` records them in the model's metrics.json.
+"""
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+FOREGROUND_LEVELS = 24  # a pixel differs from its game's background by more than this in some channel
+SIZE = (3, 32, 32)  # the frames the measures read
+NEIGHBOURS = 3  # k of the k-nearest-neighbour balls (Kynkäänniemi et al.)
+
+
+def shrink(images):
+    """uint8 frames ``[N, 3, H, W]`` at 32 x 32 (area-averaged by whole factors, rounded to 8 bits)."""
+    from .classifier import shrink_to
+
+    return shrink_to(images, SIZE, "games")
+
+
+def backgrounds(images, labels, num_classes):
+    """Each game's background ``uint8 [G, 3, 32, 32]``: the most common colour of each pixel over its frames."""
+    images = shrink(images)
+    packed = (images[:, 0].long() << 16) | (images[:, 1].long() << 8) | images[:, 2].long()  # (n, h, w)
+    modes = []
+    for game in range(num_classes):
+        mode = packed[labels == game].mode(0).values  # (h, w)
+        modes.append(torch.stack([(mode >> 16) & 255, (mode >> 8) & 255, mode & 255]).to(torch.uint8))
+    return torch.stack(modes)
+
+
+def foreground(images, labels, background):
+    """bool ``[N, 32, 32]``: pixels whose colour differs from their game's background."""
+    difference = (shrink(images).int() - background[labels].int()).abs().amax(1)
+    return difference > FOREGROUND_LEVELS
+
+
+def blob_counts(masks):
+    """Connected (8-neighbour) foreground blobs of each mask ``[N, h, w]``: long ``[N]``."""
+    from scipy import ndimage
+
+    structure = np.ones((3, 3), bool)
+    return torch.tensor([ndimage.label(m, structure)[1] for m in masks.numpy()])
+
+
+def object_statistics(images, labels, background, num_classes):
+    """Per game ``{"foreground": mean share of foreground pixels, "blobs": mean blobs per frame}``."""
+    masks = foreground(images, labels, background)
+    blobs = blob_counts(masks).float()
+    share = masks.float().mean((1, 2))
+    return [{"foreground": float(share[labels == g].mean()), "blobs": float(blobs[labels == g].mean())}
+            for g in range(num_classes)]
+
+
+def blob_error(statistics, reference):
+    """The largest relative difference of blobs per frame from the reference's, over the games."""
+    return max(abs(s["blobs"] - r["blobs"]) / max(r["blobs"], 1e-9) for s, r in zip(statistics, reference))
+
+
+class Critic(nn.Module):
+    """A small CNN that tells two sets of 32 x 32 frames apart (one logit)."""
+
+    def __init__(self, width=16):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(3, width, 3, 2, 1), nn.LeakyReLU(0.2),
+            nn.Conv2d(width, 2 * width, 3, 2, 1), nn.LeakyReLU(0.2),
+            nn.Conv2d(2 * width, 2 * width, 3, 2, 1), nn.LeakyReLU(0.2),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2 * width, 1))
+
+    def forward(self, images):
+        return self.body(images.float() / 127.5 - 1)[:, 0]
+
+
+def critic_accuracy(a, b, generator, steps=200, batch=64):
+    """Held-out accuracy of a critic trained on half of ``a`` against half of ``b`` (uint8 frames)."""
+    n = min(len(a), len(b))
+    a, b = a[torch.randperm(len(a), generator=generator)[:n]], b[torch.randperm(len(b), generator=generator)[:n]]
+    half = n // 2
+    train_x, train_y = torch.cat([a[:half], b[:half]]), torch.cat([torch.ones(half), torch.zeros(half)])
+    test_x, test_y = torch.cat([a[half:], b[half:]]), torch.cat([torch.ones(n - half), torch.zeros(n - half)])
+    torch.manual_seed(int(torch.randint(0, 2**31, (1,), generator=generator)))
+    critic = Critic()
+    optimizer = torch.optim.Adam(critic.parameters(), 1e-3)
+    for _ in range(steps):
+        pick = torch.randint(0, len(train_x), (batch,), generator=generator)
+        x = train_x[pick]
+        x = torch.where(torch.rand(len(x), 1, 1, 1, generator=generator) < 0.5, x, x.flip(-1))  # mirror: augment
+        loss = F.binary_cross_entropy_with_logits(critic(x), train_y[pick])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        return float(((critic(test_x) > 0).float() == test_y).float().mean())
+
+
+def c2st(samples, real, splits=5, seed=0, steps=200):
+    """(mean, standard deviation) over ``splits`` random splits of the held-out accuracy of a critic
+    telling ``samples`` from ``real`` frames (uint8, shrunk to 32 x 32)."""
+    generator = torch.Generator().manual_seed(seed)
+    accuracies = [critic_accuracy(shrink(samples), shrink(real), generator, steps) for _ in range(splits)]
+    return float(np.mean(accuracies)), float(np.std(accuracies))
+
+
+def residuals(images, labels, background):
+    """Each frame's difference from its game's background, as float vectors ``[N, 3 * 32 * 32]``."""
+    return (shrink(images).float() - background[labels].float()).flatten(1) / 255
+
+
+def coverage(centres, points, k=NEIGHBOURS):
+    """The share of ``points`` inside the k-nearest-neighbour ball of some of the ``centres``."""
+    radii = torch.cdist(centres, centres).kthvalue(k + 1, 1).values  # the k-th neighbour, not itself
+    return float((torch.cdist(points, centres) <= radii[None]).any(1).float().mean())
+
+
+def precision_recall(samples, sample_labels, real, real_labels, background, num_classes):
+    """(precision, recall) of the samples against real frames, within each game, averaged over games."""
+    fake_x, real_x = residuals(samples, sample_labels, background), residuals(real, real_labels, background)
+    precision, recall = [], []
+    for game in range(num_classes):
+        f, r = fake_x[sample_labels == game], real_x[real_labels == game]
+        if len(f) <= NEIGHBOURS or len(r) <= NEIGHBOURS:
+            raise ValueError(f"precision and recall need more than {NEIGHBOURS} frames of each game, got "
+                             f"{len(f)} samples and {len(r)} real frames of game {game}")
+        precision.append(coverage(r, f))
+        recall.append(coverage(f, r))
+    return float(np.mean(precision)), float(np.mean(recall))
+
+
+def memorisation(samples, sample_labels, test, test_labels, train, train_labels, num_classes):
+    """{"ratio": median distance of a sample to its nearest training frame / the same for test frames,
+    "copies": share of samples equal to a training frame or nearer one than all but 1% of test frames are}."""
+    def nearest(images, labels):
+        distances = torch.zeros(len(images))
+        x, t = shrink(images).float().flatten(1), shrink(train).float().flatten(1)
+        for game in range(num_classes):
+            mine = labels == game
+            if mine.any():
+                distances[mine] = torch.cdist(x[mine], t[train_labels == game]).min(1).values
+        return distances
+
+    fake, real = nearest(samples, sample_labels), nearest(test, test_labels)
+    return {"ratio": float(fake.median() / real.median()),
+            "copies": float(((fake < real.quantile(0.01)) | (fake == 0)).float().mean())}
+
+
+def balanced(labels, per_class, generator):
+    """Indices of ``per_class`` random members of each class."""
+    return torch.cat([members[torch.randperm(len(members), generator=generator)[:per_class]]
+                      for members in (torch.nonzero(labels == c).flatten() for c in labels.unique())])
+
+
+class Reference:
+    """The real frames the measures compare with: each game's background (from the training
+    frames), the test frames and training frames, at 32 x 32."""
+
+    def __init__(self, data_dir=None, num_classes=10):
+        from .data import load_dataset
+
+        self.num_classes = num_classes
+        self.train, self.train_labels = load_dataset("games", "train", data_dir)
+        self.test, self.test_labels = load_dataset("games", "test", data_dir)
+        self.background = backgrounds(self.train, self.train_labels, num_classes)
+
+    def real(self, per_class, split="test", seed=0):
+        """``per_class`` random frames of each game from a split, and their labels."""
+        images, labels = (self.test, self.test_labels) if split == "test" else (self.train, self.train_labels)
+        index = balanced(labels, per_class, torch.Generator().manual_seed(seed))
+        return images[index], labels[index]
+
+    def measure(self, samples, labels, seed=0):
+        """Every measure of ``samples`` (uint8 frames, any whole multiple of 32 x 32) drawn for ``labels``."""
+        per_class = int(torch.bincount(labels, minlength=self.num_classes).min())
+        real, real_labels = self.real(per_class, seed=seed + 1)
+        accuracy, spread = c2st(samples, real, seed=seed)
+        precision, recall = precision_recall(samples, labels, real, real_labels, self.background, self.num_classes)
+        statistics = object_statistics(samples, labels, self.background, self.num_classes)
+        reference = object_statistics(self.test, self.test_labels, self.background, self.num_classes)
+        return {"samples": len(samples), "c2st": round(accuracy, 4), "c2st_std": round(spread, 4),
+                "precision": round(precision, 4), "recall": round(recall, 4),
+                "blobs": [round(s["blobs"], 2) for s in statistics],
+                "foreground": [round(s["foreground"], 4) for s in statistics],
+                "blob_error": round(blob_error(statistics, reference), 4),
+                "memorisation": {k: round(v, 4) for k, v in memorisation(
+                    samples, labels, self.test, self.test_labels, self.train, self.train_labels,
+                    self.num_classes).items()}}
+
+    def control(self, per_class, seed=0):
+        """The measures of real training frames (other episodes) in place of samples: what real frames score."""
+        frames, labels = self.real(per_class, "train", seed=seed + 2)
+        return self.measure(frames, labels, seed)
+
+
+def colour_models():
+    """The shipped generative models of game frames."""
+    from .hub import available, load
+
+    return [name for name in available() if load(name).config.dataset.startswith("games")]
+
+
+def draw(name, per_class, seed, cache=None):
+    """(uint8 pictures, labels) of ``per_class`` samples of each game from a shipped model at its
+    recommended guidance and top-k, read from ``cache`` (an .npz) when it holds them."""
+    from pathlib import Path
+
+    from .evaluate import draw_samples
+    from .hub import load, recommended_guidance, recommended_top_k
+
+    if cache is not None and Path(cache).is_file():
+        with np.load(cache) as data:
+            return torch.from_numpy(data["pictures"]), torch.from_numpy(data["labels"])
+    model = load(name)
+    guidance = recommended_guidance(name) if model.can_guide else None
+    values, labels = draw_samples(model, per_class, seed, guidance=guidance, top_k=recommended_top_k(name))
+    with torch.no_grad():
+        pictures = model.codec.decode(values)
+    if cache is not None:
+        Path(cache).parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(cache, pictures=pictures.numpy(), labels=labels.numpy())
+    return pictures, labels
+
+
+def tokenizer_ceiling(reference, per_class, data_dir, name="games-tokenizer"):
+    """The measures of the tokenizer's reconstructions of 96 x 128 test frames: what a token prior can at best draw."""
+    from .data import load_dataset
+    from .hub import load
+
+    tokenizer = load(name)
+    images, labels = load_dataset("games-96x128", "test", data_dir)
+    index = balanced(labels, per_class, torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        back = (tokenizer.decode(tokenizer.encode(images[index])) * 255).round().to(torch.uint8)
+    return reference.measure(back, labels[index])
+
+
+def row(name, m):
+    blobs = " ".join(f"{b:.1f}" for b in m["blobs"])
+    return (f"{name:20s} {m['c2st']:.3f} ± {m['c2st_std']:.3f}  {m['precision']:.3f}  {m['recall']:.3f}  "
+            f"{m['blob_error']:7.2f}  {m['memorisation']['ratio']:.2f}/{m['memorisation']['copies']:.2f}  {blobs}")
+
+
+def main(argv=None):
+    import argparse
+    import sys
+
+    from .data import GAME_NAMES
+    from .hub import model_dir, read_metrics, write_report
+
+    parser = argparse.ArgumentParser(prog="python -m argen.fidelity", description=__doc__.split("\n")[0])
+    parser.add_argument("names", nargs="*", help="colour models (default: every shipped one)")
+    parser.add_argument("--data-dir", default=None, help="where python -m argen.games wrote the frames")
+    parser.add_argument("--per-class", type=int, default=20, help="samples of each game")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cache", default="runs/fidelity", help="folder keeping each model's samples (.npz)")
+    parser.add_argument("--write", action="store_true", help="record the figures in each model's metrics.json")
+    args = parser.parse_args(argv)
+    reference = Reference(args.data_dir)
+    print("real frames per game, blobs:", " ".join(f"{n} {b:.1f}" for n, b in zip(GAME_NAMES, real_blobs(reference))))
+    print(f"{'':20s} C2ST (0.5 best)  prec.  recall  blobs±%  memo.    blobs per frame, by game")
+    print(row("control: train", reference.control(args.per_class, args.seed)), flush=True)
+    print(row("games-tokenizer", tokenizer_ceiling(reference, args.per_class, args.data_dir)), flush=True)
+    for name in args.names or colour_models():
+        pictures, labels = draw(name, args.per_class, args.seed, f"{args.cache}/{name}-{args.per_class}.npz")
+        measured = reference.measure(pictures, labels, args.seed)
+        print(row(name, measured), flush=True)
+        if args.write:
+            metrics = read_metrics(name)
+            metrics["fidelity"] = {**measured, "per_class": args.per_class, "seed": args.seed,
+                                   "command": "python -m argen.fidelity " + " ".join(sys.argv[1:] if argv is None else argv)}
+            write_report(model_dir(name), metrics)
+
+
+def real_blobs(reference):
+    return [round(s["blobs"], 2) for s in object_statistics(reference.test, reference.test_labels,
+                                                             reference.background, reference.num_classes)]
+
+
+if __name__ == "__main__":
+    main()
