@@ -102,6 +102,7 @@ class Walk:
         self.values = torch.zeros(self.batch, n, dtype=torch.long)
         self.drawn = torch.zeros(self.batch, n, dtype=torch.bool)
         self.x, self.mask = from_raster(self.values, model.value_shape), from_raster(self.drawn, model.value_shape)
+        self.written = (self.values.numpy(), self.drawn.numpy())  # numpy views: a value is put at a tenth of the cost
         with torch.inference_mode():
             self.predict, _ = predictor(model, self.labels, self.batch, self.schedule, follows_own_order(
                 model, self.schedule))
@@ -117,8 +118,9 @@ class Walk:
         return int(self.order[self.step]), probabilities(logits[:, 0])
 
     def put(self, position, values):
-        self.values[:, position] = values
-        self.drawn[:, position] = True
+        """Commit ``values`` (int ``[B]``) at raster ``position``."""
+        self.written[0][:, position] = values
+        self.written[1][:, position] = True
         self.step += 1
 
 
@@ -188,7 +190,7 @@ def run_coder(model, count, classes, threads, code_value):
             walk = Walk(model, None if classes is None else classes[start:stop], stop - start)
             for _ in range(len(walk)):
                 position, probs = walk.next()
-                walk.put(position, torch.from_numpy(code_value(start, stop, position, probs)).long())
+                walk.put(position, code_value(start, stop, position, probs))
     finally:
         set_threads(caller)
 
@@ -203,7 +205,7 @@ def encode(model, pictures, classes=None, name=None):
     name = name if name is not None else getattr(model, "name", "")
     if len(name.encode()) > 255:
         raise CompressionError(f"a model name is at most 255 bytes, got {name!r}")
-    values = raster_values(model.codec.encode(pictures))  # (b, n)
+    values = raster_values(model.codec.encode(pictures)).numpy()  # (b, n)
     classes = coded_classes(model, model.codec.encode(pictures), classes)
     threads = torch.get_num_threads()
     if threads > 255:
@@ -212,19 +214,18 @@ def encode(model, pictures, classes=None, name=None):
     categorical = constriction.stream.model.Categorical(perfect=False)
     if classes is not None:
         coder.encode(classes.numpy().astype(np.int32), categorical, uniform(model.num_classes, len(classes)))
-    bits = torch.zeros(values.shape, dtype=torch.float64)
+    bits = np.zeros(values.shape)
 
     def code_value(start, stop, position, probs):
-        chosen = values[start:stop, position].numpy()
+        chosen = values[start:stop, position]
         coder.encode(chosen.astype(np.int32), categorical, probs)
-        bits[start:stop, position] = torch.from_numpy(-np.log2(probs[np.arange(len(chosen)), chosen]
-                                                               / probs.sum(-1)))
+        bits[start:stop, position] = -np.log2(probs[np.arange(len(chosen)), chosen] / probs.sum(-1))
         return chosen
 
     run_coder(model, len(values), classes, threads, code_value)
     words = coder.get_compressed()
     data = pack(name, weights_hash(model), pictures.shape, threads, classes is not None, words)
-    return Encoded(data, from_raster(bits, model.value_shape).float(), classes)
+    return Encoded(data, from_raster(torch.from_numpy(bits), model.value_shape).float(), classes)
 
 
 def compress(model, pictures, classes=None):
@@ -320,15 +321,14 @@ def decode(data, model=None):
     classes = None
     if header.has_classes:
         classes = torch.from_numpy(coder.decode(categorical, uniform(model.num_classes, header.count)).astype(np.int64))
-    values = torch.zeros(header.count, model.num_values, dtype=torch.long)
+    values = np.zeros((header.count, model.num_values), np.int64)
 
     def code_value(start, stop, position, probs):
-        decoded = coder.decode(categorical, probs)
-        values[start:stop, position] = torch.from_numpy(decoded.astype(np.int64))
-        return decoded
+        values[start:stop, position] = coder.decode(categorical, probs)
+        return values[start:stop, position]
 
     run_coder(model, header.count, classes, header.threads, code_value)
-    return from_raster(values, model.value_shape).contiguous(), classes, model
+    return from_raster(torch.from_numpy(values), model.value_shape).contiguous(), classes, model
 
 
 def decompress(data, model=None):

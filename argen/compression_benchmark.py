@@ -3,6 +3,7 @@
     python -m argen.compression_benchmark --data-dir ../shared/data                     # MNIST, all 10,000
     python -m argen.compression_benchmark --count 1000 pixel-gpt gated-pixelcnn-binary
     python -m argen.compression_benchmark --dataset games --data-dir data --count 200
+    python -m argen.compression_benchmark --one pixel-gpt --data-dir ../shared/data      # decode vs sample one
 
 For the first ``--count`` test pictures of a dataset: bytes per picture of PNG (optimized) and WebP
 lossless (Pillow), JPEG XL lossless (``imagecodecs``, effort 9; each picture its own file) and of lzma
@@ -51,6 +52,25 @@ def model_row(name, pictures, labels):
             "encode": encode_s / count, "decode": decode_s / count, "exact": exact, "psnr": psnr}
 
 
+def one_picture_seconds(name, picture, label, repeats=3):
+    """(seconds to sample one picture, seconds to decode one stored picture) with the same model, the
+    best of ``repeats`` runs each, interleaved so both meet the same machine."""
+    from .sampling import requests, sample
+
+    model = load(name)
+    classes = label[None] if model.num_classes else None
+    data = compression.compress(model, picture[None], classes)
+    best_sample = best_decode = math.inf
+    for _ in range(repeats):
+        started = time.perf_counter()
+        sample(model, seed=0, **requests(model, [int(label)]))
+        best_sample = min(best_sample, time.perf_counter() - started)
+        started = time.perf_counter()
+        compression.decode(data, model)
+        best_decode = min(best_decode, time.perf_counter() - started)
+    return best_sample, best_decode
+
+
 def exact_models(dataset):
     names = []
     for name in available():
@@ -67,11 +87,18 @@ def main(argv=None):
     parser.add_argument("--data-dir", default=None, help="where the dataset lives (as for training)")
     parser.add_argument("--count", type=int, default=10_000, help="the first this many test pictures")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--one", action="store_true",
+                        help="only time one picture: sampling it against decoding it (the best of 3, interleaved)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     get_dataset(args.dataset)
     images, labels = load_dataset(args.dataset, "test", args.data_dir)
     pictures, labels = images[:args.count], labels[:args.count]
+    if args.one:
+        for name in args.names or exact_models(args.dataset):
+            sampled, decoded = one_picture_seconds(name, pictures[0], labels[0])
+            print(f"{name:22s} one picture: sample {sampled:.3f} s, decode {decoded:.3f} s", flush=True)
+        return
     count = len(pictures)
     print(f"{args.dataset}: the first {count} test pictures, {tuple(pictures.shape[1:])}, raw "
           f"{pictures[0].numel()} bytes each; bytes per picture:")
