@@ -296,7 +296,34 @@ def markdown_table(names):
         by_dataset.setdefault(read_config(model_dir(name)).get("dataset", "mnist"), []).append(name)
     tables = [f"**{dataset}** — {get_dataset(dataset).about}\n\n" + dataset_table(group)
               for dataset, group in by_dataset.items()]
+    measured = [name for name in names if "fidelity" in read_metrics(name)]
+    if measured:
+        tables.append(fidelity_table(measured))
     return "\n\n".join(tables)
+
+
+def fidelity_table(names):
+    """What the colour models' samples hold (``python -m argen.fidelity``): a row per model, after
+    the real frames' own row (training frames against test frames)."""
+    first = read_metrics(names[0])["fidelity"]
+    rows = ["**game frames: what the samples hold** (`python -m argen.fidelity --write`, at 32 x 32; C2ST 0.5 = "
+            "indistinguishable from test frames; blobs: the worst game's relative error in moving objects per "
+            "frame)", "",
+            "| model | samples | C2ST ± spread | precision | recall | blobs off by | nearest training frame "
+            "(sample / test distance; copies) |", "|---|---|---|---|---|---|---|"]
+
+    def cells(f):
+        return (f"{f['c2st']:.3f} ± {f['c2st_std']:.3f} | {f['precision']:.3f} | {f['recall']:.3f} | "
+                f"{f['blob_error']:.0%}")
+
+    rows.append(f"| real training frames (control) | {first['samples']} | {cells(first['control'])} | — |")
+    rows.append(f"| `games-tokenizer` reconstructions (a token prior's ceiling) | {first['samples']} | "
+                f"{cells(first['tokenizer_ceiling'])} | — |")
+    for name in names:
+        f = read_metrics(name)["fidelity"]
+        rows.append(f"| `{name}` | {f['samples']} | {cells(f)} | {f['memorisation']['ratio']:.2f}; "
+                    f"{f['memorisation']['copies']:.0%} |")
+    return "\n".join(rows)
 
 
 def dataset_table(names):

@@ -10,7 +10,8 @@ These measures look at what moves:
   the number of connected foreground blobs (8-connected) per frame, for samples and real frames.
 - **C2ST** (Lopez-Paz & Oquab 2017, :func:`c2st`): a small CNN critic learns to tell samples from
   test frames on half of each; its accuracy on the other half is the score (0.5: it cannot tell),
-  over several random splits. Its control is the same critic on training frames against test
+  over several random splits. It reads each frame beside its difference from the game's
+  background and pools by the maximum too, so that objects, not only colours, decide. Its control is the same critic on training frames against test
   frames (different episodes of the same games).
 - **Improved precision and recall** (Kynkäänniemi et al. 2019, :func:`precision_recall`): in the
   space of a frame's difference from its game's background (pixels, so layout and sprites count
@@ -83,22 +84,31 @@ def blob_error(statistics, reference):
 
 
 class Critic(nn.Module):
-    """A small CNN that tells two sets of 32 x 32 frames apart (one logit)."""
+    """A small CNN that tells two sets of 32 x 32 frames apart (one logit). It reads each frame with
+    its difference from its game's background (6 channels), and pools its last features both by
+    the mean and by the maximum, so that one sprite too many or too few, anywhere, can decide."""
 
     def __init__(self, width=16):
         super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(3, width, 3, 2, 1), nn.LeakyReLU(0.2),
+        self.body = nn.Sequential(  # every pixel reaches a feature: 3 x 3 windows at stride 2
+            nn.Conv2d(6, width, 3, 2, 1), nn.LeakyReLU(0.2),
             nn.Conv2d(width, 2 * width, 3, 2, 1), nn.LeakyReLU(0.2),
-            nn.Conv2d(2 * width, 2 * width, 3, 2, 1), nn.LeakyReLU(0.2),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2 * width, 1))
+            nn.Conv2d(2 * width, 2 * width, 3, 1, 1), nn.LeakyReLU(0.2))
+        self.head = nn.Linear(4 * width, 1)
 
-    def forward(self, images):
-        return self.body(images.float() / 127.5 - 1)[:, 0]
+    def forward(self, inputs):
+        features = self.body(inputs)  # (b, 2w, 8, 8)
+        return self.head(torch.cat([features.mean((2, 3)), features.amax((2, 3))], 1))[:, 0]
+
+
+def critic_inputs(images, labels, background):
+    """A critic's view of uint8 frames: the frame and its difference from its game's background, in [-1, 1]."""
+    images = shrink(images).float()
+    return torch.cat([images / 127.5 - 1, (images - background[labels].float()) / 255], 1)
 
 
 def critic_accuracy(a, b, generator, steps=200, batch=64):
-    """Held-out accuracy of a critic trained on half of ``a`` against half of ``b`` (uint8 frames)."""
+    """Held-out accuracy of a critic trained on half of ``a`` against half of ``b`` (critic inputs)."""
     n = min(len(a), len(b))
     a, b = a[torch.randperm(len(a), generator=generator)[:n]], b[torch.randperm(len(b), generator=generator)[:n]]
     half = n // 2
@@ -106,12 +116,10 @@ def critic_accuracy(a, b, generator, steps=200, batch=64):
     test_x, test_y = torch.cat([a[half:], b[half:]]), torch.cat([torch.ones(n - half), torch.zeros(n - half)])
     torch.manual_seed(int(torch.randint(0, 2**31, (1,), generator=generator)))
     critic = Critic()
-    optimizer = torch.optim.Adam(critic.parameters(), 1e-3)
+    optimizer = torch.optim.Adam(critic.parameters(), 2e-3)
     for _ in range(steps):
         pick = torch.randint(0, len(train_x), (batch,), generator=generator)
-        x = train_x[pick]
-        x = torch.where(torch.rand(len(x), 1, 1, 1, generator=generator) < 0.5, x, x.flip(-1))  # mirror: augment
-        loss = F.binary_cross_entropy_with_logits(critic(x), train_y[pick])
+        loss = F.binary_cross_entropy_with_logits(critic(train_x[pick]), train_y[pick])
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -119,11 +127,12 @@ def critic_accuracy(a, b, generator, steps=200, batch=64):
         return float(((critic(test_x) > 0).float() == test_y).float().mean())
 
 
-def c2st(samples, real, splits=5, seed=0, steps=200):
+def c2st(samples, labels, real, real_labels, background, splits=3, seed=0, steps=200):
     """(mean, standard deviation) over ``splits`` random splits of the held-out accuracy of a critic
-    telling ``samples`` from ``real`` frames (uint8, shrunk to 32 x 32)."""
+    telling ``samples`` from ``real`` frames (uint8, shrunk to 32 x 32; each with its game's label)."""
     generator = torch.Generator().manual_seed(seed)
-    accuracies = [critic_accuracy(shrink(samples), shrink(real), generator, steps) for _ in range(splits)]
+    a, b = critic_inputs(samples, labels, background), critic_inputs(real, real_labels, background)
+    accuracies = [critic_accuracy(a, b, generator, steps) for _ in range(splits)]
     return float(np.mean(accuracies)), float(np.std(accuracies))
 
 
@@ -197,7 +206,7 @@ class Reference:
         """Every measure of ``samples`` (uint8 frames, any whole multiple of 32 x 32) drawn for ``labels``."""
         per_class = int(torch.bincount(labels, minlength=self.num_classes).min())
         real, real_labels = self.real(per_class, seed=seed + 1)
-        accuracy, spread = c2st(samples, real, seed=seed)
+        accuracy, spread = c2st(samples, labels, real, real_labels, self.background, seed=seed)
         precision, recall = precision_recall(samples, labels, real, real_labels, self.background, self.num_classes)
         statistics = object_statistics(samples, labels, self.background, self.num_classes)
         reference = object_statistics(self.test, self.test_labels, self.background, self.num_classes)
@@ -282,8 +291,11 @@ def main(argv=None):
     reference = Reference(args.data_dir)
     print("real frames per game, blobs:", " ".join(f"{n} {b:.1f}" for n, b in zip(GAME_NAMES, real_blobs(reference))))
     print(f"{'':20s} C2ST (0.5 best)  prec.  recall  blobs±%  memo.    blobs per frame, by game")
-    print(row("control: train", reference.control(args.per_class, args.seed)), flush=True)
-    print(row("games-tokenizer", tokenizer_ceiling(reference, args.per_class, args.data_dir)), flush=True)
+    control = reference.control(args.per_class, args.seed)
+    print(row("control: train", control), flush=True)
+    ceiling = tokenizer_ceiling(reference, args.per_class, args.data_dir)
+    print(row("games-tokenizer", ceiling), flush=True)
+    summary = ("c2st", "c2st_std", "precision", "recall", "blob_error")
     for name in args.names or colour_models():
         pictures, labels = draw(name, args.per_class, args.seed, f"{args.cache}/{name}-{args.per_class}.npz")
         measured = reference.measure(pictures, labels, args.seed)
@@ -291,6 +303,8 @@ def main(argv=None):
         if args.write:
             metrics = read_metrics(name)
             metrics["fidelity"] = {**measured, "per_class": args.per_class, "seed": args.seed,
+                                   "control": {k: control[k] for k in summary},
+                                   "tokenizer_ceiling": {k: ceiling[k] for k in summary},
                                    "command": "python -m argen.fidelity " + " ".join(sys.argv[1:] if argv is None else argv)}
             write_report(model_dir(name), metrics)
 
