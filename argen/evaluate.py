@@ -309,12 +309,12 @@ def fidelity_table(names):
     rows = ["**game frames: what the samples hold** (`python -m argen.fidelity --write`, at 32 x 32; C2ST 0.5 = "
             "indistinguishable from test frames; blobs: the worst game's relative error in moving objects per "
             "frame)", "",
-            "| model | samples | C2ST ± spread | precision | recall | blobs off by | nearest training frame "
-            "(sample / test distance; copies) |", "|---|---|---|---|---|---|---|"]
+            "| model | samples | C2ST ± spread | precision | recall | coverage | blobs off by | nearest training frame "
+            "(sample / test distance; copies) |", "|---|---|---|---|---|---|---|---|"]
 
     def cells(f):
         return (f"{f['c2st']:.3f} ± {f['c2st_std']:.3f} | {f['precision']:.3f} | {f['recall']:.3f} | "
-                f"{f['blob_error']:.0%}")
+                f"{f['coverage']:.3f} | {f['blob_error']:.0%}")
 
     rows.append(f"| real training frames (control) | {first['samples']} | {cells(first['control'])} | — |")
     rows.append(f"| `games-tokenizer` reconstructions (a token prior's ceiling) | {first['samples']} | "

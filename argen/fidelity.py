@@ -17,7 +17,9 @@ These measures look at what moves:
   space of a frame's difference from its game's background (pixels, so layout and sprites count
   and the shared scenery does not), precision is the share of samples inside the k-nearest-
   neighbour ball of some real frame of their game (realism), recall the share of real frames
-  inside the ball of some sample (coverage).
+  inside the ball of some sample. Far-off samples (speckle) have large balls and inflate recall,
+  so coverage (Naeem et al. 2020) is given too: the share of real frames whose own ball holds a
+  sample.
 - **Memorisation** (:func:`memorisation`): each sample's distance to its nearest training frame of
   its game, against the same distance for test frames.
 
@@ -147,10 +149,19 @@ def coverage(centres, points, k=NEIGHBOURS):
     return float((torch.cdist(points, centres) <= radii[None]).any(1).float().mean())
 
 
+def covered(centres, points, k=NEIGHBOURS):
+    """The share of ``centres`` whose own k-nearest-neighbour ball holds some of the ``points``."""
+    radii = torch.cdist(centres, centres).kthvalue(k + 1, 1).values
+    return float((torch.cdist(centres, points).min(1).values <= radii).float().mean())
+
+
 def precision_recall(samples, sample_labels, real, real_labels, background, num_classes):
-    """(precision, recall) of the samples against real frames, within each game, averaged over games."""
+    """(precision, recall, coverage) of the samples against real frames, within each game, averaged
+    over games. Recall counts real frames inside the samples' balls, which a few far-off samples
+    (speckle) make large; coverage (Naeem et al. 2020) counts real frames whose own ball holds a
+    sample, which far-off samples cannot inflate."""
     fake_x, real_x = residuals(samples, sample_labels, background), residuals(real, real_labels, background)
-    precision, recall = [], []
+    precision, recall, coverage_ = [], [], []
     for game in range(num_classes):
         f, r = fake_x[sample_labels == game], real_x[real_labels == game]
         if len(f) <= NEIGHBOURS or len(r) <= NEIGHBOURS:
@@ -158,7 +169,8 @@ def precision_recall(samples, sample_labels, real, real_labels, background, num_
                              f"{len(f)} samples and {len(r)} real frames of game {game}")
         precision.append(coverage(r, f))
         recall.append(coverage(f, r))
-    return float(np.mean(precision)), float(np.mean(recall))
+        coverage_.append(covered(r, f))
+    return float(np.mean(precision)), float(np.mean(recall)), float(np.mean(coverage_))
 
 
 def memorisation(samples, sample_labels, test, test_labels, train, train_labels, num_classes):
@@ -207,11 +219,12 @@ class Reference:
         per_class = int(torch.bincount(labels, minlength=self.num_classes).min())
         real, real_labels = self.real(per_class, seed=seed + 1)
         accuracy, spread = c2st(samples, labels, real, real_labels, self.background, seed=seed)
-        precision, recall = precision_recall(samples, labels, real, real_labels, self.background, self.num_classes)
+        precision, recall, coverage_ = precision_recall(samples, labels, real, real_labels, self.background,
+                                                        self.num_classes)
         statistics = object_statistics(samples, labels, self.background, self.num_classes)
         reference = object_statistics(self.test, self.test_labels, self.background, self.num_classes)
         return {"samples": len(samples), "c2st": round(accuracy, 4), "c2st_std": round(spread, 4),
-                "precision": round(precision, 4), "recall": round(recall, 4),
+                "precision": round(precision, 4), "recall": round(recall, 4), "coverage": round(coverage_, 4),
                 "blobs": [round(s["blobs"], 2) for s in statistics],
                 "foreground": [round(s["foreground"], 4) for s in statistics],
                 "blob_error": round(blob_error(statistics, reference), 4),
@@ -270,6 +283,7 @@ def tokenizer_ceiling(reference, per_class, data_dir, name="games-tokenizer"):
 def row(name, m):
     blobs = " ".join(f"{b:.1f}" for b in m["blobs"])
     return (f"{name:20s} {m['c2st']:.3f} ± {m['c2st_std']:.3f}  {m['precision']:.3f}  {m['recall']:.3f}  "
+            f"{m['coverage']:.3f}  "
             f"{m['blob_error']:7.2f}  {m['memorisation']['ratio']:.2f}/{m['memorisation']['copies']:.2f}  {blobs}")
 
 
@@ -290,12 +304,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     reference = Reference(args.data_dir)
     print("real frames per game, blobs:", " ".join(f"{n} {b:.1f}" for n, b in zip(GAME_NAMES, real_blobs(reference))))
-    print(f"{'':20s} C2ST (0.5 best)  prec.  recall  blobs±%  memo.    blobs per frame, by game")
+    print(f"{'':20s} C2ST (0.5 best)  prec.  recall  cover.  blobs±%  memo.    blobs per frame, by game")
     control = reference.control(args.per_class, args.seed)
     print(row("control: train", control), flush=True)
     ceiling = tokenizer_ceiling(reference, args.per_class, args.data_dir)
     print(row("games-tokenizer", ceiling), flush=True)
-    summary = ("c2st", "c2st_std", "precision", "recall", "blob_error")
+    summary = ("c2st", "c2st_std", "precision", "recall", "coverage", "blob_error")
     for name in args.names or colour_models():
         pictures, labels = draw(name, args.per_class, args.seed, f"{args.cache}/{name}-{args.per_class}.npz")
         measured = reference.measure(pictures, labels, args.seed)

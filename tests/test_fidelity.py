@@ -40,10 +40,14 @@ def test_object_statistics_see_the_objects_the_scenery_lacks(frames):
 
 def test_precision_and_recall_pass_real_frames_and_fail_scenery_alone(frames):
     images, labels, background = frames
-    assert fidelity.precision_recall(images, labels, images, labels, background, GAMES) == (1.0, 1.0)
-    precision, recall = fidelity.precision_recall(background_frames(background, labels), labels, images, labels,
-                                                  background, GAMES)
+    assert fidelity.precision_recall(images, labels, images, labels, background, GAMES) == (1.0, 1.0, 1.0)
+    precision, recall, coverage = fidelity.precision_recall(background_frames(background, labels), labels, images,
+                                                            labels, background, GAMES)
     assert recall < 0.2  # nothing of the real frames' variety is covered
+    generator = torch.Generator().manual_seed(0)
+    speckled = (images.float() + 90 * torch.randn(images.shape, generator=generator)).clamp(0, 255).to(torch.uint8)
+    precision, recall, coverage = fidelity.precision_recall(speckled, labels, images, labels, background, GAMES)
+    assert precision < 0.2 and coverage < 0.2  # far from every real frame (recall: their large balls hold them)
     with pytest.raises(ValueError, match="more than 3 frames of each game"):
         fidelity.precision_recall(images[:30], labels[:30], images, labels, background, GAMES)
 
