@@ -245,20 +245,27 @@ def colour_models():
     return [name for name in available() if load(name).config.dataset.startswith("games")]
 
 
+def settings(name):
+    """The guidance (None: none) and top-k (None: all values) a shipped model recommends."""
+    from .hub import load, recommended_guidance, recommended_top_k
+
+    return {"guidance": recommended_guidance(name) if load(name).can_guide else None,
+            "top_k": recommended_top_k(name)}
+
+
 def draw(name, per_class, seed, cache=None):
     """(uint8 pictures, labels) of ``per_class`` samples of each game from a shipped model at its
-    recommended guidance and top-k, read from ``cache`` (an .npz) when it holds them."""
+    recommended :func:`settings`, read from ``cache`` (an .npz) when it holds them."""
     from pathlib import Path
 
     from .evaluate import draw_samples
-    from .hub import load, recommended_guidance, recommended_top_k
+    from .hub import load
 
     if cache is not None and Path(cache).is_file():
         with np.load(cache) as data:
             return torch.from_numpy(data["pictures"]), torch.from_numpy(data["labels"])
     model = load(name)
-    guidance = recommended_guidance(name) if model.can_guide else None
-    values, labels = draw_samples(model, per_class, seed, guidance=guidance, top_k=recommended_top_k(name))
+    values, labels = draw_samples(model, per_class, seed, **settings(name))
     with torch.no_grad():
         pictures = model.codec.decode(values)
     if cache is not None:
@@ -277,7 +284,13 @@ def tokenizer_ceiling(reference, per_class, data_dir, name="games-tokenizer"):
     index = balanced(labels, per_class, torch.Generator().manual_seed(3))
     with torch.no_grad():
         back = (tokenizer.decode(tokenizer.encode(images[index])) * 255).round().to(torch.uint8)
-    return reference.measure(back, labels[index])
+    return reference.measure(back, labels[index]), [first_of_each(shrink(images[index]), labels[index]),
+                                                    first_of_each(shrink(back), labels[index])]
+
+
+def first_of_each(pictures, labels):
+    """The first picture of each game, in game order."""
+    return torch.stack([pictures[labels == game][0] for game in range(int(labels.max()) + 1)])
 
 
 def row(name, m):
@@ -301,26 +314,35 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache", default="runs/fidelity", help="folder keeping each model's samples (.npz)")
     parser.add_argument("--write", action="store_true", help="record the figures in each model's metrics.json")
+    parser.add_argument("--grid", help="also save a PNG: a row of real test frames (one per game), the tokenizer's "
+                                       "reconstructions, then each model's samples, at 32 x 32")
     args = parser.parse_args(argv)
     reference = Reference(args.data_dir)
     print("real frames per game, blobs:", " ".join(f"{n} {b:.1f}" for n, b in zip(GAME_NAMES, real_blobs(reference))))
     print(f"{'':20s} C2ST (0.5 best)  prec.  recall  cover.  blobs±%  memo.    blobs per frame, by game")
     control = reference.control(args.per_class, args.seed)
     print(row("control: train", control), flush=True)
-    ceiling = tokenizer_ceiling(reference, args.per_class, args.data_dir)
+    ceiling, rows = tokenizer_ceiling(reference, args.per_class, args.data_dir)
     print(row("games-tokenizer", ceiling), flush=True)
     summary = ("c2st", "c2st_std", "precision", "recall", "coverage", "blob_error")
     for name in args.names or colour_models():
         pictures, labels = draw(name, args.per_class, args.seed, f"{args.cache}/{name}-{args.per_class}.npz")
         measured = reference.measure(pictures, labels, args.seed)
         print(row(name, measured), flush=True)
+        rows.append(first_of_each(shrink(pictures), labels))
         if args.write:
             metrics = read_metrics(name)
-            metrics["fidelity"] = {**measured, "per_class": args.per_class, "seed": args.seed,
+            metrics["fidelity"] = {**measured, **settings(name), "per_class": args.per_class, "seed": args.seed,
                                    "control": {k: control[k] for k in summary},
                                    "tokenizer_ceiling": {k: ceiling[k] for k in summary},
                                    "command": "python -m argen.fidelity " + " ".join(sys.argv[1:] if argv is None else argv)}
             write_report(model_dir(name), metrics)
+    if args.grid:
+        from .render import grid
+
+        grid(torch.cat(rows), nrow=len(GAME_NAMES), scale=3).save(args.grid)
+        print(f"saved {args.grid}: real test frames, tokenizer reconstructions, then "
+              + ", ".join(args.names or colour_models()))
 
 
 def real_blobs(reference):
