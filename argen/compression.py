@@ -30,11 +30,12 @@ import struct
 import zlib
 from dataclasses import dataclass
 
+import constriction
 import numpy as np
 import torch
 
 from .likelihood import check_exact, class_posterior
-from .sampling import ONE_THREAD_ROWS, follows_own_order, predictor, set_threads
+from .sampling import ONE_THREAD_ROWS, predictor, set_threads
 from .schedules import from_raster, raster_values
 
 MAGIC = b"ARGEN"
@@ -42,21 +43,13 @@ FORMAT_VERSION = 1
 SUFFIX = ".argen"
 BATCH = 100  # pictures coded together (one run of the model's steps); the decoder runs the same batches
 HASH_BYTES = 8
-HEADER = struct.Struct("<B16sIHHHHBB")  # name length, weights hash (padded), count, C, H, W, batch, threads, flags
+HEADER = struct.Struct(f"<B{HASH_BYTES}sIHHHHBB")  # name length, weights hash, count, C, H, W, batch, threads, flags
 HAS_CLASSES = 1
 
 
 class CompressionError(ValueError):
     """A file that cannot be decompressed (truncated, corrupted, made by other weights), or input that
     cannot be compressed."""
-
-
-def _constriction():
-    try:
-        import constriction
-    except ImportError as error:  # a clear message where the optional coder is missing
-        raise ImportError("compression needs the range coder of `constriction`: pip install constriction") from error
-    return constriction
 
 
 def weights_hash(model):
@@ -102,10 +95,9 @@ class Walk:
         self.values = torch.zeros(self.batch, n, dtype=torch.long)
         self.drawn = torch.zeros(self.batch, n, dtype=torch.bool)
         self.x, self.mask = from_raster(self.values, model.value_shape), from_raster(self.drawn, model.value_shape)
-        self.written = (self.values.numpy(), self.drawn.numpy())  # numpy views: a value is put at a tenth of the cost
-        with torch.inference_mode():
-            self.predict, _ = predictor(model, self.labels, self.batch, self.schedule, follows_own_order(
-                model, self.schedule))
+        self.written = (self.values.numpy(), self.drawn.numpy())  # numpy views: cheaper to write one value into
+        with torch.inference_mode():  # the model's own schedule: its fast path where it has one
+            self.predict, _ = predictor(model, self.labels, self.batch, self.schedule, fast=True)
         self.step = 0
 
     def __len__(self):
@@ -129,7 +121,7 @@ class Encoded:
     """What :func:`encode` made: the file, and what each value cost."""
 
     data: bytes
-    bits: torch.Tensor  # (b, c, h, w) -log2 p of each value under the coder's distribution: the surprise map
+    bits: torch.Tensor  # (b, c, h, w) -log2 p of each value under the distribution handed to the coder: the surprise map
     classes: torch.Tensor | None  # (b,) the class each picture was coded under
 
     @property
@@ -199,7 +191,6 @@ def encode(model, pictures, classes=None, name=None):
     """Compress uint8 ``pictures`` ``[B, C, H, W]`` with ``model``: an :class:`Encoded` with the file
     bytes and the bits each value cost. ``name`` (default: the name :func:`argen.load` gave the model)
     is what :func:`decompress` loads."""
-    constriction = _constriction()
     check_compressible(model)
     pictures = check_pictures(model, pictures)
     name = name if name is not None else getattr(model, "name", "")
@@ -285,7 +276,7 @@ def read_header(data):
     words = np.frombuffer(body, "<u4", offset=at + name_length + 4)
     if len(words) != num_words or batch < 1 or threads < 1:
         raise CompressionError("the file is corrupted: its header does not match its length")
-    return Header(name, digest[:HASH_BYTES], count, tuple(shape), batch, threads, bool(flags & HAS_CLASSES),
+    return Header(name, digest, count, tuple(shape), batch, threads, bool(flags & HAS_CLASSES),
                   words.astype(np.uint32))
 
 
@@ -303,7 +294,6 @@ def model_of(header, model=None):
 def decode(data, model=None):
     """(values long ``[B, c, h, w]``, classes ``[B]`` or None, the model) of an ``.argen`` file; ``model``
     defaults to the shipped model its header names."""
-    constriction = _constriction()
     header = read_header(data)
     model = model_of(header, model)
     check_compressible(model)
