@@ -74,9 +74,9 @@ def check_compressible(model):
 
 
 def probabilities(logits):
-    """The coder's probabilities ``float64 [B, K]`` from logits ``[B, K]``: a float32 softmax, so that
+    """The coder's probabilities ``float32 [B, K]`` from logits ``[B, K]``: a float32 softmax, so that
     encoder and decoder, given the same logits, hand the coder the same numbers."""
-    return logits.float().softmax(-1).double().numpy()
+    return logits.float().softmax(-1).numpy()
 
 
 @dataclass
@@ -91,7 +91,8 @@ class Walk:
     def __post_init__(self):
         model, n = self.model, self.model.num_values
         self.schedule = model.schedule()
-        self.order = self.schedule.order(n)
+        self.order = self.schedule.order(n).tolist()
+        self.positions = [self.schedule.positions(step, n) for step in range(n)]
         self.values = torch.zeros(self.batch, n, dtype=torch.long)
         self.drawn = torch.zeros(self.batch, n, dtype=torch.bool)
         self.x, self.mask = from_raster(self.values, model.value_shape), from_raster(self.drawn, model.value_shape)
@@ -104,10 +105,9 @@ class Walk:
         return len(self.order)
 
     def next(self):
-        """(raster position, probabilities ``float64 [B, K]``) of the next value."""
-        with torch.inference_mode():
-            logits = self.predict(self.x, self.mask, self.schedule.positions(self.step, len(self.order)))
-        return int(self.order[self.step]), probabilities(logits[:, 0])
+        """(raster position, probabilities ``float32 [B, K]``) of the next value (in inference mode)."""
+        logits = self.predict(self.x, self.mask, self.positions[self.step])
+        return self.order[self.step], probabilities(logits[:, 0])
 
     def put(self, position, values):
         """Commit ``values`` (int ``[B]``) at raster ``position``."""
@@ -180,9 +180,10 @@ def run_coder(model, count, classes, threads, code_value):
         for start, stop in batches(count, BATCH):
             set_threads(1 if model.has_fast_path and stop - start <= ONE_THREAD_ROWS else threads)
             walk = Walk(model, None if classes is None else classes[start:stop], stop - start)
-            for _ in range(len(walk)):
-                position, probs = walk.next()
-                walk.put(position, code_value(start, stop, position, probs))
+            with torch.inference_mode():  # dozens of small operations a step: no autograd bookkeeping
+                for _ in range(len(walk)):
+                    position, probs = walk.next()
+                    walk.put(position, code_value(start, stop, position, probs))
     finally:
         set_threads(caller)
 
