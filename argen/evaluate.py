@@ -306,7 +306,7 @@ def fidelity_table(names):
     """What the colour models' samples hold (``python -m argen.fidelity``): a row per model, after
     the real frames' own row (training frames against test frames)."""
     first = read_metrics(names[0])["fidelity"]
-    rows = ["**game frames: what the samples hold** (`python -m argen.fidelity --write`, at 32 x 32; C2ST 0.5 = "
+    rows = ["**game frames: what the samples contain** (`python -m argen.fidelity --write`, at 32 x 32; C2ST 0.5 = "
             "indistinguishable from test frames; blobs: the worst game's relative error in moving objects per "
             "frame)", "",
             "| model | samples | C2ST ± spread | precision | recall | coverage | blobs off by | nearest training frame "
