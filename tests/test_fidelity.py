@@ -59,8 +59,8 @@ def test_the_critic_sees_missing_objects_and_speckle_but_not_real_from_real(fram
     assert accuracy >= 0.85 and spread >= 0  # the same frames with their moving objects painted over
     generator = torch.Generator().manual_seed(0)
     speckled = (images.float() + 40 * torch.randn(images.shape, generator=generator)).clamp(0, 255).to(torch.uint8)
-    assert fidelity.c2st(speckled, labels, images, labels, background, splits=2)[0] >= 0.85
-    same, _ = fidelity.c2st(images, labels, images.clone(), labels, background, splits=2)
+    assert fidelity.c2st(speckled, labels, images, labels, background, splits=1)[0] >= 0.85
+    same, _ = fidelity.c2st(images, labels, images.clone(), labels, background, splits=1)
     assert same <= 0.7
 
 
