@@ -27,7 +27,6 @@ Everything is measured at 32 x 32 (96 x 128 frames are area-averaged down, as th
 them). ``python -m argen.fidelity`` draws each colour model's samples at its recommended settings
 and prints the figures; ``--write`` records them in the model's metrics.json.
 """
-import math
 
 import numpy as np
 import torch
@@ -143,13 +142,13 @@ def residuals(images, labels, background):
     return (shrink(images).float() - background[labels].float()).flatten(1) / 255
 
 
-def coverage(centres, points, k=NEIGHBOURS):
+def inside_balls(centres, points, k=NEIGHBOURS):
     """The share of ``points`` inside the k-nearest-neighbour ball of some of the ``centres``."""
     radii = torch.cdist(centres, centres).kthvalue(k + 1, 1).values  # the k-th neighbour, not itself
     return float((torch.cdist(points, centres) <= radii[None]).any(1).float().mean())
 
 
-def covered(centres, points, k=NEIGHBOURS):
+def balls_holding(centres, points, k=NEIGHBOURS):
     """The share of ``centres`` whose own k-nearest-neighbour ball holds some of the ``points``."""
     radii = torch.cdist(centres, centres).kthvalue(k + 1, 1).values
     return float((torch.cdist(centres, points).min(1).values <= radii).float().mean())
@@ -161,16 +160,16 @@ def precision_recall(samples, sample_labels, real, real_labels, background, num_
     (speckle) make large; coverage (Naeem et al. 2020) counts real frames whose own ball holds a
     sample, which far-off samples cannot inflate."""
     fake_x, real_x = residuals(samples, sample_labels, background), residuals(real, real_labels, background)
-    precision, recall, coverage_ = [], [], []
+    precision, recall, coverage = [], [], []
     for game in range(num_classes):
         f, r = fake_x[sample_labels == game], real_x[real_labels == game]
         if len(f) <= NEIGHBOURS or len(r) <= NEIGHBOURS:
             raise ValueError(f"precision and recall need more than {NEIGHBOURS} frames of each game, got "
                              f"{len(f)} samples and {len(r)} real frames of game {game}")
-        precision.append(coverage(r, f))
-        recall.append(coverage(f, r))
-        coverage_.append(covered(r, f))
-    return float(np.mean(precision)), float(np.mean(recall)), float(np.mean(coverage_))
+        precision.append(inside_balls(r, f))
+        recall.append(inside_balls(f, r))
+        coverage.append(balls_holding(r, f))
+    return float(np.mean(precision)), float(np.mean(recall)), float(np.mean(coverage))
 
 
 def memorisation(samples, sample_labels, test, test_labels, train, train_labels, num_classes):
@@ -300,6 +299,11 @@ def row(name, m):
             f"{m['blob_error']:7.2f}  {m['memorisation']['ratio']:.2f}/{m['memorisation']['copies']:.2f}  {blobs}")
 
 
+def real_blobs(reference):
+    return [round(s["blobs"], 2) for s in object_statistics(reference.test, reference.test_labels,
+                                                             reference.background, reference.num_classes)]
+
+
 def main(argv=None):
     import argparse
     import sys
@@ -343,11 +347,6 @@ def main(argv=None):
         grid(torch.cat(rows), nrow=len(GAME_NAMES), scale=3).save(args.grid)
         print(f"saved {args.grid}: real test frames, tokenizer reconstructions, then "
               + ", ".join(args.names or colour_models()))
-
-
-def real_blobs(reference):
-    return [round(s["blobs"], 2) for s in object_statistics(reference.test, reference.test_labels,
-                                                             reference.background, reference.num_classes)]
 
 
 if __name__ == "__main__":
