@@ -237,6 +237,20 @@ class Reference:
         return self.measure(frames, labels, seed)
 
 
+def power_checks(reference, per_class, seed=0):
+    """C2ST of frames that lack what the critic must see, against the test frames: each game's
+    background alone, the test frames with their foreground painted over, and training frames
+    (which should pass): ``{check: (mean, spread)}``."""
+    real, labels = reference.real(per_class, seed=seed + 1)
+    background = reference.background[labels]
+    painted = torch.where(foreground(real, labels, reference.background)[:, None], background, real)
+    other, other_labels = reference.real(per_class, "train", seed=seed + 2)
+    checks = {"backgrounds alone": (background, labels), "objects painted over": (painted, labels),
+              "training frames": (other, other_labels)}
+    return {name: c2st(frames, frame_labels, real, labels, reference.background, seed=seed)
+            for name, (frames, frame_labels) in checks.items()}
+
+
 def colour_models():
     """The shipped generative models of game frames."""
     from .hub import available, load
@@ -318,10 +332,16 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache", default="runs/fidelity", help="folder keeping each model's samples (.npz)")
     parser.add_argument("--write", action="store_true", help="record the figures in each model's metrics.json")
+    parser.add_argument("--check", action="store_true",
+                        help="only show that the critic fails frames without objects and passes real ones")
     parser.add_argument("--grid", help="also save a PNG: a row of real test frames (one per game), the tokenizer's "
                                        "reconstructions, then each model's samples, at 32 x 32")
     args = parser.parse_args(argv)
     reference = Reference(args.data_dir)
+    if args.check:
+        for check, (accuracy, spread) in power_checks(reference, args.per_class, args.seed).items():
+            print(f"C2ST of {check} against test frames: {accuracy:.3f} ± {spread:.3f}")
+        return
     print("real frames per game, blobs:", " ".join(f"{n} {b:.1f}" for n, b in zip(GAME_NAMES, real_blobs(reference))))
     print(f"{'':20s} C2ST (0.5 best)  prec.  recall  cover.  blobs±%  memo.    blobs per frame, by game")
     control = reference.control(args.per_class, args.seed)
