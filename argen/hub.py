@@ -2,8 +2,8 @@
 
 The weights folder is the repo's ``weights/`` (``argen/weights`` in an installed package), or what ``$ARGEN_WEIGHTS`` names: a local folder,
 or a Hugging Face Hub model repo id (``user/repo``, laid out like ``weights/``) that is fetched
-once through huggingface_hub and then read from its local cache. Folders written by the first
-wave (codec fields at the top level of config.json) are read through :func:`upgrade_config`.
+once through huggingface_hub and then read from its local cache. Folders written in the older
+format (codec fields at the top level of config.json) are read through :func:`upgrade_config`.
 """
 import functools
 import json
@@ -22,7 +22,7 @@ PACKAGE = Path(__file__).resolve().parent
 WEIGHTS_DIR = PACKAGE.parent / "weights" if (PACKAGE.parent / "weights").is_dir() else PACKAGE / "weights"
 METRICS, SAMPLES = "metrics.json", "samples.png"
 OTHER_MODULES = {BSQTokenizer.model_type: BSQTokenizer, Classifier.model_type: Classifier}
-# model_type names of the first wave
+# model_type names of the older config format
 LEGACY_TYPES = {"pixel_gpt": "image-gpt", "token_gpt": "image-gpt", "gated_pixelcnn": "gated-pixelcnn",
                 "row_lstm": "row-lstm", "diagonal_bilstm": "diagonal-bilstm", "bsq_tokenizer": "bsq-tokenizer",
                 "classifier": Classifier.model_type, "mnist-classifier": Classifier.model_type}
@@ -77,7 +77,7 @@ def model_dir(name_or_dir):
 
 
 def upgrade_config(config, metrics=None):
-    """A first-wave config.json in today's form: dashed ``model_type`` names, and the codec spec in
+    """An older-format config.json in the current form: dashed ``model_type`` names, and the codec spec in
     place of ``levels`` / ``image_shape`` / ``tokenizer`` (binarization was kept in metrics.json)."""
     config = dict(config)
     config["model_type"] = LEGACY_TYPES.get(config.get("model_type"), config.get("model_type"))
@@ -93,7 +93,7 @@ def upgrade_config(config, metrics=None):
 
 
 def upgrade_weights(state):
-    """First-wave weight names: the token prior's tokenizer now lives in its codec."""
+    """Older-format weight names: the token prior's tokenizer now lives in its codec."""
     return {("codec." + k if k.startswith("tokenizer.") else k): v for k, v in state.items()}
 
 
