@@ -388,8 +388,8 @@ def compress_picture(name, source, index, drawing):
                f"summed{', and the class' if classes is None and model.num_classes else ''})")
     if encoded.classes is not None:
         summary += f" · coded as {as_class(model, int(encoded.classes[0]))}"
-    if not compression.lossless(model, image):
-        largest, psnr = compression.picture_error(model, image)
+    largest, psnr = compression.picture_error(model, image)
+    if largest:
         summary += (f"\n\nLossless over the model's values ({model.levels} per {model.codec.unit}), not over the "
                     f"picture: it comes back within {largest} grey levels (PSNR {psnr:.1f} dB).")
     return panel, summary, path, {"name": name, "values": model.codec.encode(image)}

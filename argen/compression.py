@@ -197,8 +197,9 @@ def encode(model, pictures, classes=None, name=None):
     name = name if name is not None else getattr(model, "name", "")
     if len(name.encode()) > 255:
         raise CompressionError(f"a model name is at most 255 bytes, got {name!r}")
-    values = raster_values(model.codec.encode(pictures)).numpy()  # (b, n)
-    classes = coded_classes(model, model.codec.encode(pictures), classes)
+    encoded = model.codec.encode(pictures)
+    values = raster_values(encoded).numpy()  # (b, n)
+    classes = coded_classes(model, encoded, classes)
     threads = torch.get_num_threads()
     if threads > 255:
         raise CompressionError(f"the coder runs on at most 255 threads, torch has {threads}")
@@ -330,12 +331,6 @@ def decompress(data, model=None):
         return model.codec.decode(values)
 
 
-def lossless(model, pictures):
-    """Whether the model's codec gives these uint8 pictures back exactly."""
-    with torch.no_grad():
-        return bool(torch.equal(model.codec.decode(model.codec.encode(pictures)), pictures))
-
-
 def picture_error(model, pictures):
     """(largest absolute difference, PSNR in dB; inf when equal) between uint8 ``pictures`` and what the
     model's codec gives back: what a file loses on the way in, before the coder."""
@@ -409,8 +404,8 @@ def describe(model, pictures, encoded):
     text = (f"{count} picture{'s' * (count > 1)} in {len(encoded.data)} bytes ({payload} of coded values, "
             f"{len(encoded.data) - payload} of header): {8 * payload / count / model.num_values:.4f} bits per "
             f"{model.codec.unit} against the model's {float(encoded.bits.sum()) / count / model.num_values:.4f}")
-    if not lossless(model, pictures):
-        largest, psnr = picture_error(model, pictures)
+    largest, psnr = picture_error(model, pictures)
+    if largest:
         text += (f"\nlossless over the model's values ({model.codec.kind}, {model.levels} values per "
                  f"{model.codec.unit}), not over the pictures: they come back within {largest} grey levels "
                  f"(PSNR {psnr:.1f} dB)")

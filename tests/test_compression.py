@@ -95,7 +95,6 @@ def test_lossy_codecs_are_lossless_over_their_values_and_say_what_the_picture_lo
     pictures = load_fixture()[0][:2]
     back = argen.decompress(argen.compress(model, pictures))
     assert torch.equal(back, model.codec.decode(model.codec.encode(pictures)))
-    assert not compression.lossless(model, pictures)
     largest, psnr = compression.picture_error(model, pictures)
     assert 0 < largest <= 8 and 25 < psnr < math.inf
     assert "lossless over the model's values" in compression.describe(model, pictures, encode(model, pictures))
