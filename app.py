@@ -22,12 +22,15 @@ import torch
 import argen
 from argen import compression, pipelines, render
 from argen.data import DATASETS, MAX_LEVELS, NUM_CLASSES, from_drawing
-from argen.hub import model_dir, read_metrics, recommended_guidance, recommended_top_k
-from argen.sampling import set_threads
+from argen.hub import model_dir, read_metrics, recommended_guidance, recommended_temperature, recommended_top_k
+from argen.sampling import entropy, set_threads
 
 FPS = 12  # frames per second sent to the browser; more is wasted
 IMAGE_COUNTS = (1, 4, 10)  # 10 = one per class
-SPEEDS = (1, 4, 14, 28, 56, 112, 784)  # picture pixels per frame
+AUTO_FRAMES = 60  # speed "auto": the whole picture in about this many frames (5 s at FPS), whatever its size
+SPEEDS = (0, 1, 4, 14, 28, 56, 112, 784)  # picture pixels per frame; 0: auto
+MAX_SEED = 2**63 - 1
+TEMPERATURE_RANGE = (0.05, 2.0)
 MAX_COMPLETIONS = 8
 MAX_GUIDANCE = 5.0
 EXPORT_DIR = Path(tempfile.gettempdir()) / "argen-exports"
@@ -48,20 +51,19 @@ def get_model(name):
     return argen.load(name)
 
 
+PICKER_INFO = ("bits/dim: the test pictures' negative log-likelihood in bits per 8-bit value, one scale for "
+               "every model with one (lower is better). Models over binarized digits or tokens have likelihoods "
+               "in other units, and MaskGIT none: About shows each model's own figures.")
+
+
 def model_choices():
-    """(label, name) pairs for the model picker: name, one-line description, measured figures."""
+    """(label, name) pairs for the model picker: name, one-line description and one figure
+    comparable across models, the test bits per 8-bit value (:data:`PICKER_INFO`), where it has one."""
     choices = []
     for name in argen.available():
-        metrics = read_metrics(name)
-        model, test, quality = get_model(name), metrics.get("test", {}), metrics.get("quality", {})
-        score = ""  # a figure comparable across models: 8-bit-equivalent bits/dim where there is one
-        if test.get("bits_per_dim_8bit") is not None:
-            score = f" · {test['bits_per_dim_8bit']:.3f} bits/dim (8-bit)"
-        elif "bits_per_dim" in test:
-            score = f" · {test['bits_per_dim']:.3f} bits/{model.codec.unit} (K = {model.levels})"
-        if quality.get("accuracy") is not None:
-            score += f" · {quality['accuracy']:.0%} of samples read as their {class_word(model)}"
-        choices.append((f"{name} — {model.summary}{score}", name))
+        bits = read_metrics(name).get("test", {}).get("bits_per_dim_8bit")
+        score = "" if bits is None else f" · {bits:.3f} bits/dim"
+        choices.append((f"{name} — {get_model(name).summary}{score}", name))
     return choices
 
 
@@ -103,6 +105,52 @@ def whole(value, what, low, high):
             or int(value) != value or not low <= value <= high:
         raise gr.Error(f"{what} must be a whole number in {low}..{high}, got {value!r}")
     return int(value)
+
+
+def number(value, what, low, high):
+    """A widget's number as a float in ``low..high``, else a clear error."""
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or not low <= value <= high:
+        raise gr.Error(f"{what} must be a number in {low:g}..{high:g}, got {value!r}")
+    return float(value)
+
+
+def checked(component):
+    """``component`` handing its value to the handler as sent, for the handler to check and name
+    in a clear error (Gradio's own check would round 1.5 to 2, or fail on text with a generic message)."""
+    component.preprocess = lambda payload: payload
+    return component
+
+
+class ExplainedModel:
+    """A component's data model whose validation failure is the user's ``message`` (a ``gr.Error``)."""
+
+    def __init__(self, model, message):
+        self.model, self.message = model, message
+
+    def model_validate(self, payload, **kwargs):
+        try:
+            return self.model.model_validate(payload, **kwargs)
+        except Exception as error:
+            raise gr.Error(f"{self.message}; got {str(payload)[:80]!r}") from error
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+
+def explained(component, message):
+    """``component`` whose input Gradio cannot read raises ``message`` (naming what is allowed)
+    instead of Gradio's generic error, whether its payload fails the data model or the preprocessing."""
+    preprocess = component.preprocess
+    component.data_model = ExplainedModel(component.data_model, message)
+
+    def checked_preprocess(payload):
+        try:
+            return preprocess(payload)
+        except Exception as error:
+            raise gr.Error(f"{message}; got {str(payload)[:80]!r}") from error
+    component.preprocess = checked_preprocess
+    return component
 
 
 def class_word(model):
@@ -171,16 +219,31 @@ def stop_complete(request: gr.Request):
 
 
 def resolve_seed(seed, random_seed):
-    return random.randrange(2**31) if random_seed else whole(seed, "seed", 0, 2**63 - 1)
+    return random.randrange(2**31) if random_seed else whole(seed, "seed", 0, MAX_SEED)
 
 
-def top_k_arg(top_k):
-    return None if not top_k else int(top_k)
+def top_k_arg(top_k, model=None):
+    """The sampler's ``top_k`` from the slider's (0: all values)."""
+    k = whole(top_k, "top-k", 0, model.levels if model else MAX_LEVELS)
+    return k or None
+
+
+def temperature_arg(temperature):
+    return number(temperature, "temperature", *TEMPERATURE_RANGE)
+
+
+def speed_arg(speed):
+    if speed not in SPEEDS:
+        raise gr.Error(f"speed must be one of {SPEEDS} pixels per frame (0: auto), got {speed!r}")
+    return speed
 
 
 def steps_per_frame(model, speed):
-    """The sampler's ``every`` for a speed in picture pixels per frame."""
-    return pipelines.steps_for_pixels(model, whole(speed, "speed", 1, max(SPEEDS)))
+    """The sampler's ``every`` for a speed in picture pixels per frame (0, auto: about
+    :data:`AUTO_FRAMES` frames for the whole picture)."""
+    if speed_arg(speed) == 0:
+        return pipelines.steps_for_frames(model, AUTO_FRAMES)
+    return pipelines.steps_for_pixels(model, speed)
 
 
 def export_path(suffix):
@@ -199,16 +262,18 @@ def value_map(values):
     return values.nanmean(1) if values.shape[1] > 1 else values[:, 0]
 
 
-def frame_outputs(model, frame, **canvas_options):
+def frame_outputs(model, frame, shown=None, **canvas_options):
     """The panels of one frame: canvas (with ``canvas_options``: captions, kept rows), probability
-    map, entropy map, distribution chart, figures."""
+    map, entropy map, distribution chart (of ``shown`` = (distribution, value) where given, else of
+    the frame's most uncertain value), figures."""
     pictures = pipelines.pictures(model, frame)
     marks = None if frame.done else frame.committed.any(1)
     cell = model.codec.patch_size
     canvas = render.canvas(pictures, marks, cell, **canvas_options)
     prob = render.map_panel(value_map(frame.prob), 0, 1, "viridis", "p", cell=cell)
     entropy = render.map_panel(value_map(frame.entropy), 0, math.log(model.levels), "magma", "nats", cell=cell)
-    chart = render.distribution_chart(frame.dist[0].numpy(), int(frame.dist_value[0]))
+    dist, value = shown or (frame.dist[0], int(frame.dist_value[0]))
+    chart = render.distribution_chart(dist.numpy(), value)
     nll = "NLL" if frame.values_done == model.num_values else "NLL so far"
     stats = (f"**{model.codec.units}** {frame.values_done}/{model.num_values} · **{nll}** "
              f"{frame.nll_bits.mean():.1f} bits/image · **mean entropy** {np.nanmean(frame.entropy.numpy()):.3f} nats")
@@ -220,11 +285,14 @@ def stream(model, frames, seed, note="", finished=None, ticket=(None, 0), **canv
     (of at most GIF_FRAMES canvases: every other one is dropped whenever there are more). The last
     output is what Inspect needs of the finished images (``finished`` + their values), else None.
     A run whose ``ticket`` (:class:`Runs`) has been superseded ends here, without exporting."""
-    pictures, last, outputs, stride = [], 0.0, None, 1
+    pictures, last, outputs, stride, peak = [], 0.0, None, 1, (-1.0, None)
     for i, frame in enumerate(frames):
         if not RUNS.current(ticket):
             return
-        outputs = frame_outputs(model, frame, **canvas_options)
+        uncertainty = float(entropy(frame.dist[:1])[0])  # the first image's most uncertain value so far
+        if uncertainty > peak[0]:
+            peak = (uncertainty, (frame.dist[0], int(frame.dist_value[0])))
+        outputs = frame_outputs(model, frame, peak[1] if frame.done else None, **canvas_options)
         if i % stride == 0:
             pictures.append(outputs[0])
         if len(pictures) > GIF_FRAMES:
@@ -251,14 +319,12 @@ def generate(name, digit, temperature, top_k, seed, random_seed, count, speed, g
     model = get_model(name)
     if count not in IMAGE_COUNTS:
         raise gr.Error(f"number of images must be one of {IMAGE_COUNTS}, got {count!r}")
-    if speed not in SPEEDS:
-        raise gr.Error(f"speed must be one of {SPEEDS} pixels per frame, got {speed!r}")
-    seed = resolve_seed(seed, random_seed)
-    guidance = guidance if model.can_guide else None
-    frames = pipelines.generate(model, classes(model, digit, count), temperature=temperature, top_k=top_k_arg(top_k),
+    temperature, top_k, seed = temperature_arg(temperature), top_k_arg(top_k, model), resolve_seed(seed, random_seed)
+    guidance = number(guidance, "guidance", 0, MAX_GUIDANCE) if model.can_guide else None
+    frames = pipelines.generate(model, classes(model, digit, count), temperature=temperature, top_k=top_k,
                                 seed=seed, every=steps_per_frame(model, speed), guidance=guidance)
     labels = classes(model, digit, count) if model.num_classes else None
-    settings = f" · **{name}** · **temperature** {temperature:g}" + (f" · **top-k** {top_k_arg(top_k)}" if top_k else "")
+    settings = f" · **{name}** · **temperature** {temperature:g}" + (f" · **top-k** {top_k}" if top_k else "")
     captions = labels if model.num_classes and count == model.num_classes and model.config.dataset == "mnist" else None
     yield from stream(model, frames, seed, settings + (f" · **guidance** {guidance:g}" if guidance else ""),
                       {"name": name, "labels": labels}, ticket, captions=captions)
@@ -298,6 +364,7 @@ def complete(name, source, index, drawing, digit, rows, count, temperature, seed
     image, label = source_image(source, index, drawing, model.config.dataset)
     count, rows = whole(count, "number of completions", 1, MAX_COMPLETIONS), whole(rows, "rows to keep", 0,
                                                                                        image.shape[2])
+    temperature = temperature_arg(temperature)
     if digit is None:  # a test image's own label; for a drawing, the class the model finds most probable
         digit = label if label is not None or not model.num_classes else int(pipelines.score(model, image).label[0])
     seed = resolve_seed(seed, False)
@@ -411,17 +478,57 @@ def decompress_file(path, compressed):
     return picture, verdict
 
 
+RACERS = ("mlp-v3", "lstm", "pixel-gpt", "bsq-gpt", "pixelcnn-games", "games-gpt", "games-maskgit")  # the race's start
+
+
+def race_groups():
+    """The models that can race together, by what their classes are ("digits", "games"): the same classes."""
+    groups = {}
+    for name in argen.available():
+        groups.setdefault(class_word(get_model(name)) + "s", []).append(name)
+    return groups
+
+
+def on_race_group_change(group):
+    """The race's class picker and model list for a dataset, a few models ticked."""
+    names = race_groups()[group]
+    model = get_model(names[0])
+    ticked = [name for name in names if name in RACERS] or names[:3]
+    choices = [(label, name) for label, name in model_choices() if name in names]
+    return (gr.Radio(choices=class_choices(model), value=min(7, model.num_classes - 1), label=class_word(model)),
+            gr.CheckboxGroup(choices=choices, value=ticked))
+
+
+def race_table(names, lap):
+    rows = [f"| `{name}` | {r.frame.nll_bits[0]:.0f} | {r.seconds:.2f} | {'done' if r.frame.done else '…'} |"
+            for name, r in zip(names, lap)]
+    return "\n".join(["| model | bits so far | seconds | |", "|---|---|---|---|", *rows])
+
+
 @library_errors
-def compare(names, digit, temperature, seed, speed=max(SPEEDS), request: gr.Request = None):
-    """Race: the same class and random numbers through several models, drawn live side by side,
-    each with its bits and seconds so far: a list of (picture, caption) per frame."""
+def compare(names, digit, temperature, seed, speed=max(SPEEDS), own_settings=False, request: gr.Request = None):
+    """Race: the same class and random numbers through several models of one dataset, drawn live
+    side by side (each at its recommended settings with ``own_settings``, else all at
+    ``temperature``): per frame, the gallery (picture, model name) and a table of each model's bits
+    and seconds so far."""
     ticket = RUNS.start(request, "race")
     if not names:
         raise gr.Error("pick at least one model to compare")
     models = [get_model(name) for name in names]
-    wanted = [whole(digit, "class", 0, NUM_CLASSES - 1)]
-    runners = pipelines.race(models, wanted, temperature=temperature, seed=resolve_seed(seed, False),
-                             pixels_per_frame=whole(speed, "speed", 1, max(SPEEDS)))
+    kinds = {name: class_word(model) for name, model in zip(names, models)}
+    if len(set(kinds.values())) > 1:
+        raise gr.Error("race models that draw the same classes: " + ", ".join(f"{n} draws {k}s" for n, k in kinds.items()))
+    wanted = [whole(digit, kinds[names[0]], 0, len(class_names(models[0])) - 1)]
+    settings = None
+    if own_settings:
+        settings = [{"temperature": recommended_temperature(name), "top_k": recommended_top_k(name),
+                     "guidance": recommended_guidance(name) if model.can_guide else None}
+                    for name, model in zip(names, models)]
+    else:
+        settings = [{"temperature": temperature_arg(temperature)}] * len(models)
+    speed = speed_arg(speed)
+    runners = pipelines.race(models, wanted, seed=resolve_seed(seed, False), settings=settings,
+                             pixels_per_frame=speed or None, frames=AUTO_FRAMES if speed == 0 else None)
     last = 0.0
     for lap in runners:
         if not RUNS.current(ticket):
@@ -430,9 +537,12 @@ def compare(names, digit, temperature, seed, speed=max(SPEEDS), request: gr.Requ
         if wait > 0:
             time.sleep(wait)
         last = time.monotonic()
-        yield [(render.canvas(pipelines.pictures(r.model, r.frame)),
-                f"{name}: {r.frame.nll_bits[0]:.0f} bits, {r.seconds:.2f} s" + ("" if r.frame.done else " …"))
-               for name, r in zip(names, lap)]
+        yield ([(render.canvas(pipelines.pictures(r.model, r.frame)), name) for name, r in zip(names, lap)],
+               race_table(names, lap))
+
+
+def stop_race(request: gr.Request):
+    RUNS.stop("race", request)
 
 
 @functools.cache
@@ -457,11 +567,13 @@ def about(name):
     tokenizer, unit = metrics.get("tokenizer", {}), model.codec.unit
     rows = [("parameters", f"{model.num_parameters:,}"), (f"values K (one per {unit})", model.levels),
             ("codec", f"`{model.codec.spec['kind']}`"),
-            ("test NLL (nats/image)", test.get("nats_per_image")), (f"test bits/{unit}", test.get("bits_per_dim")),
+            ("test NLL (nats/image)", test.get("nats_per_image")),
+            (f"test bits/{unit} (over its {model.levels} values)", test.get("bits_per_dim")),
             ("test bits per masked token (not a likelihood)", test.get("masked_bits_per_token")),
             ("decoding", f"`{model.schedule()}`"),
             ("tokenizer PSNR (dB) on the test set", tokenizer.get("psnr_db")),
-            ("8-bit-equivalent bits/dim", test.get("bits_per_dim_8bit")),
+            ("8-bit-equivalent bits/dim (the picker's figure: bits per 8-bit value, one scale for all models)",
+             test.get("bits_per_dim_8bit")),
             ("classifier accuracy on samples", quality.get("accuracy")),
             ("classifier-feature FID (real-data floor)",
              f"{quality['fid']} ({quality['fid_floor']})" if quality else None),
@@ -489,23 +601,27 @@ def class_choices(model):
 
 def on_model_change(name):
     """Show the model's classes in the class picker (enabled for class-conditional models), fit
-    top-k to the model's K and set it and the guidance to the model's recommended settings (top-k
-    0, all values, where none was measured better; guidance where it applies)."""
+    top-k to the model's K and set the temperature, top-k and guidance to the model's recommended
+    settings (temperature 1 and top-k 0, all values, where none was measured better; guidance where
+    it applies)."""
     model = get_model(name)
     guided = model.can_guide
     return (gr.Radio(choices=class_choices(model), interactive=bool(model.num_classes),
                      label=class_word(model) if model.num_classes else "class (this model is unconditional)"),
             gr.Slider(maximum=model.levels, value=recommended_top_k(name) or 0, label=f"top-k (0 = all {model.levels} values)"),
             gr.Slider(value=recommended_guidance(name), interactive=guided,
-                      label=f"guidance (1 = none; more = more like the {class_word(model)} asked for)"))
+                      label=f"guidance (1 = none; more = more like the {class_word(model)} asked for)"),
+            gr.Slider(value=recommended_temperature(name)))
 
 
 def temperature_slider():
-    return gr.Slider(0.05, 2.0, value=1.0, step=0.05, label="temperature")
+    low, high = TEMPERATURE_RANGE
+    return checked(gr.Slider(low, high, value=1.0, step=0.05, label="temperature",
+                             info=f"{low:g} to {high:g}: a typed value outside is brought to the nearest end"))
 
 
 def seed_box(label="seed"):
-    return gr.Number(0, precision=0, label=label, minimum=0)
+    return checked(gr.Number(0, precision=0, label=label, minimum=0, info=f"a whole number in 0..{MAX_SEED}"))
 
 
 def digit_picker(label="digit"):
@@ -518,24 +634,27 @@ def on_source_model_change(name):
     return gr.Radio(choices=class_choices(get_model(name)), value=None)
 
 
+DRAWING_ERROR = "the drawing must be an image (PNG, JPEG or WebP) of a digit, dark ink on white"
+
+
 def source_pickers():
     source = gr.Radio(["test image", "my drawing"], value="test image", label="image")
-    index = gr.Slider(0, TEST_COUNT - 1, value=70, step=1,
-                      label="test image of the model's dataset (10 of each class, in class order)")
-    drawing = gr.Sketchpad(label="draw a digit (white background, dark ink)", height=280,
-                           canvas_size=(280, 280), type="numpy")
+    index = checked(gr.Slider(0, TEST_COUNT - 1, value=70, step=1,
+                              label="test image of the model's dataset (10 of each class, in class order)"))
+    drawing = explained(gr.Sketchpad(label="draw a digit (white background, dark ink)", height=280,
+                                     canvas_size=(280, 280), type="numpy"), DRAWING_ERROR)
     return source, index, drawing
 
 
-def stream_outputs(what):
+def stream_outputs(what, elem_id):
     """The panels a streamed generation fills, in the order :func:`stream` yields them."""
-    canvas = gr.Image(label=what, type="pil", format="png")
+    canvas = gr.Image(label=what, type="pil", format="png", elem_id=elem_id)
     stats = gr.Markdown()
     with gr.Row():
         prob = gr.Image(label="probability of the chosen value (colour: mean of R, G, B)", type="pil", format="png")
         entropy = gr.Image(label="entropy in nats (colour: mean of R, G, B)", type="pil", format="png")
-    chart = gr.Image(label="the most uncertain value of the last frame: its distribution (first image)", type="pil",
-                     format="png")
+    chart = gr.Image(label="the most uncertain value of the last frame (at the end, of the whole run): its "
+                           "distribution (first image)", type="pil", format="png")
     inspected = gr.Markdown("When the image is finished, click one of its pixels to inspect it.")
     with gr.Row():
         png = gr.File(label="final image (PNG)")
@@ -545,18 +664,36 @@ def stream_outputs(what):
     return [canvas, prob, entropy, chart, stats, png, gif, finished]
 
 
-def restartable(button, fn, inputs, outputs, **kwargs):
-    """The run behind ``button``: pressing it during a run stops that run and starts a new one with
-    the settings now shown (Gradio would otherwise drop the second press). The press bumps a
-    counter whose change starts the run, so the stop is done before the new run begins."""
+NARROW = 768  # below this width (a phone) the columns stack, and a run scrolls to what it draws
+
+
+def scroll_to(elem_id):
+    """Browser code: on a narrow screen, bring the element ``elem_id`` into view."""
+    return (f"() => {{ if (window.innerWidth < {NARROW}) "
+            f"document.getElementById('{elem_id}')?.scrollIntoView({{block: 'start'}}); }}")
+
+
+def cleared(outputs):
+    """Empty values for ``outputs``, so that an error never leaves the last run's results up."""
+    return lambda: [None] * len(outputs)
+
+
+def restartable(button, fn, inputs, outputs, shown, **kwargs):
+    """The run behind ``button``: pressing it during a run stops that run, clears its outputs and
+    starts a new one with the settings now shown (Gradio would otherwise drop the second press); on
+    a phone the page moves to ``shown`` (an elem_id). The press bumps a counter whose change starts
+    the run, so the stop is done before the new run begins."""
     presses = gr.State(0)
     event = presses.change(fn, inputs, outputs, trigger_mode="multiple", show_progress="minimal", **kwargs)
-    button.click(None, cancels=[event]).then(lambda n: n + 1, presses, presses, api_visibility="private")
+    button.click(None, cancels=[event], js=scroll_to(shown)).then(
+        cleared(outputs), None, outputs, queue=False, api_visibility="private").then(
+        lambda n: n + 1, presses, presses, api_visibility="private")
     return event
 
 
 def speed_picker():
-    return gr.Dropdown(list(SPEEDS), value=28, label="speed (pixels per frame)")
+    return gr.Dropdown([(f"auto (about {AUTO_FRAMES // FPS} s)" if s == 0 else str(s), s) for s in SPEEDS], value=0,
+                       label="speed (pixels per frame)")
 
 
 def build():
@@ -571,68 +708,72 @@ def build():
         with gr.Tab("Generate"):
             with gr.Row():
                 with gr.Column(scale=1):
-                    model = gr.Dropdown(choices, value=default, label="model")
+                    model = gr.Dropdown(choices, value=default, label="model", info=PICKER_INFO)
                     with gr.Row():  # in the first screenful
                         go = gr.Button("Generate", variant="primary")
                         stop = gr.Button("Stop")
                     digit = digit_picker()
-                    guidance = gr.Slider(0, MAX_GUIDANCE, value=1, step=0.25,
-                                         label="guidance (1 = none; more = more like the digit asked for)")
+                    guidance = checked(gr.Slider(0, MAX_GUIDANCE, value=1, step=0.25,
+                                                 label="guidance (1 = none; more = more like the digit asked for)"))
                     temperature = temperature_slider()
-                    top_k = gr.Slider(0, MAX_LEVELS, value=0, step=1, label="top-k (0 = all values)")
+                    top_k = checked(gr.Slider(0, MAX_LEVELS, value=0, step=1, label="top-k (0 = all values)"))
                     with gr.Row():
                         seed = seed_box()
                         random_seed = gr.Checkbox(True, label="random seed")
                     count = gr.Radio(list(IMAGE_COUNTS), value=1, label="images (10 = one per class)")
                     speed = speed_picker()
                 with gr.Column(scale=2):
-                    outputs = stream_outputs("canvas")
+                    outputs = stream_outputs("canvas", "generate-canvas")
             event = restartable(go, generate, [model, digit, temperature, top_k, seed, random_seed, count, speed,
-                                               guidance], outputs, api_name="generate")
+                                               guidance], outputs, "generate-canvas", api_name="generate")
             stop.click(stop_generate, cancels=[event], queue=False, api_visibility="private")
             # a run of the old model stops when the model changes
             model.change(stop_generate, cancels=[event], queue=False, api_visibility="private")
-            model.change(on_model_change, model, [digit, top_k, guidance], api_visibility="private")
-            demo.load(on_model_change, model, [digit, top_k, guidance], api_visibility="private")
+            model.change(on_model_change, model, [digit, top_k, guidance, temperature], api_visibility="private")
+            demo.load(on_model_change, model, [digit, top_k, guidance, temperature], api_visibility="private")
 
         with gr.Tab("Complete"):
             with gr.Row():
                 with gr.Column(scale=1):
-                    c_model = gr.Dropdown(choices, value=default, label="model")
+                    c_model = gr.Dropdown(choices, value=default, label="model", info=PICKER_INFO)
                     with gr.Row():
                         c_go = gr.Button("Complete", variant="primary")
                         c_stop = gr.Button("Stop")
                     c_source, c_index, c_drawing = source_pickers()
                     c_preview = gr.Image(label="the image", type="pil", height=180)
                     c_digit = gr.Radio(list(range(10)), value=None, label="class (default: the test image's)")
-                    c_rows = gr.Slider(0, MAX_ROWS, value=14, step=1, label="rows to keep")
-                    c_count = gr.Slider(1, MAX_COMPLETIONS, value=4, step=1, label="completions")
+                    c_rows = checked(gr.Slider(0, MAX_ROWS, value=14, step=1, label="rows to keep"))
+                    c_count = checked(gr.Slider(1, MAX_COMPLETIONS, value=4, step=1, label="completions"))
                     c_temperature = temperature_slider()
                     c_seed = seed_box()
                     c_speed = speed_picker()
                 with gr.Column(scale=2):
-                    c_outputs = stream_outputs("completions")
+                    c_outputs = stream_outputs("completions", "complete-canvas")
             for trigger in (c_model.change, c_source.change, c_index.change, c_drawing.change, demo.load):
                 trigger(show_source, [c_model, c_source, c_index, c_drawing], c_preview, api_visibility="private")
             c_model.change(on_source_model_change, c_model, c_digit, api_visibility="private")
             c_event = restartable(c_go, complete, [c_model, c_source, c_index, c_drawing, c_digit, c_rows, c_count,
-                                                   c_temperature, c_seed, c_speed], c_outputs, api_name="complete")
+                                                   c_temperature, c_seed, c_speed], c_outputs, "complete-canvas",
+                                  api_name="complete")
             c_stop.click(stop_complete, cancels=[c_event], queue=False, api_visibility="private")
 
         with gr.Tab("Likelihood"):
             with gr.Row():
                 with gr.Column(scale=1):
-                    l_model = gr.Dropdown(choices, value=default, label="model")
+                    l_model = gr.Dropdown(choices, value=default, label="model", info=PICKER_INFO)
                     l_go = gr.Button("Score", variant="primary")
                     l_source, l_index, l_drawing = source_pickers()
                     l_digit = gr.Radio(list(range(10)), value=None,
                                        label="score as class (default: its label; a drawing: the most probable)")
                 with gr.Column(scale=2):
-                    l_map = gr.Image(label="surprise: -log2 p of each pixel (bits)", type="pil", format="png")
+                    l_map = gr.Image(label="surprise: -log2 p of each pixel (bits)", type="pil", format="png",
+                                     elem_id="likelihood-map")
                     l_summary = gr.Markdown()
                     l_posterior = gr.Label(label="p(class | image), the model as a classifier", num_top_classes=10)
-            l_go.click(likelihood, [l_model, l_source, l_index, l_drawing, l_digit],
-                       [l_map, l_summary, l_posterior], api_name="likelihood")
+            l_outputs = [l_map, l_summary, l_posterior]
+            l_go.click(cleared(l_outputs), None, l_outputs, queue=False, js=scroll_to("likelihood-map"),
+                       api_visibility="private").then(
+                likelihood, [l_model, l_source, l_index, l_drawing, l_digit], l_outputs, api_name="likelihood")
             l_model.change(on_source_model_change, l_model, l_digit, api_visibility="private")
 
         with gr.Tab("Compress"):
@@ -646,44 +787,71 @@ def build():
                 with gr.Column(scale=2):
                     z_summary = gr.Markdown("The likelihood is a file size: a range coder stores each value in "
                                             "-log2 p bits, p the model's probability of it given the values before.")
-                    z_map = gr.Image(label="bits each value cost the file", type="pil", format="png")
+                    z_map = gr.Image(label="bits each value cost the file", type="pil", format="png",
+                                     elem_id="compress-map")
                     z_file = gr.File(label="the .argen file (download it, or upload one)", file_types=[".argen"])
                     z_check = gr.Button("Decompress and check")
                     z_back = gr.Image(label="decompressed", type="pil", height=180)
                     z_verdict = gr.Markdown()
             z_compressed = gr.State()
-            z_go.click(compress_picture, [z_model, z_source, z_index, z_drawing],
-                       [z_map, z_summary, z_file, z_compressed], api_name="compress")
-            z_check.click(decompress_file, [z_file, z_compressed], [z_back, z_verdict], api_name="decompress")
+            z_outputs = [z_map, z_summary, z_file, z_compressed]
+            z_go.click(cleared(z_outputs), None, z_outputs, queue=False, js=scroll_to("compress-map"),
+                       api_visibility="private").then(
+                compress_picture, [z_model, z_source, z_index, z_drawing], z_outputs, api_name="compress")
+            z_check.click(cleared([z_back, z_verdict]), None, [z_back, z_verdict], queue=False,
+                          api_visibility="private").then(
+                decompress_file, [z_file, z_compressed], [z_back, z_verdict], api_name="decompress")
 
         with gr.Tab("Compare: a race"):
+            groups = race_groups()
+            group = next(iter(groups), None)
             with gr.Row():
                 with gr.Column(scale=1):
-                    m_go = gr.Button("Race", variant="primary")
-                    m_digit = gr.Radio([(f"{i} · {game}", i) for i, game in enumerate(DATASETS["games"].class_names)],
-                                       value=7, label="class (a digit, or for the game models the game)")
+                    with gr.Row():
+                        m_go = gr.Button("Race", variant="primary")
+                        m_stop = gr.Button("Stop")
+                    m_group = gr.Radio(list(groups), value=group, label="dataset")
+                    m_digit = gr.Radio(list(range(10)), value=7, label="class")
+                    m_own = gr.Checkbox(True, label="each model at its recommended temperature, top-k and guidance "
+                                                    "(else all at the temperature below)")
                     m_temperature = temperature_slider()
                     m_seed, m_speed = seed_box("seed (shared random numbers)"), speed_picker()
-                    m_models = gr.CheckboxGroup(choices, value=names, label="models")
+                    with gr.Accordion("models", open=False):
+                        m_models = gr.CheckboxGroup(choices, value=[], label="models")
                 with gr.Column(scale=2):
-                    m_gallery = gr.Gallery(label="same class, same random numbers", columns=3, height=1100)
-            restartable(m_go, compare, [m_models, m_digit, m_temperature, m_seed, m_speed], m_gallery,
-                        api_name="compare")
+                    m_gallery = gr.Gallery(label="same class, same random numbers", columns=3, height="auto",
+                                           elem_id="race-gallery")
+                    m_table = gr.Markdown()
+            m_event = restartable(m_go, compare, [m_models, m_digit, m_temperature, m_seed, m_speed, m_own],
+                                  [m_gallery, m_table], "race-gallery", api_name="compare")
+            m_stop.click(stop_race, cancels=[m_event], queue=False, api_visibility="private")
+            m_group.change(on_race_group_change, m_group, [m_digit, m_models], api_visibility="private")
+            demo.load(on_race_group_change, m_group, [m_digit, m_models], api_visibility="private")
 
         with gr.Tab("About"):
-            a_model = gr.Dropdown(choices, value=default, label="model")
+            a_model = gr.Dropdown(choices, value=default, label="model", info=PICKER_INFO)
             a_text = gr.Markdown()
             with gr.Row():
-                a_grid = gr.Image(label="samples (one row per class)", type="filepath")
-                a_field = gr.Image(label="what the centre pixel's prediction sees", type="pil")  # short: one line
+                with gr.Column():
+                    gr.Markdown("**samples** (one row per class)")
+                    a_grid = gr.Image(show_label=False, type="filepath")
+                with gr.Column():
+                    gr.Markdown("**what the centre pixel's prediction sees**")
+                    a_field = gr.Image(show_label=False, type="pil")
             a_model.change(about, a_model, [a_text, a_grid, a_field], api_name="about")
             demo.load(about, a_model, [a_text, a_grid, a_field], api_visibility="private")
         demo.queue(default_concurrency_limit=4, max_size=64)
     return demo
 
 
-demo = build()
+def __getattr__(name):
+    """``app.demo``, built on first use: importing the module loads no model."""
+    if name == "demo":
+        globals()["demo"] = build()
+        return globals()["demo"]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 if __name__ == "__main__":
     set_threads(THREADS)
-    demo.launch()
+    build().launch()

@@ -226,6 +226,12 @@ def from_drawing(array, size=IMAGE_SHAPE[1], box=20):
     if a.ndim not in (2, 3) or a.shape[0] < 2 or a.shape[1] < 2 or (a.ndim == 3 and a.shape[2] not in (1, 3, 4)):
         raise ValueError(f"a drawing must be a grey, RGB or RGBA image of at least 2x2 pixels, got shape {a.shape}")
     a = a.astype(np.float64)
+    grey = a if a.ndim == 2 else a[..., :3].mean(-1)
+    if np.ptp(grey) <= 25 and not (a.ndim == 3 and a.shape[2] == 4 and np.ptp(a[..., 3]) > 25):
+        if grey.mean() > 127 or (a.ndim == 3 and a.shape[2] == 4 and a[..., 3].max() == 0):  # white, or transparent
+            raise ValueError("the drawing is empty: draw a digit first")
+        raise ValueError(f"the drawing is one flat dark colour (grey level {grey.mean():.0f} everywhere): draw a "
+                         f"digit in dark ink on a light background")
     if a.ndim == 3 and a.shape[2] == 4 and a[..., 3].min() < 255:
         ink = a[..., 3] * (255 - a[..., :3].mean(-1)) / 255 if a[..., :3].mean() > 127 else a[..., 3]
     else:

@@ -77,13 +77,13 @@ def final_metrics(module, images, labels):
             "fixture": {"accuracy": classifier_accuracy(module, *fixture)}}
 
 
-def draw_samples(model, per_class, seed, batch_size=100, guidance=None, schedule=None, top_k=None):
-    """``per_class`` samples of each class (or 10 * per_class unconditional ones) at temperature 1:
-    (values [N, c, h, w], requested labels [N] or None)."""
+def draw_samples(model, per_class, seed, batch_size=100, guidance=None, schedule=None, top_k=None, temperature=1.0):
+    """``per_class`` samples of each class (or 10 * per_class unconditional ones): (values [N, c, h, w],
+    requested labels [N] or None)."""
     from .sampling import requests, sample
 
     wanted = torch.arange(len(model.config.class_names)).repeat_interleave(per_class)
-    images = [sample(model, seed=seed + i, guidance=guidance, schedule=schedule, top_k=top_k,
+    images = [sample(model, temperature=temperature, seed=seed + i, guidance=guidance, schedule=schedule, top_k=top_k,
                      **requests(model, wanted[i:i + batch_size]))
               for i in range(0, len(wanted), batch_size)]
     return torch.cat(images), wanted if model.num_classes else None

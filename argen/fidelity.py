@@ -259,16 +259,25 @@ def colour_models():
 
 
 def settings(name):
-    """The guidance (None: none) and top-k (None: all values) a shipped model recommends."""
-    from .hub import load, recommended_guidance, recommended_top_k
+    """The temperature, guidance (None: none) and top-k (None: all values) a shipped model recommends."""
+    from .hub import load, recommended_guidance, recommended_temperature, recommended_top_k
 
-    return {"guidance": recommended_guidance(name) if load(name).can_guide else None,
+    return {"temperature": recommended_temperature(name),
+            "guidance": recommended_guidance(name) if load(name).can_guide else None,
             "top_k": recommended_top_k(name)}
 
 
-def draw(name, per_class, seed, cache=None):
-    """(uint8 pictures, labels) of ``per_class`` samples of each game from a shipped model at its
-    recommended :func:`settings`, read from ``cache`` (an .npz) when it holds them."""
+def cache_name(folder, name, per_class, chosen):
+    """The .npz keeping a model's samples at ``chosen`` settings."""
+    letters = {"temperature": "T", "top_k": "k", "guidance": "g"}
+    tag = "".join(f"-{letters[k]}{v:g}" for k, v in sorted(chosen.items()) if v is not None and v != 1.0)
+    return f"{folder}/{name}-{per_class}{tag}.npz"
+
+
+def draw(name, per_class, seed, cache=None, chosen=None):
+    """(uint8 pictures, labels) of ``per_class`` samples of each game from a shipped model at
+    ``chosen`` settings (default: its recommended :func:`settings`), read from ``cache`` (an .npz)
+    when it holds them."""
     from pathlib import Path
 
     from .evaluate import draw_samples
@@ -278,13 +287,40 @@ def draw(name, per_class, seed, cache=None):
         with np.load(cache) as data:
             return torch.from_numpy(data["pictures"]), torch.from_numpy(data["labels"])
     model = load(name)
-    values, labels = draw_samples(model, per_class, seed, **settings(name))
+    values, labels = draw_samples(model, per_class, seed, **(chosen or settings(name)))
     with torch.no_grad():
         pictures = model.codec.decode(values)
     if cache is not None:
         Path(cache).parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(cache, pictures=pictures.numpy(), labels=labels.numpy())
     return pictures, labels
+
+
+TEMPERATURES = (1.0, 0.9, 0.8, 0.7)  # the temperatures :func:`tune` tries
+
+
+def tune(name, reference, per_class, seed, cache):
+    """Each setting of a grid (:data:`TEMPERATURES`, all values or the model's top-k, its guidance)
+    measured, and the one chosen: the lowest C2ST, the higher recall on a tie to two decimals.
+    Returns ``{"grid": [...], "recommended": {...}}``."""
+    from .hub import load, read_metrics
+
+    model, metrics = load(name), read_metrics(name)
+    guidance = metrics.get("guidance", {}).get("recommended", 1.0) if model.can_guide else None
+    top_ks = sorted({None, metrics.get("top_k", {}).get("recommended")}, key=lambda k: k or 0)
+    grid = []
+    for top_k in top_ks:
+        for temperature in TEMPERATURES:
+            chosen = {"temperature": temperature, "top_k": top_k, "guidance": guidance}
+            pictures, labels = draw(name, per_class, seed, cache_name(cache, name, per_class, chosen), chosen)
+            measured = reference.measure(pictures, labels, seed)
+            grid.append({**chosen, **{k: measured[k] for k in ("c2st", "c2st_std", "precision", "recall", "coverage",
+                                                               "blob_error")}})
+            print(f"{name:20s} T {temperature:g} top-k {top_k or 'all'}: C2ST {measured['c2st']:.3f} precision "
+                  f"{measured['precision']:.3f} recall {measured['recall']:.3f} coverage {measured['coverage']:.3f} "
+                  f"blobs off {measured['blob_error']:.2f}", flush=True)
+    best = min(grid, key=lambda r: (round(r["c2st"], 2), -r["recall"]))
+    return {"grid": grid, "recommended": {k: best[k] for k in ("temperature", "top_k", "guidance")}}
 
 
 def tokenizer_ceiling(reference, per_class, data_dir, name="games-tokenizer"):
@@ -332,6 +368,9 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache", default="runs/fidelity", help="folder keeping each model's samples (.npz)")
     parser.add_argument("--write", action="store_true", help="record the figures in each model's metrics.json")
+    parser.add_argument("--tune", action="store_true",
+                        help="measure each model over a grid of temperatures and top-k and record the best setting "
+                             "(lowest C2ST) as its recommended one")
     parser.add_argument("--check", action="store_true",
                         help="only show that the critic fails frames without objects and passes real ones")
     parser.add_argument("--grid", help="also save a PNG: a row of real test frames (one per game), the tokenizer's "
@@ -342,6 +381,17 @@ def main(argv=None):
         for check, (accuracy, spread) in power_checks(reference, args.per_class, args.seed).items():
             print(f"C2ST of {check} against test frames: {accuracy:.3f} ± {spread:.3f}")
         return
+    command = "python -m argen.fidelity " + " ".join(sys.argv[1:] if argv is None else argv)
+    if args.tune:
+        for name in args.names or colour_models():
+            tuning = tune(name, reference, args.per_class, args.seed, args.cache)
+            print(f"{name}: recommended {tuning['recommended']}", flush=True)
+            if args.write:
+                metrics = read_metrics(name)
+                metrics["fidelity_tuning"] = {**tuning, "per_class": args.per_class, "seed": args.seed,
+                                              "command": command}
+                write_report(model_dir(name), metrics)
+        return
     print("real frames per game, blobs:", " ".join(f"{n} {b:.1f}" for n, b in zip(GAME_NAMES, real_blobs(reference))))
     print(f"{'':20s} C2ST (0.5 best)  prec.  recall  cover.  blobs±%  memo.    blobs per frame, by game")
     control = reference.control(args.per_class, args.seed)
@@ -350,16 +400,18 @@ def main(argv=None):
     print(row("games-tokenizer", ceiling), flush=True)
     summary = ("c2st", "c2st_std", "precision", "recall", "coverage", "blob_error")
     for name in args.names or colour_models():
-        pictures, labels = draw(name, args.per_class, args.seed, f"{args.cache}/{name}-{args.per_class}.npz")
+        chosen = settings(name)
+        pictures, labels = draw(name, args.per_class, args.seed, cache_name(args.cache, name, args.per_class, chosen),
+                                chosen)
         measured = reference.measure(pictures, labels, args.seed)
         print(row(name, measured), flush=True)
         rows.append(first_of_each(shrink(pictures), labels))
         if args.write:
             metrics = read_metrics(name)
-            metrics["fidelity"] = {**measured, **settings(name), "per_class": args.per_class, "seed": args.seed,
+            metrics["fidelity"] = {**measured, **chosen, "per_class": args.per_class, "seed": args.seed,
                                    "control": {k: control[k] for k in summary},
                                    "tokenizer_ceiling": {k: ceiling[k] for k in summary},
-                                   "command": "python -m argen.fidelity " + " ".join(sys.argv[1:] if argv is None else argv)}
+                                   "command": command}
             write_report(model_dir(name), metrics)
     if args.grid:
         from .render import grid

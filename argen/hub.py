@@ -120,18 +120,34 @@ def read_metrics(name_or_dir):
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
+def tuned(name_or_dir):
+    """The sampling settings chosen for a colour model on what its samples contain
+    (``fidelity_tuning.recommended`` in its metrics.json, from ``python -m argen.fidelity NAME --tune``),
+    else {}."""
+    return read_metrics(name_or_dir).get("fidelity_tuning", {}).get("recommended", {})
+
+
 def recommended_guidance(name_or_dir):
-    """The guidance scale measured best for a model (``guidance.recommended`` in its metrics.json,
-    from ``python -m argen.evaluate NAME --guidance ...``, which measures only models that can guide),
-    else 1 (none): the model's default."""
+    """The guidance scale measured best for a model (tuned on fidelity for a colour model, else
+    ``guidance.recommended`` in its metrics.json, from ``python -m argen.evaluate NAME --guidance ...``,
+    which measures only models that can guide), else 1 (none): the model's default."""
+    if "guidance" in tuned(name_or_dir):
+        return tuned(name_or_dir)["guidance"] or 1.0
     return read_metrics(name_or_dir).get("guidance", {}).get("recommended", 1.0)
 
 
 def recommended_top_k(name_or_dir):
-    """The top-k measured best for a model at its recommended guidance (``top_k.recommended`` in its
-    metrics.json, from ``python -m argen.evaluate NAME --top-k ...``), else None (all values): the
-    model's default."""
+    """The top-k measured best for a model (tuned on fidelity for a colour model, else
+    ``top_k.recommended`` in its metrics.json, from ``python -m argen.evaluate NAME --top-k ...``), else
+    None (all values): the model's default."""
+    if "top_k" in tuned(name_or_dir):
+        return tuned(name_or_dir)["top_k"]
     return read_metrics(name_or_dir).get("top_k", {}).get("recommended")
+
+
+def recommended_temperature(name_or_dir):
+    """The temperature measured best for a model (tuned on fidelity for a colour model), else 1."""
+    return tuned(name_or_dir).get("temperature", 1.0)
 
 
 def write_report(directory, metrics, samples=None):

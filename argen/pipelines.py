@@ -8,6 +8,7 @@ calls these.
     result = score(model, pictures)                                     # bits, surprise map, p(class | image)
     runners = compare([model_a, model_b], classes=[3], seed=0)          # the race's finish
 """
+import math
 import time
 from collections import namedtuple
 
@@ -31,9 +32,17 @@ def generate(model, classes, *, temperature=1.0, top_k=None, seed=0, every=1, sc
 
 def pictures(model, frame):
     """uint8 pictures of a :class:`Frame` as a person is shown them: its schedule's preview (the
-    values drawn so far, black elsewhere; a multi-scale model's small image enlarged until its
-    pixels are drawn)."""
-    return model.codec.decode(*(frame.schedule or model.schedule()).preview(frame.image, frame.drawn))
+    values drawn so far; a multi-scale model's small image enlarged until its pixels are drawn),
+    the pixels of no value drawn yet as a light checkerboard (:func:`~argen.render.undrawn_checker`)."""
+    from .render import undrawn_checker
+
+    values, shown = (frame.schedule or model.schedule()).preview(frame.image, frame.drawn)
+    pictures = model.codec.decode(values, shown)
+    if frame.done:
+        return pictures
+    p = model.codec.patch_size
+    undrawn = ~shown.any(1).repeat_interleave(p, 1).repeat_interleave(p, 2)
+    return undrawn_checker(pictures, undrawn)
 
 
 def value_rows_kept(model, rows):
@@ -90,13 +99,27 @@ def steps_for_pixels(model, pixels):
     return max(1, round(pixels / model.codec.pixels_per_value / values_per_step))
 
 
-def race(models, classes, *, temperature=1.0, seed=0, pixels_per_frame=28):
+def steps_for_frames(model, frames):
+    """Schedule steps per frame for the whole picture in about ``frames`` frames, whatever its size."""
+    return max(1, math.ceil(model.schedule().num_steps(model.num_values) / frames))
+
+
+def race(models, classes, *, temperature=1.0, seed=0, pixels_per_frame=28, frames=None, settings=None):
     """Every model draws the same classes with the same random numbers, all advancing about
-    ``pixels_per_frame`` picture pixels per frame (None: to the end at once): yields, per frame, one
-    :class:`Runner` per model (its latest frame, a finished model keeping its last, and its seconds so far)."""
-    streams = [generate(model, classes, temperature=temperature, seed=seed,
-                        every=None if pixels_per_frame is None else steps_for_pixels(model, pixels_per_frame))
-               for model in models]
+    ``pixels_per_frame`` picture pixels per frame (None: to the end at once), or each its whole
+    picture in about ``frames`` frames: yields, per frame, one :class:`Runner` per model (its latest
+    frame, a finished model keeping its last, and its seconds so far). ``settings``: one dict of
+    sampling settings (``temperature``, ``top_k``, ``guidance``) per model, in place of ``temperature``."""
+    settings = settings or [{"temperature": temperature}] * len(models)
+    if len(settings) != len(models):
+        raise ValueError(f"give one settings dict per model ({len(models)}), got {len(settings)}")
+
+    def every(model):
+        if frames is not None:
+            return steps_for_frames(model, frames)
+        return None if pixels_per_frame is None else steps_for_pixels(model, pixels_per_frame)
+    streams = [generate(model, classes, seed=seed, every=every(model), **chosen)
+               for model, chosen in zip(models, settings)]
     latest, seconds = [None] * len(models), [0.0] * len(models)
     while True:
         moved = False

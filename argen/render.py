@@ -118,38 +118,67 @@ def cell_at(batch, picture_size, x, y, padding=1):
     return image, inside_y, inside_x
 
 
-def colorbar(height, vmin, vmax, cmap, label, font_size):
-    """A vertical colour scale with its range and label, as a PIL picture."""
+def colorbar(height, vmin, vmax, cmap, font_size):
+    """A vertical colour scale with its top, middle and bottom figures, as a PIL picture. The
+    figures are at most a sixth of the scale's height, so that they never overlap."""
     from PIL import ImageDraw, ImageFont
 
+    font_size = max(8, min(font_size, height // 6))
     font = ImageFont.load_default(size=font_size)
-    width = 26 + 4 * font_size
+    width = 26 + 3 * font_size
     ramp = colormap(np.linspace(vmax, vmin, height)[:, None].repeat(14, 1), vmin, vmax, cmap)
     bar = Image.new("RGB", (width, height), (255, 255, 255))
     bar.paste(Image.fromarray(ramp), (4, 0))
     draw = ImageDraw.Draw(bar)
     for y, value in ((0, vmax), ((height - font_size) // 2, (vmin + vmax) / 2), (height - font_size - 2, vmin)):
         draw.text((22, y), f"{value:.2g}", fill=(0, 0, 0), font=font)
-    draw.text((22, height // 4), label[:7], fill=(80, 80, 80), font=font)
     return bar
 
 
-MAP_TOP = 40  # a white band above the maps, where a browser's label chip and buttons sit
+MAP_TOP = 40  # the least height of the white band above a map, where a browser's label chip and buttons sit
+
+
+def map_band(width):
+    """The white band above a map panel ``width`` pixels wide: a ninth of its width, at least
+    :data:`MAP_TOP`, so that it stays as tall as the browser's label chip when a wide panel (several
+    pictures) is shown small."""
+    return max(MAP_TOP, width // 9)
 
 
 def map_panel(values, vmin, vmax, cmap, label, padding=1, cell=1):
     """Per-value maps ``[B, h, w]`` (NaN = not yet drawn) coloured, tiled and given a colour scale
     whose figures stay readable when the panel is shown small; a value covers ``cell`` x ``cell``
-    picture pixels, so the maps come out as large as the pictures."""
+    picture pixels, so the maps come out as large as the pictures. The scale's unit (``label``) is
+    written in the band above it (:func:`map_band`), right-aligned, clear of the label chip."""
+    from PIL import ImageDraw, ImageFont
+
     arrays = [colormap(v, vmin, vmax, cmap) for v in np.asarray(values)]
     nrow, scale = layout(len(arrays), (arrays[0].shape[0] * cell, arrays[0].shape[1] * cell))
     scale *= cell
     picture = tile(arrays, nrow, scale, padding, fill=255)
-    bar = colorbar(picture.height, vmin, vmax, cmap, label, font_size=max(14, picture.width // 16))
-    panel = Image.new("RGB", (picture.width + bar.width, picture.height + MAP_TOP), (255, 255, 255))
-    panel.paste(picture, (0, MAP_TOP))
-    panel.paste(bar, (picture.width, MAP_TOP))
+    bar = colorbar(picture.height, vmin, vmax, cmap, font_size=max(14, picture.width // 16))
+    width = picture.width + bar.width
+    band = map_band(width)
+    panel = Image.new("RGB", (width, picture.height + band), (255, 255, 255))
+    panel.paste(picture, (0, band))
+    panel.paste(bar, (picture.width, band))
+    draw = ImageDraw.Draw(panel)
+    font = ImageFont.load_default(size=max(12, band // 3))
+    draw.text((width - 4 - draw.textlength(label, font=font), band - font.size - 6), label, fill=(80, 80, 80),
+              font=font)
     return panel
+
+
+def undrawn_checker(pictures, undrawn, size=4):
+    """uint8 pictures ``[B, C, H, W]`` with the pixels not drawn yet (bool ``[B, H, W]``) shown as a
+    light grey checkerboard of ``size``-pixel squares (as an editor shows transparency), so that a
+    black pixel drawn and a pixel not drawn look different."""
+    import torch
+
+    h, w = pictures.shape[2:]
+    rows, cols = torch.arange(h)[:, None] // size, torch.arange(w)[None] // size
+    checker = torch.where((rows + cols) % 2 == 0, 200, 160).to(torch.uint8)  # (h, w)
+    return torch.where(undrawn[:, None], checker, pictures)
 
 
 def distribution_chart(probs, chosen=None, width=448, height=180, margin=20):

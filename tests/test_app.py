@@ -35,48 +35,50 @@ def test_generate_streams_frames_and_exports():
     assert canvas.size == (280, 280) and png.endswith(".png") and gif.endswith(".gif")
     assert "784/784" in stats and all(o[5] is None for o in outputs[:-1])
     assert Image.open(gif).n_frames >= len(outputs)
-    assert prob.size[1] == canvas.size[1] + app.render.MAP_TOP and entropy.size == prob.size
+    assert prob.size[1] == canvas.size[1] + app.render.map_band(prob.size[0]) and entropy.size == prob.size
 
 
-def test_inspect_a_pixel_of_the_finished_image():
-    finished = run_generate(count=4, speed=784)[-1][-1]
-    assert finished["name"] == MODEL and finished["labels"] == [7] * 4 and finished["values"].shape == (4, 1, 28, 28)
-    nrow, scale = app.render.layout(4)
-    x, y = (29 + 20) * scale + 3, 14 * scale + 3  # the second picture, row 14, column 20
-    chart, text = app.inspect_click(finished, gr.SelectData(None, {"index": [x, y], "value": None}))
-    model = argen.load(MODEL)
-    seen = argen.pipelines.inspect(model, finished["values"][1], 7, (0, 14, 20))
-    assert text.startswith("**image 2, pixel (14, 20)**") and f"p = {seen.prob:.3f}" in text and "p(7 |" in text
-    assert chart.size == app.render.distribution_chart(seen.dist.numpy(), seen.value).size
-    with pytest.raises(gr.Error, match="inside one of the pictures"):
-        app.inspect_click(finished, gr.SelectData(None, {"index": [28 * scale + 1, 3], "value": None}))
-    with pytest.raises(gr.Error, match="generate an image first"):
-        app.inspect_click(None, gr.SelectData(None, {"index": [1, 1], "value": None}))
+def test_the_canvas_shows_undrawn_pixels_and_the_end_chart_the_most_uncertain_value():
+    """Mid-stream, the pixels not drawn yet are a light checkerboard, not black; at the end the
+    chart shows the distribution of the run's most uncertain value (not the last pixel's, which for
+    a digit is background at p = 1)."""
+    outputs = run_generate(speed=112)
+    middle, final = np.asarray(outputs[2][0]), np.asarray(outputs[-1][0])
+    bottom = middle[-20:, :, 0]  # the last rows: not drawn yet
+    assert set(np.unique(bottom)) == {160, 200} and (final[-20:] == 8).mean() > 0.5  # then mostly background
+    model, peak = argen.load(MODEL), None
+    for frame in argen.sample_stream(model, [7], seed=0, every=112):
+        h = float(argen.sampling.entropy(frame.dist[:1])[0])
+        if peak is None or h > peak[0]:
+            peak = (h, frame.dist[0], int(frame.dist_value[0]))
+    chart = outputs[-1][3]
+    assert np.array_equal(np.asarray(chart), np.asarray(app.render.distribution_chart(peak[1].numpy(), peak[2])))
+    assert peak[0] > 0.5  # a value the model was unsure of
 
 
-def test_generate_is_deterministic_and_matches_the_library():
-    a, b = final_array(run_generate(seed=5)), final_array(run_generate(seed=5))
-    assert np.array_equal(a, b)
-    model = argen.load(MODEL)
-    expected = app.render.canvas(model.codec.decode(argen.sample(model, [7], seed=5)))
-    assert np.array_equal(a, np.asarray(expected))
-
-
-def test_ten_images_one_per_digit():
-    outputs = run_generate(count=10, speed=784)
-    canvas, finished = outputs[-1][0], outputs[-1][-1]
-    assert canvas.size == (5 * 28 * 4 + 4 * 4, 2 * 28 * 4 + 4)
-    model = argen.load(MODEL)
-    pictures = model.codec.decode(finished["values"])
-    assert np.array_equal(np.asarray(canvas), np.asarray(app.render.canvas(pictures, captions=list(range(10)))))
-    assert not np.array_equal(np.asarray(canvas), np.asarray(app.render.canvas(pictures)))  # each tile says its digit
+def test_map_scales_keep_their_figures_apart():
+    """The colour scale's three figures (top, middle, bottom) never touch, however wide a panel
+    (several pictures) makes the font, and the unit is written above the scale, in the band the
+    browser's label chip sits in."""
+    for height in (70, 140, 280):
+        bar = np.asarray(app.render.colorbar(height, 0, 1, "viridis", font_size=60).convert("L"))[:, 22:]
+        inked = (bar < 128).any(1)
+        starts = np.flatnonzero(np.diff(inked.astype(int)) == 1) + 1
+        assert len(starts) + int(inked[0]) == 3, height
+    for count in (1, 4, 10):
+        panel = app.render.map_panel(np.random.rand(count, 7, 7), 0, 1, "viridis", "nats", cell=4)
+        band = app.render.map_band(panel.width)
+        assert (np.asarray(panel.convert("L"))[:band, -80:] < 200).any(), count  # the unit, above the scale
 
 
 @pytest.mark.parametrize("overrides, message", [
     ({"temperature": 0}, "temperature"), ({"temperature": -1}, "temperature"),
-    ({"temperature": float("nan")}, "temperature"), ({"top_k": 300}, "top_k"),
+    ({"temperature": float("nan")}, "temperature"), ({"top_k": 300}, "top-k must be a whole number in 0..16, got 300"),
     ({"digit": 11}, "digit"), ({"count": 1000}, "number of images"), ({"name": "nope"}, "unknown model"),
-    ({"seed": -3}, "seed"), ({"seed": 2**64}, "seed"), ({"seed": 1.5}, "seed"), ({"speed": 0}, "speed"),
+    ({"seed": -3}, "seed"), ({"seed": 2**64}, "seed"), ({"seed": 1.5}, "seed must be a whole number .*got 1.5"),
+    ({"speed": 5}, "speed"), ({"temperature": "hot"}, "temperature must be a number in 0.05..2, got 'hot'"),
+    ({"temperature": 1e9}, "temperature must be a number in 0.05..2"), ({"top_k": 2.5}, "top-k .*got 2.5"),
+    ({"guidance": "x"}, "guidance must be a number in 0..5, got 'x'"),
 ])
 def test_generate_bad_input(overrides, message):
     with pytest.raises(gr.Error, match=message):
@@ -112,9 +114,10 @@ def test_guidance_and_the_model_list():
     expected = app.render.canvas(model.codec.decode(argen.sample(model, [7], seed=0, guidance=3.0)))
     assert np.array_equal(np.asarray(Image.open(guided[5])), np.asarray(expected))
     labels = dict((name, label) for label, name in app.model_choices())
-    for name in "mlp-v3", "pixel-gpt":  # the 8-bit-equivalent figure of each, to three decimals
-        assert f"{read_metrics(name)['test']['bits_per_dim_8bit']:.3f} bits/dim (8-bit)" in labels[name]
-    assert "bits/token (K = 1024)" in labels["bsq-gpt"]
+    for name in "mlp-v3", "pixel-gpt":  # one figure on one scale: the 8-bit-equivalent bits/dim
+        assert labels[name].endswith(f" · {read_metrics(name)['test']['bits_per_dim_8bit']:.3f} bits/dim")
+    for name in "bsq-gpt", "gated-pixelcnn-binary", "maskgit":  # no figure on that scale: none in the picker
+        assert "bits" not in labels[name]
 
 
 def test_likelihood_scores_and_classifies():
@@ -161,6 +164,8 @@ def test_drawing_input():
         app.likelihood(MODEL, "my drawing", 0, {"composite": np.full((50, 50, 3), 255, np.uint8)}, 1)
     with pytest.raises(gr.Error, match="empty"):
         app.likelihood(MODEL, "my drawing", 0, None, 1)
+    with pytest.raises(gr.Error, match="one flat dark colour"):  # all black: not "empty"
+        app.likelihood(MODEL, "my drawing", 0, {"composite": np.zeros((50, 50, 3), np.uint8)}, 1)
     with pytest.raises(gr.Error, match="drawing must be"):
         app.likelihood(MODEL, "my drawing", 0, {"composite": np.zeros(5)}, 1)
 
@@ -168,14 +173,35 @@ def test_drawing_input():
 def test_compare_races_every_model_to_the_library_images():
     """Every model but the slowest (PixelCNN++: the browser test races all of them), grey and colour."""
     names = [name for name in argen.available() if not name.startswith("pixelcnnpp")]
-    laps = list(app.compare(names, 3, 1.0, 0, 784))  # a lap: a digit's worth of pixels (49 tokens of a game frame)
-    assert len(laps) >= 768 // 49 and all(len(lap) == len(names) for lap in laps)
-    assert any(caption.endswith(" …") for _, caption in laps[0]) and not any(c.endswith(" …") for _, c in laps[-1])
-    assert [caption.split(":")[0] for _, caption in laps[-1]] == names
+    digits = [name for name in names if app.class_word(argen.load(name)) == "digit"]
+    games = [name for name in names if name not in digits]
+    for group in digits, games:
+        laps = list(app.compare(group, 3, 1.0, 0, 784))  # a lap: a digit's worth of pixels (49 tokens of a game frame)
+        assert len(laps) >= (768 // 49 if group is games else 1)
+        assert all(len(gallery) == len(group) for gallery, _ in laps)
+        assert ("| … |" in laps[0][1]) == (group is games) and "| … |" not in laps[-1][1]  # running, then done
+        assert [caption for _, caption in laps[-1][0]] == group
     model = argen.load(MODEL)
-    picture = dict(zip(names, (p for p, _ in laps[-1])))[MODEL]
+    picture = dict((name, p) for p, name in list(app.compare(digits, 3, 1.0, 0, 784))[-1][0])[MODEL]
     assert np.array_equal(np.asarray(picture), np.asarray(app.render.canvas(model.codec.decode(
         argen.sample(model, [3], seed=0)))))
+    with pytest.raises(gr.Error, match="race models that draw the same classes: mlp-v3 draws digits, games-gpt draws games"):
+        list(app.compare(["mlp-v3", "games-gpt"], 3, 1.0, 0, 784))
+
+
+def test_a_race_at_each_models_recommended_settings():
+    """The race starts with a few models of one dataset, its classes in the picker; at their own
+    settings each model draws what the library draws at its recommended temperature, top-k and guidance."""
+    picker, models = app.on_race_group_change("games")
+    assert picker.choices[3] == ("Enduro", 3) and models.value and all(
+        app.class_word(argen.load(name)) == "game" for name in models.value)
+    assert len(app.on_race_group_change("digits")[1].value) <= 5
+    name = "games-gpt"
+    final = list(app.compare([name], 3, 1.0, 0, 0, True))[-1][0][0][0]  # speed 0: auto
+    model, hub = argen.load(name), argen.hub
+    expected = argen.sample(model, [3], seed=0, temperature=hub.recommended_temperature(name),
+                            top_k=hub.recommended_top_k(name), guidance=hub.recommended_guidance(name))
+    assert np.array_equal(np.asarray(final), np.asarray(app.render.canvas(model.codec.decode(expected))))
 
 
 def test_a_new_run_supersedes_the_last_of_its_session():
@@ -198,7 +224,8 @@ def test_a_new_run_supersedes_the_last_of_its_session():
 
 def test_about():
     text, grid, field = app.about(MODEL)
-    assert f"test bits/pixel | {read_metrics(MODEL)['test']['bits_per_dim']}" in text and grid.endswith("samples.png")
+    assert f"test bits/pixel (over its 16 values) | {read_metrics(MODEL)['test']['bits_per_dim']}" in text
+    assert grid.endswith("samples.png") and "1 threads" not in text
     # the MLP sees its context window: the 28 values before the centre pixel, no more
     assert "receptive field of the centre pixel | 28 of the 406 pixels drawn before it" in text
     pixels = np.asarray(field)[::10, ::10]  # one per value
@@ -210,9 +237,9 @@ def test_token_model_streams_token_by_token():
     assert len(outputs) == 49 // 7
     canvas, prob, entropy, chart, stats, png, gif, finished = outputs[0]
     assert canvas.size == (280, 280) and "**tokens** 7/49" in stats
-    assert prob.size[1] == canvas.size[1] + app.render.MAP_TOP  # token maps as large as the picture
+    assert prob.size[1] == canvas.size[1] + app.render.map_band(prob.size[0])  # token maps as large as the picture
     first_row = np.asarray(canvas)[:, :, 1]  # green: the red mark of the token being drawn aside
-    assert first_row[4 * 10:].max() == 0  # patches below the first row of tokens are still blank
+    assert set(np.unique(first_row[4 * 10:])) == {160, 200}  # patches below the first row of tokens: not drawn
     model = argen.load("bsq-gpt")
     expected = app.render.canvas(model.codec.decode(argen.sample(model, [7], seed=0)))
     assert np.array_equal(np.asarray(Image.open(outputs[-1][5])), np.asarray(expected))
@@ -266,8 +293,16 @@ def test_api_streams_and_survives_bad_input(server):
         client.predict(MODEL, 4, 0.0, 0, 1, False, 1, 112, 1.0, api_name="/generate")
     with pytest.raises(Exception, match="number of images|not in the list of choices"):
         client.predict(MODEL, 4, 1.0, 0, 1, False, 10_000, 112, 1.0, api_name="/generate")
-    with pytest.raises(Exception, match="top_k must be an integer in 1..16"):  # the library's own check
+    with pytest.raises(Exception, match="top-k must be a whole number in 0..16, got 100"):
         client.predict(MODEL, 4, 1.0, 100, 1, False, 1, 112, 1.0, api_name="/generate")
+    for args, message in (((MODEL, 4, "hot", 0, 1, False, 1, 112, 1.0), "temperature must be a number in 0.05..2"),
+                          ((MODEL, 4, 1.0, 2.5, 1, False, 1, 112, 1.0), "top-k must be a whole number in 0..16, got 2.5"),
+                          ((MODEL, 4, 1.0, 0, 1.5, False, 1, 112, 1.0), "seed must be a whole number in 0..\\d+, got 1.5"),
+                          ((MODEL, 4, 1.0, 0, 1, False, 1, 112, "x"), "guidance must be a number in 0..5, got 'x'")):
+        with pytest.raises(Exception, match=message):
+            client.predict(*args, api_name="/generate")
+    with pytest.raises(Exception, match="the drawing must be an image"):  # a text file as the drawing
+        client.predict(MODEL, "my drawing", 0, "not an image", None, api_name="/likelihood")
     assert client.predict(MODEL, 4, 1.0, 0, 1, False, 1, 784, 1.0, api_name="/generate")[5] is not None
 
 
@@ -360,6 +395,12 @@ def open_tab(page, name):
     tab.first.click()
 
 
+def in_viewport(page, selector):
+    """Whether the top of the element ``selector`` is on screen (it may run past the bottom)."""
+    box = page.locator(selector).first.bounding_box()
+    return bool(box) and -2 <= box["y"] < page.viewport_size["height"] - 40
+
+
 def assert_in_first_viewport(page, name):
     box = page.get_by_role("button", name=name, exact=True).filter(visible=True).first.bounding_box()
     assert box and 0 <= box["y"] and box["y"] + box["height"] <= page.viewport_size["height"], (name, box)
@@ -395,9 +436,10 @@ SHOWN_IMAGE = """[...document.querySelectorAll('.block')].filter(b => b.offsetPa
 def covered_map_area(page, label):
     """How a map panel shows: the elements (label chip, buttons) over its figures and colour scale,
     below the white band left for them, and the panel's height on screen."""
-    return page.wait_for_function("""([label, band]) => {
+    return page.wait_for_function("""([label, least, share]) => {
         const img = """ + SHOWN_IMAGE + """, block = img?.closest('.block'), r = img?.getBoundingClientRect();
         if (!img) return null;  // still loading
+        const band = Math.max(least, Math.floor(img.naturalWidth / share));  // render.map_band
         const s = Math.min(r.width / img.naturalWidth, r.height / img.naturalHeight);
         const left = r.left + (r.width - img.naturalWidth * s) / 2, right = left + img.naturalWidth * s;
         const top = r.top + (r.height - img.naturalHeight * s) / 2, bottom = top + img.naturalHeight * s;
@@ -405,7 +447,7 @@ def covered_map_area(page, label):
             .filter(e => !e.contains(img)).map(e => e.getBoundingClientRect())  // not the image's own frame
             .filter(b => b.width && b.bottom > top + band * s && b.top < bottom && b.right > left && b.left < right);
         return {over: over.length, height: bottom - top};
-    }""", arg=[label, app.render.MAP_TOP]).json_value()
+    }""", arg=[label, app.render.MAP_TOP, 9]).json_value()
 
 
 @pytest.mark.parametrize("viewport", sorted(VIEWPORTS))
@@ -426,12 +468,14 @@ def test_browser_studio(server, browser, viewport):
     temperature.fill("50")
     page.get_by_role("button", name="Generate", exact=True).click()
     assert temperature.input_value() == "2"  # Gradio brings a typed value into range, in sight
-    canvas, seen = page.locator("img[src*='.png']").first, set()
+    canvas, seen, in_view = page.locator("#generate-canvas img[src*='.png']").first, set(), []
     while not page.get_by_text("784/784").count():
         if canvas.count():
             seen.add(canvas.get_attribute("src"))
+            in_view.append(in_viewport(page, "#generate-canvas"))
         page.wait_for_timeout(100)
     assert len(seen) >= 3, "the canvas did not change while streaming"
+    assert in_view and all(in_view), "the canvas was out of sight while it streamed"
     assert "temperature 2" in page.get_by_text("784/784").inner_text()
     for label in ("probability of the chosen value (colour: mean of R, G, B)", "entropy in nats (colour: mean of R, G, B)"):
         shown = covered_map_area(page, label)
@@ -502,15 +546,17 @@ def test_browser_compress_tab(server, browser):
 
 
 def race_on_the_phone(page):
+    """The race starts with a few digit models; Race brings its gallery into view, where each
+    model's picture is captioned by its name and the table below says when all are done; Stop ends
+    a run of game models."""
     open_tab(page, "Compare: a race")
     assert_in_first_viewport(page, "Race")
-    racers = ["mlp-v3", "maskgit"]
-    for name in argen.available():
-        if name not in racers:
-            page.get_by_role("checkbox", name=re.compile(f"^{re.escape(name)} — ")).uncheck()
     page.get_by_role("button", name="Race", exact=True).click()
-    page.wait_for_function("['mlp-v3: ', 'maskgit: '].every(s => document.body.innerText.includes(s)) && "
-                           "!document.body.innerText.includes(' …')", timeout=60_000)
+    page.locator("#race-gallery img").first.wait_for(timeout=60_000)
+    assert in_viewport(page, "#race-gallery"), "the race's gallery is out of sight"
+    ticked = app.on_race_group_change("digits")[1].value
+    page.wait_for_function("names => [...document.querySelectorAll('td')].filter(td => td.innerText.trim() === 'done')"
+                           ".length === names.length", arg=ticked, timeout=90_000)
     page.close()
 
 
@@ -594,7 +640,8 @@ def test_picking_a_model_sets_its_recommended_top_k_and_guidance():
     """The top-k and guidance sliders start at the model's recorded defaults (top-k 0 = all values
     where no k was measured better)."""
     for name in ("pixelcnn", "pixel-gpt", "mlp-v1"):
-        _, top_k, guidance = app.on_model_change(name)
+        _, top_k, guidance, temperature = app.on_model_change(name)
+        assert temperature.value == argen.hub.recommended_temperature(name)
         assert top_k.value == (argen.hub.recommended_top_k(name) or 0) and top_k.maximum == argen.load(name).levels
         assert guidance.value == argen.hub.recommended_guidance(name)
     assert argen.hub.recommended_top_k("pixelcnn") and not argen.hub.recommended_top_k("pixel-gpt")

@@ -23,7 +23,8 @@ def cpu_name():
 def hardware(device):
     if str(device).startswith("cuda"):
         return f"{torch.cuda.get_device_name(device)} (CUDA)"
-    return f"CPU {cpu_name()}, {torch.get_num_threads()} threads"
+    threads = torch.get_num_threads()
+    return f"CPU {cpu_name()}, {threads} thread{'s' if threads != 1 else ''}"
 
 
 def loss_curve(state, path, title, unit):
