@@ -302,6 +302,34 @@ def markdown_table(names):
     return "\n\n".join(tables)
 
 
+def headline_table(names):
+    """The front page's one table: a row per model with its likelihood in the unit its data is
+    measured in, how its samples read, and its speed (the full tables: :func:`markdown_table`)."""
+    from .configs import read_config
+
+    rows = ["| model | data | test likelihood | samples | s/image |", "|---|---|---|---|---|"]
+    for name in names:
+        m = read_metrics(name)
+        t, q, s, f = m.get("test", {}), m.get("quality", {}), m.get("speed", {}), m.get("fidelity")
+        if not t:
+            continue
+        if t.get("bits_per_dim_8bit") is not None:
+            likelihood = f"{t['bits_per_dim_8bit']:.3f} bits/dim"
+        elif m["data"]["levels"] == 2:
+            likelihood = f"{t['nats_per_image']:.2f} nats (binarized)"
+        elif "bits_per_dim" in t:
+            likelihood = f"{t['bits_per_dim']:.3f} bits/token"
+        else:
+            likelihood = "— (none: MaskGIT)"
+        if f:
+            samples = f"C2ST {f['c2st']:.2f}, recall {f['recall']:.2f}"
+        else:
+            samples = "—" if q.get("accuracy") is None else f"{q['accuracy']:.1%} read as asked"
+        rows.append(f"| `{name}` | {read_config(model_dir(name)).get('dataset', 'mnist')} | {likelihood} | {samples} "
+                    f"| {fmt(s.get('seconds_per_image'), '.2f')} |")
+    return "\n".join(rows)
+
+
 def fidelity_table(names):
     """What the colour models' samples hold (``python -m argen.fidelity``): a row per model, after
     the real frames' own row (training frames against test frames)."""
@@ -542,7 +570,7 @@ def measured_points(name, count, seed):
     recorded, quality = metrics.get("guidance", {}), same_samples_quality(metrics, count, seed)
     points = list(recorded.get("curve", [])) if (recorded.get("samples"), recorded.get("seed")) == (count, seed) else []
     if quality is not None and quality.get("top_k") is None:  # a guidance curve draws from all values
-        scale = quality.get("guidance", 1.0)  # (the first wave's records are unguided and say nothing)
+        scale = quality.get("guidance", 1.0)  # (records without a scale are unguided)
         if all(point["scale"] != scale for point in points):
             points.append({"scale": scale, "accuracy": quality["accuracy"], "fid": quality["fid"]})
     return points

@@ -1,4 +1,4 @@
-"""How much gradient reaches earlier pixels in the sequence LSTM: the note's diagnosis, measured.
+"""How much gradient reaches earlier pixels in the sequence LSTM: the diagnosis of vanishing gradients over a long sequence, measured.
 
     python -m argen.gradients [name] [--images 64] [--init] [--data-dir DIR]
 

@@ -207,7 +207,7 @@ def test_bad_configs():
 
 
 def test_first_wave_folders_still_load(tmp_path):
-    """A config.json of the first wave (levels and image_shape at the top, binarization in
+    """An older config.json (levels and image_shape at the top, binarization in
     metrics.json, the token prior's tokenizer weights at the top level) loads as today's model."""
     import json
 

@@ -4,7 +4,7 @@ import torch
 
 import argen
 from argen.classifier import frechet_distance, predict, shrink_to
-from argen.evaluate import main, markdown_table
+from argen.evaluate import headline_table, main, markdown_table
 from argen.hub import available, read_metrics
 from conftest import fake_mnist, load_fixture
 from train.readme import TABLE_END, TABLE_START, update_readme
@@ -119,17 +119,25 @@ def test_speed_is_timed_at_a_recommended_top_k_without_guidance_too(monkeypatch)
 
 
 def test_readme_table_lists_every_shipped_model(tmp_path):
-    readme = tmp_path / "README.md"
-    readme.write_text(f"# front\n{TABLE_START}\nold\n{TABLE_END}\nafter\n")
-    update_readme(available(), readme)
-    text = readme.read_text()
-    assert "old" not in text and text.endswith("after\n")
+    readme, results = tmp_path / "README.md", tmp_path / "results.md"
+    for page in readme, results:
+        page.write_text(f"# front\n{TABLE_START}\nold\n{TABLE_END}\nafter\n")
+    update_readme(available(), readme, results)
+    summary, text = readme.read_text(), results.read_text()
+    assert "old" not in text and text.endswith("after\n") and "old" not in summary and summary.endswith("after\n")
+    for name in available():  # one row each on the front page, its likelihood in its own unit
+        row = next(line for line in summary.splitlines() if line.startswith(f"| `{name}`"))
+        test = read_metrics(name)["test"]
+        assert (f"{test['bits_per_dim_8bit']:.3f} bits/dim" if test.get("bits_per_dim_8bit") is not None
+                else "nats (binarized)" if read_metrics(name)["data"]["levels"] == 2
+                else "bits/token" if "bits_per_dim" in test else "none: MaskGIT") in row
     for name in available():
         row = next(line for line in text.splitlines() if line.startswith(f"| `{name}`"))
         test = read_metrics(name)["test"]
         assert (f"{test['nats_per_image']:.2f}" if "nats_per_image" in test
                 else f"{test['masked_bits_per_token']:.3f} bits per masked token: not a likelihood") in row
-    assert markdown_table(available()) in open("README.md").read()  # the front page is up to date
+    assert markdown_table(available()) in open("docs/results.md").read()  # the pages are up to date
+    assert headline_table(available()) in open("README.md").read()
 
 
 def test_a_guidance_curve_gains_points_without_measuring_the_recorded_ones(monkeypatch):

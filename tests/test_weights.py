@@ -29,7 +29,7 @@ def test_reproduces_recorded_fixture_likelihood(name):
     assert measured == pytest.approx(metrics["fixture"], rel=2e-6, abs=2e-4)  # float32 sums: relative where large
     assert metrics["fixture"]["num_images"] == FIXTURE_IMAGES and metrics["test"]["num_images"] == 10_000
     assert metrics["train"]["command"].startswith(("python -m train ", "python -m train.adversarial ", "torchrun "))
-    data = {"levels": model.levels, "codec": model.codec.kind}  # (the first wave's metrics name no dataset: MNIST)
+    data = {"levels": model.levels, "codec": model.codec.kind}  # (older metrics name no dataset: MNIST)
     assert metrics["data"] in (data, {"dataset": model.config.dataset, **data})
     assert metrics["data"].get("dataset", "mnist") == model.config.dataset
 

@@ -6,7 +6,7 @@ Each model name is a recipe: a family (its config dataclass is the single source
 the config fields that differ from those defaults, and training settings. The flags are generated
 from the config and :class:`train.loop.TrainConfig` fields and carry their names (``hidden_dim`` is
 ``--hidden-dim``); the codec's fields are ``--levels``, ``--binarization`` and ``--tokenizer``.
-The commands of the first wave still work (``mlp --variant v1``, ``pixelrnn --variant row``,
+The older command forms still work (``mlp --variant v1``, ``pixelrnn --variant row``,
 ``gated-pixelcnn --binarize``, ``tokenizer``, ``classifier``, ``--unconditional``).
 
 Data parallel on one or several machines: ``torchrun --nproc_per_node=N -m train <model> ...``
@@ -54,7 +54,7 @@ RECIPES = {
     "pixelcnnpp-games": Recipe(PixelCNNPP, {"dataset": "games"}),
     "pixelcnn-games": Recipe(PixelCNN, {"dataset": "games", "hidden_channels": 96}),
     "lstm-games": Recipe(PixelLSTM, {"dataset": "games", "output": "logistic-mixture"},
-                         {"lr": 2e-3, "beta1": 0.0, "weight_decay": 1e-4}),  # the note's settings
+                         {"lr": 2e-3, "beta1": 0.0, "weight_decay": 1e-4}),  # the diagnosis' settings
     "bsq-tokenizer": Recipe(BSQTokenizer, training={"epochs": 5.0, "batch_size": 128, "lr": 2e-3}),
     # the course project at full size: 96 x 128 game frames, 4 x 4 patches -> 24 x 32 tokens of 10 bits
     "games-tokenizer": Recipe(BSQTokenizer, {"dataset": "games-96x128", "entropy_weight": 0.003},
@@ -72,7 +72,7 @@ VAL_IMAGES = 2000  # the first test images, used to watch the learning curve (no
 
 
 def legacy(argv):
-    """The first wave's commands in today's form (``mlp --variant v1`` -> ``mlp-v1`` ...)."""
+    """The older command forms in today's form (``mlp --variant v1`` -> ``mlp-v1`` ...)."""
     argv = ["--num-classes=0" if a == "--unconditional" else a for a in argv]
     if not argv:
         return argv

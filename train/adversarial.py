@@ -3,7 +3,7 @@ fine-tune of a colour LSTM trained by maximum likelihood, published as a model o
 
 Example: ``python -m train.adversarial lstm-games --name lstm-games-gan --data-dir data --max-minutes 20``
 
-The note's recipe: a small convolutional discriminator on generated against real frames (class-
+The diagnosis' recipe: a small convolutional discriminator on generated against real frames (class-
 conditional by a projection, Miyato & Koyama 2018), the non-saturating GAN loss, an R1 penalty on
 real frames (gamma = 1, applied every 16 steps and scaled by 16: lazy regularisation), Adam with
 beta1 = 0 and lr 2e-4 for the generator against 1e-4 for the discriminator, and an exponential

@@ -1,5 +1,5 @@
 #!/bin/bash
-# One call of a lent GPU (docs/training.md, "How a call was prepared"): MNIST from the gzipped raw
+# One call of a lent GPU (docs/training.md, "Sizing a run to a budget"): MNIST from the gzipped raw
 # files carried in .gpu/, `python -m train.budget "$@"` writing into gpu_out/, and the weights and
 # logs packed as tar files into $OUT (what comes back). Example, as the device command:
 #   bash train/lent_gpu.sh --minutes 6.5 --steps 40 --logs gpu_out/logs \

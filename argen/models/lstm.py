@@ -1,6 +1,6 @@
 """The sequence LSTM: one LSTM reading the whole image as a sequence of 784 pixels.
 
-This is the model from the note "why the LSTM is not generating realistic images", built here in
+This is the model of the diagnosis "why the LSTM is not generating realistic images", built here in
 the shared contract. At step t the model reads three things: the previous pixel's value (a learned
 embedding, with a start token before the first pixel), a sinusoidal encoding of the row and the
 column of pixel t, and a class embedding. It then gives K logits for pixel t. Training is
@@ -8,18 +8,18 @@ teacher-forced maximum likelihood with gradient clipping, in the shared loop. Sa
 the LSTM state from pixel to pixel, so each pixel costs one step: O(1) per pixel instead of
 re-reading the whole prefix.
 
-The note's diagnosis is vanishing gradients over a very long sequence. The pixel above is 28
+That diagnosis is vanishing gradients over a very long sequence. The pixel above is 28
 steps back, and the top of the digit is hundreds of steps back. ``python -m argen.gradients``
 measures how much gradient reaches the inputs at each distance.
 
-Colour (the note's 32 x 32 RGB LSTM, done right): the LSTM still takes one step per pixel, reading
+Colour (the diagnosis' 32 x 32 RGB LSTM, done right): the LSTM still takes one step per pixel, reading
 the previous pixel's channels, and its output is PixelCNN++'s discretized mixture of logistics
-(``output="logistic-mixture"``) with channel coupling, instead of the note's three independent
+(``output="logistic-mixture"``) with channel coupling, instead of the diagnosis' three independent
 256-way softmaxes: G is drawn knowing R, and B knowing R and G, and nearby levels share
-probability. The note's training settings go with it (Adam with beta1 = 0, weight decay 1e-4, no
+probability. The diagnosis' training settings go with it (Adam with beta1 = 0, weight decay 1e-4, no
 mixed precision for the LSTM: see the ``lstm-games`` recipe).
 
-Different from the note: there is no global noise vector z. A z drawn independently of the image
+Different from the diagnosis: there is no global noise vector z. A z drawn independently of the image
 carries no information about it, so teacher-forced likelihood training would learn to ignore it.
 Variety comes from sampling.
 """
