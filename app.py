@@ -70,17 +70,29 @@ def model_choices():
 THREADS = int(os.environ.get("ARGEN_THREADS", "2"))  # torch's CPU threads (CPU-basic Spaces have 2 cores)
 
 
+WORKER = threading.local()
+
+
+def worker_threads():
+    """Set torch's CPU threads to ``THREADS`` once in each worker thread that runs a request (the
+    app's thread policy: the library sets none). Gradio may run each step of a streamed request on
+    another worker of its pool, so every step asks."""
+    if not getattr(WORKER, "threads_set", False):
+        set_threads(THREADS)
+        WORKER.threads_set = True
+
+
 def library_errors(fn):
     """Turn the library's ValueErrors into ``gr.Error`` so the user sees them and the app keeps
-    serving. Each request starts on ``THREADS`` threads: Gradio runs it on a worker thread, and a
-    worker started while another request sampled one image (on one thread, the sampler's rule)
-    would otherwise keep that one thread."""
+    serving, on the app's threads (:func:`worker_threads`)."""
     if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)
         def stream_wrapper(*args, **kwargs):
-            set_threads(THREADS)
+            worker_threads()
             try:
-                yield from fn(*args, **kwargs)
+                for outputs in fn(*args, **kwargs):
+                    yield outputs
+                    worker_threads()
             except gr.Error:  # already the user's message (a gr.Error is a ValueError: do not wrap it again)
                 raise
             except ValueError as error:
@@ -89,7 +101,7 @@ def library_errors(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        set_threads(THREADS)
+        worker_threads()
         try:
             return fn(*args, **kwargs)
         except gr.Error:

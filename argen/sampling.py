@@ -11,6 +11,7 @@ The steps run in ``torch.inference_mode`` (a step is dozens of operations on a f
 autograd's bookkeeping of versions and views costs 7-12% of a guided image); the frames are made
 outside it, so a caller gets ordinary tensors.
 """
+import contextlib
 import functools
 import math
 from dataclasses import dataclass, field
@@ -198,11 +199,12 @@ ONE_THREAD_ROWS = 2  # a CPU fast path with at most this many rows per step (one
 
 
 def step_threads(fast_path, rows, device):
-    """The torch CPU threads a sampling run's steps use: one for a fast path on the CPU with at most
-    ``ONE_THREAD_ROWS`` rows (one image, guided or not, or two unguided), else the caller's. Such a
-    step is dozens of products of a row or two, too small to split: handing them to a second thread
-    costs more than it saves (``python -m argen.benchmark`` against ``--all-threads``,
-    docs/results.md)."""
+    """The torch CPU threads a sampling run's steps are fastest on: one for a fast path on the CPU
+    with at most ``ONE_THREAD_ROWS`` rows (one image, guided or not, or two unguided), else the
+    caller's. Such a step is dozens of products of a row or two, too small to split: handing them to
+    a second thread costs more than it saves (``python -m argen.benchmark`` against
+    ``--all-threads``, docs/results.md). The sampler itself sets no threads: a caller applies this
+    rule (:func:`threads`) where it owns the process, as the benchmark and the evaluation do."""
     one = fast_path and rows <= ONE_THREAD_ROWS and device.type == "cpu"
     return 1 if one else torch.get_num_threads()
 
@@ -212,6 +214,26 @@ def set_threads(count):
     threads starting their first parallel work take, so it is made no more than needed."""
     if torch.get_num_threads() != count:
         torch.set_num_threads(count)
+
+
+@contextlib.contextmanager
+def threads(count):
+    """torch's CPU threads at ``count`` inside the block, the caller's count back after it: a
+    caller's thread policy, for code that owns the process (the sampler sets none)."""
+    before = torch.get_num_threads()
+    set_threads(count)
+    try:
+        yield
+    finally:
+        set_threads(before)
+
+
+def run_threads(model, images, guidance=None):
+    """:func:`step_threads` for ``images`` images of ``model`` at ``guidance``: its fast path's rule."""
+    guided = guidance is not None and guidance != 1
+    runs = 1 if not guided else 2 if model.null_class is not None else model.num_classes  # see guidance_of
+    rows = images * runs
+    return step_threads(model.has_fast_path, rows, next(model.parameters()).device)
 
 
 def guidance_of(model, y, scale):
@@ -310,9 +332,7 @@ def sample_stream(model, labels=None, temperature=1.0, top_k=None, seed=0, every
     guide = guidance_of(model, y, guidance)
     runs = 1 if guide is None else guide.classes  # runs of each image: row i * runs + r is image i
     with torch.inference_mode():  # the fast path's caches are only used by the steps (below)
-        predict, fast_path = predictor(model, y if guide is None else guide.run_labels, batch * runs, schedule, fast)
-    caller_threads = torch.get_num_threads()
-    threads = step_threads(fast_path, batch * runs, device)
+        predict, _ = predictor(model, y if guide is None else guide.run_labels, batch * runs, schedule, fast)
 
     values = torch.zeros(batch, n, dtype=torch.long)
     drawn = torch.zeros(batch, n, dtype=torch.bool)
@@ -354,67 +374,61 @@ def sample_stream(model, labels=None, temperature=1.0, top_k=None, seed=0, every
     positions = torch.arange(n)
     pending = []  # (positions [1], distribution [b, 1, K], own log-probabilities [b, 1, K], value [b, 1]) not settled
     num_steps = schedule.num_steps(n)
-    set_threads(threads)  # the caller's count again at each frame and at the end
-    try:
-        for step in range(num_steps):
-            # a step's dozens of small operations skip autograd's bookkeeping (version counters, views);
-            # the frames are made outside, so what a caller gets are ordinary tensors
-            with torch.inference_mode():
-                at = schedule.positions(step, n)  # raster positions (p of them): a slice or a long tensor
-                logits = predict(x, mask, at).float().cpu()  # (b, p, K), or (b * C, p, K) when guided
-                own = logits  # the model's own log-probabilities up to a constant, for the NLL: its logits unless guided
-                if guide is not None:
-                    logits, own = guide.logits(logits)
-                if one_at_a_time and own.shape[1] != 1:
-                    raise ValueError(f"a schedule with an order gives one position per step; {schedule!r} gave "
-                                     f"{own.shape[1]} at step {step}")
-                dist = sampling_distribution(logits, temperature, top_k)
-                chosen = draw(dist, u[:, at])  # (b, p)
-                forced_here = forced[at] if prompt is not None else None  # the kept values among the step's positions
+    for step in range(num_steps):
+        # a step's dozens of small operations skip autograd's bookkeeping (version counters, views);
+        # the frames are made outside, so what a caller gets are ordinary tensors
+        with torch.inference_mode():
+            at = schedule.positions(step, n)  # raster positions (p of them): a slice or a long tensor
+            logits = predict(x, mask, at).float().cpu()  # (b, p, K), or (b * C, p, K) when guided
+            own = logits  # the model's own log-probabilities up to a constant, for the NLL: its logits unless guided
+            if guide is not None:
+                logits, own = guide.logits(logits)
+            if one_at_a_time and own.shape[1] != 1:
+                raise ValueError(f"a schedule with an order gives one position per step; {schedule!r} gave "
+                                 f"{own.shape[1]} at step {step}")
+            dist = sampling_distribution(logits, temperature, top_k)
+            chosen = draw(dist, u[:, at])  # (b, p)
+            forced_here = forced[at] if prompt is not None else None  # the kept values among the step's positions
+            if forced_here is not None:
+                chosen = torch.where(forced_here, prompt[:, at], chosen)
+            commit = None
+            if not one_at_a_time:
+                confidence = dist.gather(-1, chosen[..., None])[..., 0]
                 if forced_here is not None:
-                    chosen = torch.where(forced_here, prompt[:, at], chosen)
-                commit = None
-                if not one_at_a_time:
-                    confidence = dist.gather(-1, chosen[..., None])[..., 0]
-                    if forced_here is not None:
-                        confidence = confidence.masked_fill(forced_here, math.inf)
-                    commit = schedule.commit(step, n, confidence, drawn[:, at], generator)  # (b, p) bool, or None: all
-                    if commit is not None and forced_here is not None:
-                        commit = commit | (forced_here & ~drawn[:, at])  # kept values are committed first, all at once
-                if guide is not None:
-                    guide.update(chosen, commit)
-                if commit is None:
-                    values[:, at], drawn[:, at] = chosen, True
-                else:
-                    values[:, at] = torch.where(commit, chosen, values[:, at])
-                    drawn[:, at] |= commit
-                if not shared and commit is None:
-                    by_image[0][:, :, at], by_image[1][:, :, at] = chosen[:, None].to(device), True
-                elif not shared:
-                    by_image[0][:, :, at], by_image[1][:, :, at] = values[:, None, at].to(device), drawn[:, None, at].to(device)
-                if one_at_a_time:
-                    pending.append((positions[at], dist, own, chosen))
-                else:
-                    settle(at, dist, own, chosen, commit)
-                done = step == num_steps - 1
-                frame = done or (every and (step + 1) % every == 0)
-                if pending and (frame or len(pending) == WINDOW_STEPS):
-                    index, dists, owns, values_drawn = zip(*pending)
-                    settle(torch.cat(index), torch.cat(dists, 1), torch.cat(owns, 1), torch.cat(values_drawn, 1), None)
-                    pending = []
-            if frame:
-                now = torch.zeros(batch, n, dtype=torch.bool)
-                now[:, at] = True if commit is None else commit
-                set_threads(caller_threads)  # the caller's code runs between frames
-                yield Frame(image=from_raster(values, shape).clone(), drawn=from_raster(drawn, shape).clone(),
-                            committed=from_raster(now, shape), prob=from_raster(prob, shape).clone(),
-                            entropy=from_raster(ent, shape).clone(), nll_bits=nll_nats / math.log(2), step=step,
-                            num_steps=num_steps, done=done, schedule=schedule,
-                            window=[tuple(None if t is None else t.clone() for t in entry) for entry in window])
-                window = []
-                set_threads(threads)
-    finally:
-        set_threads(caller_threads)
+                    confidence = confidence.masked_fill(forced_here, math.inf)
+                commit = schedule.commit(step, n, confidence, drawn[:, at], generator)  # (b, p) bool, or None: all
+                if commit is not None and forced_here is not None:
+                    commit = commit | (forced_here & ~drawn[:, at])  # kept values are committed first, all at once
+            if guide is not None:
+                guide.update(chosen, commit)
+            if commit is None:
+                values[:, at], drawn[:, at] = chosen, True
+            else:
+                values[:, at] = torch.where(commit, chosen, values[:, at])
+                drawn[:, at] |= commit
+            if not shared and commit is None:
+                by_image[0][:, :, at], by_image[1][:, :, at] = chosen[:, None].to(device), True
+            elif not shared:
+                by_image[0][:, :, at], by_image[1][:, :, at] = values[:, None, at].to(device), drawn[:, None, at].to(device)
+            if one_at_a_time:
+                pending.append((positions[at], dist, own, chosen))
+            else:
+                settle(at, dist, own, chosen, commit)
+            done = step == num_steps - 1
+            frame = done or (every and (step + 1) % every == 0)
+            if pending and (frame or len(pending) == WINDOW_STEPS):
+                index, dists, owns, values_drawn = zip(*pending)
+                settle(torch.cat(index), torch.cat(dists, 1), torch.cat(owns, 1), torch.cat(values_drawn, 1), None)
+                pending = []
+        if frame:
+            now = torch.zeros(batch, n, dtype=torch.bool)
+            now[:, at] = True if commit is None else commit
+            yield Frame(image=from_raster(values, shape).clone(), drawn=from_raster(drawn, shape).clone(),
+                        committed=from_raster(now, shape), prob=from_raster(prob, shape).clone(),
+                        entropy=from_raster(ent, shape).clone(), nll_bits=nll_nats / math.log(2), step=step,
+                        num_steps=num_steps, done=done, schedule=schedule,
+                        window=[tuple(None if t is None else t.clone() for t in entry) for entry in window])
+            window = []
 
 
 def sample(model, labels=None, temperature=1.0, top_k=None, seed=0, **kwargs):

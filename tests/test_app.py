@@ -615,9 +615,11 @@ def test_a_token_model_of_large_game_frames_in_the_app(tmp_path, monkeypatch):
     assert "as Enduro" in completed[4] and "48" in completed[4]
 
 
-def test_each_request_starts_on_the_apps_threads(monkeypatch):
-    """A request starts on ``ARGEN_THREADS`` threads even on a worker left at one thread (a worker
-    started while another request sampled one image on one thread would keep that count)."""
+def test_each_worker_runs_requests_on_the_apps_threads(monkeypatch):
+    """A request sets ``ARGEN_THREADS`` once in each worker thread that runs it (a stream's steps may
+    hop between workers); the library itself sets none."""
+    import threading
+
     monkeypatch.setattr(app, "THREADS", 2)
     seen = []
 
@@ -626,12 +628,18 @@ def test_each_request_starts_on_the_apps_threads(monkeypatch):
         yield from argen.sample_stream(argen.load("row-lstm"), [3], every=392)
         seen.append(torch.get_num_threads())
 
+    def in_a_new_worker(work):
+        worker = threading.Thread(target=work)
+        worker.start()
+        worker.join()
+
     try:
         torch.set_num_threads(1)
-        app.library_errors(lambda: seen.append(torch.get_num_threads()))()
-        torch.set_num_threads(1)
-        assert len(list(app.library_errors(frames)())) == 2
-        assert seen == [2, 2, 2] and torch.get_num_threads() == 2
+        in_a_new_worker(lambda: app.library_errors(lambda: seen.append(torch.get_num_threads()))())
+        stream = app.library_errors(frames)()
+        in_a_new_worker(lambda: next(stream))  # the first step on one worker, the rest on another
+        in_a_new_worker(lambda: list(stream))
+        assert seen == [2, 2, 2]
     finally:
         torch.set_num_threads(1)  # the suite's count (conftest)
 

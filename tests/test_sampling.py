@@ -503,37 +503,60 @@ def test_a_schedule_with_an_order_gives_one_position_per_step():
         argen.sample(model, [1], schedule=Pairs(), fast=False)
 
 
-@pytest.mark.parametrize("images, guidance, fast, expected", [
-    (1, None, True, 1), (1, 2.0, True, 1), (2, None, True, 1),  # one or two rows per step: one thread
-    (2, 2.0, True, 2), (3, None, True, 2), (1, 2.0, False, 2)])  # more rows, or the whole network: the caller's
-def test_a_fast_path_of_a_row_or_two_runs_on_one_thread(images, guidance, fast, expected, monkeypatch):
-    """The steps of one image's fast path run on one thread; the caller's thread count holds
-    between frames and comes back after the run, even one closed early."""
+@pytest.mark.parametrize("images, guidance, expected", [
+    (1, None, 1), (1, 2.0, 1), (2, None, 1),  # one or two rows per step: one thread
+    (2, 2.0, 2), (3, None, 2)])  # more rows: the caller's
+def test_the_thread_rule_is_the_callers(images, guidance, expected, monkeypatch):
+    """The sampler sets no threads (a process-wide setting): :func:`run_threads` says what a fast
+    path is quickest on, and :func:`threads` applies it to a block and gives the caller's count back,
+    even when the block fails."""
     model = make_tiny("row-lstm")
-    seen, own = [], model.fast_sampler
-
-    def counting_sampler(y, batch):
-        step = own(y, batch)
-        return lambda x, t: (seen.append(torch.get_num_threads()), step(x, t))[1]
-
-    monkeypatch.setattr(model, "fast_sampler", counting_sampler)
-    predict = model.predict
-    monkeypatch.setattr(model, "predict", lambda *a: (seen.append(torch.get_num_threads()), predict(*a))[1])
-    torch.set_num_threads(2)
+    calls = []
+    real = torch.set_num_threads
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: (calls.append(n), real(n))[1])
+    real(2)
     try:
-        between = [torch.get_num_threads() for _ in argen.sample_stream(
-            model, labels=list(range(images)), every=5, guidance=guidance, fast=fast)]
-        assert set(seen) == {expected} and set(between) == {2} and torch.get_num_threads() == 2
-        stream = argen.sample_stream(model, labels=[1], every=5)
-        next(stream)
-        stream.close()
-        assert torch.get_num_threads() == 2
-        monkeypatch.setattr(model, "fast_sampler", lambda y, batch: (lambda x, t: 1 / 0))  # a step that fails
+        list(argen.sample_stream(model, labels=list(range(images)), every=5, guidance=guidance))
+        assert calls == [] and torch.get_num_threads() == 2
+        assert argen.sampling.run_threads(model, images, guidance) == expected
         with pytest.raises(ZeroDivisionError):
-            argen.sample(model, [1])
+            with argen.sampling.threads(1):
+                assert torch.get_num_threads() == 1
+                1 / 0
         assert torch.get_num_threads() == 2
     finally:
-        torch.set_num_threads(1)  # the suite's count (conftest)
+        real(1)  # the suite's count (conftest)
+
+
+def test_concurrent_streams_do_not_interfere():
+    """Two streams advanced in turn from two threads on different thread counts: each draws its
+    solo images and each thread keeps its own count at every frame."""
+    import threading
+
+    model = make_tiny("row-lstm")
+    solo = {seed: argen.sample(model, [seed], seed=seed) for seed in (1, 2)}
+    turns = [threading.Semaphore(1), threading.Semaphore(0)]
+    results, counts = {}, {1: set(), 2: set()}
+
+    def run(seed, mine, other, count):
+        torch.set_num_threads(count)
+        frame = None
+        for frame in argen.sample_stream(model, [seed], seed=seed, every=4):
+            mine.acquire()
+            counts[seed].add(torch.get_num_threads())
+            other.release()
+        results[seed] = frame.image
+        other.release()
+
+    workers = [threading.Thread(target=run, args=(1, turns[0], turns[1], 1)),
+               threading.Thread(target=run, args=(2, turns[1], turns[0], 2))]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    torch.set_num_threads(1)
+    assert all(torch.equal(results[seed], solo[seed]) for seed in solo)
+    assert counts == {1: {1}, 2: {2}}
 
 
 def test_benchmark_can_run_one_image_on_all_threads(tmp_path, monkeypatch, capsys):
