@@ -260,9 +260,9 @@ def test_discretized_logistic_mixture_matches_its_definition(small, monkeypatch)
     """Bin masses of a mixture of logistics, computed in float64 from the CDF, tails included, and
     no collapse where a bin is a sliver of a wide logistic; both ways of computing them (a few
     positions at once, whole images a component at a time)."""
-    from argen.models.pixelcnnpp import logistic_mixture_log_probs
+    from argen.distributions import logistic_mixture_log_probs
 
-    monkeypatch.setattr("argen.models.pixelcnnpp.SMALL", small)
+    monkeypatch.setattr("argen.distributions.SMALL", small)
 
     g = torch.Generator().manual_seed(0)
     levels, shape = 7, (2, 3, 1, 2, 2)  # (B, M, C, H, W)

@@ -33,7 +33,7 @@ from torch import nn
 from ..schedules import image_logits
 from .base import GenerativeModel, ModelConfig, register
 from .layers import lstm_update, step_linear
-from .pixelcnnpp import DiscretizedLogisticMixture
+from ..distributions import DiscretizedLogisticMixture
 
 OUTPUTS = ("softmax", "logistic-mixture")
 
