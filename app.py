@@ -21,7 +21,7 @@ import torch
 
 import argen
 from argen import compression, pipelines, render
-from argen.data import DATASETS, MAX_LEVELS, NUM_CLASSES, from_drawing
+from argen.data import DATASETS, IMAGE_SHAPE, MAX_LEVELS, from_drawing
 from argen.hub import model_dir, read_metrics, recommended_guidance, recommended_temperature, recommended_top_k
 from argen.sampling import entropy, set_threads
 
@@ -36,11 +36,7 @@ MAX_GUIDANCE = 5.0
 EXPORT_DIR = Path(tempfile.gettempdir()) / "argen-exports"
 EXPORT_MAX_AGE_S = 3600
 GIF_FRAMES = 200
-ASSETS = Path(__file__).parent / "argen" / "assets"
-# 10 test images per class of each dataset, in class order, for Complete and Likelihood
-TEST_IMAGES = {"mnist": np.load(ASSETS / "digits.npz"), "games": np.load(ASSETS / "games.npz"),
-               "games-96x128": np.load(ASSETS / "games-96x128.npz")}  # the same frames as games.npz
-TEST_COUNT = len(TEST_IMAGES["mnist"]["labels"])
+TEST_COUNT = 100  # the library's test pictures of a dataset: ten per class, in class order
 MAX_ROWS = max(dataset.image_shape[1] for dataset in DATASETS.values())
 
 
@@ -165,9 +161,13 @@ def explained(component, message):
     return component
 
 
+def dataset_of(model):
+    return DATASETS[model.config.dataset]
+
+
 def class_word(model):
     """What a class is called for a model's dataset: a digit, a game."""
-    return {"mnist": "digit", "games": "game", "games-96x128": "game"}.get(model.config.dataset, "class")
+    return dataset_of(model).class_word
 
 
 def class_names(model):
@@ -176,8 +176,7 @@ def class_names(model):
 
 def as_class(model, c):
     """A class for a sentence: "a 7" for a digit, the game's name for a game."""
-    name = class_names(model)[c]
-    return f"a {name}" if model.config.dataset == "mnist" else name
+    return dataset_of(model).a_class(c)
 
 
 def classes(model, digit, count=1):
@@ -280,7 +279,7 @@ def frame_outputs(model, frame, shown=None, **canvas_options):
     the frame's most uncertain value), figures."""
     pictures = pipelines.pictures(model, frame)
     marks = None if frame.done else frame.committed.any(1)
-    cell = model.codec.patch_size
+    cell = pipelines.cell(model)
     canvas = render.canvas(pictures, marks, cell, **canvas_options)
     prob = render.map_panel(value_map(frame.prob), 0, 1, "viridis", "p", cell=cell)
     entropy = render.map_panel(value_map(frame.entropy), 0, math.log(model.levels), "magma", "nats", cell=cell)
@@ -337,27 +336,34 @@ def generate(name, digit, temperature, top_k, seed, random_seed, count, speed, g
                                 seed=seed, every=steps_per_frame(model, speed), guidance=guidance)
     labels = classes(model, digit, count) if model.num_classes else None
     settings = f" · **{name}** · **temperature** {temperature:g}" + (f" · **top-k** {top_k}" if top_k else "")
-    captions = labels if model.num_classes and count == model.num_classes and model.config.dataset == "mnist" else None
+    short = all(len(name) <= 2 for name in class_names(model))  # a digit fits a picture's corner; a game's name not
+    captions = labels if model.num_classes and count == model.num_classes and short else None
     yield from stream(model, frames, seed, settings + (f" · **guidance** {guidance:g}" if guidance else ""),
                       {"name": name, "labels": labels}, ticket, captions=captions)
 
 
 def source_image(source, index, drawing, dataset="mnist"):
     """The 8-bit image ``[1, C, H, W]`` and its label (None for a drawing) from the chosen source:
-    one of the test images of the model's dataset, or (a digit model) the drawing."""
+    one of the test images of the model's dataset, or (a model of 28 x 28 grey digits) the drawing."""
     if source == "my drawing":
-        if dataset != "mnist":
+        if DATASETS[dataset].image_shape != IMAGE_SHAPE:
             raise gr.Error(f"drawings are for the digit models; a {dataset} model scores and completes its "
                            f"test images")
         if drawing is None or drawing.get("composite") is None:
             raise gr.Error("the drawing is empty: draw a digit first")
         return from_drawing(drawing["composite"]), None
-    if dataset not in TEST_IMAGES:
+    samples = test_samples(dataset)
+    if samples is None:
         raise gr.Error(f"no test images of {dataset} come with the app; its models generate here, but do not "
                        f"complete or score")
-    images = TEST_IMAGES[dataset]
-    index = whole(index, "test image index", 0, len(images["labels"]) - 1)
-    return torch.from_numpy(images["images"][index:index + 1]), int(images["labels"][index])
+    images, labels = samples
+    index = whole(index, "test image index", 0, len(labels) - 1)
+    return images[index:index + 1], int(labels[index])
+
+
+@functools.cache
+def test_samples(dataset):
+    return DATASETS[dataset].test_samples()
 
 
 def show_source(name, source, index, drawing):
@@ -385,7 +391,7 @@ def complete(name, source, index, drawing, digit, rows, count, temperature, seed
                                 every=steps_per_frame(model, speed))
     kept_rows = pipelines.kept_rows(model, rows)
     note = f" · **kept** the top {kept_rows} of {rows} rows asked" + (
-        f" (a {model.codec.unit} covers {model.codec.patch_size} rows)" if kept_rows != rows else "")
+        f" (a {model.codec.unit} covers {pipelines.cell(model)} rows)" if kept_rows != rows else "")
     yield from stream(model, frames, seed, f" · **{name}**" + (f" as {as_class(model, digit)}" if model.num_classes
                                                                 else "")
                       + f" · **temperature** {temperature:g}" + note,
@@ -404,7 +410,7 @@ def inspect_click(finished, evt: gr.SelectData):
         raise gr.Error("click inside one of the pictures")
     image, row, col = cell
     label = None if labels is None else labels[image]
-    p, channels = model.codec.patch_size, model.value_shape[0]
+    p, channels = pipelines.cell(model), model.value_shape[0]
     seen = [pipelines.inspect(model, values[image], label, (c, row // p, col // p)) for c in range(channels)]
     where = f"**image {image + 1}, {model.codec.unit if channels == 1 else 'pixel'} ({row // p}, {col // p})**"
     if channels == 1:
@@ -431,7 +437,7 @@ def likelihood(name, source, index, drawing, digit):
     result = pipelines.score(model, image, label if model.num_classes else None)
     surprise = value_map(result.surprise)
     panel = render.map_panel(surprise.numpy(), 0, max(math.log2(model.levels), float(surprise.max())), "inferno",
-                             "bits", cell=model.codec.patch_size)
+                             "bits", cell=pipelines.cell(model))
     names = class_names(model)
     posterior = {} if result.posterior is None else {names[c]: float(p) for c, p in enumerate(result.posterior[0])}
     scored = "" if result.label is None else f" · scored as {as_class(model, int(result.label[0]))}" + (
@@ -458,7 +464,7 @@ def compress_picture(name, source, index, drawing):
     Path(path).write_bytes(encoded.data)
     bits = value_map(encoded.bits)
     panel = render.map_panel(bits.numpy(), 0, max(math.log2(model.levels), float(bits.max())), "inferno", "bits",
-                             cell=model.codec.patch_size)
+                             cell=pipelines.cell(model))
     classical = {name: sizes[0] for name, sizes in compression.classical_sizes(image).items() if name != "lzma"}
     header = len(encoded.data) - encoded.payload_bytes
     summary = (f"**{len(encoded.data)} bytes** as `.argen` ({encoded.payload_bytes} of coded "
@@ -565,7 +571,7 @@ def field_of(name):
     centre = (h // 2, w // 2)
     seen = pipelines.receptive_field(model, (0, *centre))[0]
     earlier = pipelines.drawn_before(model, (0, *centre))[0]
-    picture = render.field_picture(seen, earlier, centre, model.codec.patch_size)
+    picture = render.field_picture(seen, earlier, centre, pipelines.cell(model))
     return picture, int(seen.sum()), int(earlier.sum())
 
 

@@ -46,6 +46,23 @@ class Dataset:
     class_names: tuple
     classifier: str | None  # the shipped classifier that judges samples (accuracy per class, FID), if any
     about: str
+    class_word: str = "class"  # what one class is called in a sentence: a digit, a game
+    samples: str | None = None  # the file in argen/assets of ten test pictures per class, in class order
+
+    def a_class(self, c):
+        """Class ``c`` in a sentence: "a 7" for a digit (a short name), the game's name for a game."""
+        name = self.class_names[c]
+        return f"a {name}" if len(name) <= 2 else name
+
+    def test_samples(self):
+        """The ten test pictures per class that come with the library (uint8 ``[N, C, H, W]``, labels
+        ``[N]``), or None: what the app completes, scores and compresses."""
+        import numpy as np
+
+        if self.samples is None:
+            return None
+        with np.load(Path(__file__).parent / "assets" / self.samples) as data:
+            return torch.from_numpy(data["images"]), torch.from_numpy(data["labels"]).long()
 
     def load(self, split="train", root=None):
         """``(images uint8 [N, C, H, W], labels int64 [N])`` of a split."""
@@ -60,12 +77,13 @@ GAME_NAMES = ("Pong", "Breakout", "Space Invaders", "Enduro", "Freeway", "Ms. Pa
               "River Raid", "Road Runner")
 DATASETS = {d.name: d for d in (
     Dataset("mnist", IMAGE_SHAPE, tuple(str(d) for d in range(NUM_CLASSES)), "mnist-classifier",
-            "handwritten digits, 28 x 28 grey (LeCun et al. 1998)"),
+            "handwritten digits, 28 x 28 grey (LeCun et al. 1998)", "digit", "digits.npz"),
     Dataset("games", (3, 32, 32), GAME_NAMES, "games-classifier",
-            "ten Atari games, 32 x 32 colour frames rendered offline (python -m argen.games)"),
+            "ten Atari games, 32 x 32 colour frames rendered offline (python -m argen.games)", "game", "games.npz"),
     Dataset("games-96x128", (3, 96, 128), GAME_NAMES, "games-classifier",
             "the same ten Atari games, 96 x 128 colour frames, for the token models "
-            "(python -m argen.games --sizes 32x32 96x128; judged shrunk to 32 x 32)"),
+            "(python -m argen.games --sizes 32x32 96x128; judged shrunk to 32 x 32)", "game",
+            "games-96x128.npz"),  # the same frames as games.npz
     Dataset("cifar10", (3, 32, 32), ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
                                      "truck"), None, "CIFAR-10, 32 x 32 colour photographs (Krizhevsky 2009); no judge "
                                                      "is shipped"),

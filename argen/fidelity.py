@@ -45,9 +45,10 @@ def shrink(images):
     return shrink_to(images, SIZE, "games")
 
 
-def backgrounds(images, labels, num_classes):
-    """Each game's background ``uint8 [G, 3, 32, 32]``: the most common colour of each pixel over its frames."""
-    images = shrink(images)
+def backgrounds(images, labels, num_classes, full_size=False):
+    """Each game's background ``uint8 [G, 3, 32, 32]`` (``full_size``: at the frames' own size): the
+    most common colour of each pixel over its frames."""
+    images = images if full_size else shrink(images)
     packed = (images[:, 0].long() << 16) | (images[:, 1].long() << 8) | images[:, 2].long()  # (n, h, w)
     modes = []
     for game in range(num_classes):
@@ -57,8 +58,10 @@ def backgrounds(images, labels, num_classes):
 
 
 def foreground(images, labels, background):
-    """bool ``[N, 32, 32]``: pixels whose colour differs from their game's background."""
-    difference = (shrink(images).int() - background[labels].int()).abs().amax(1)
+    """bool ``[N, 32, 32]`` (or at ``background``'s size): pixels whose colour differs from their
+    game's background."""
+    images = images if images.shape[2:] == background.shape[2:] else shrink(images)
+    difference = (images.int() - background[labels].int()).abs().amax(1)
     return difference > FOREGROUND_LEVELS
 
 

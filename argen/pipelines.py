@@ -40,9 +40,15 @@ def pictures(model, frame):
     pictures = model.codec.decode(values, shown)
     if frame.done:
         return pictures
-    p = model.codec.patch_size
+    p = cell(model)
     undrawn = ~shown.any(1).repeat_interleave(p, 1).repeat_interleave(p, 2)
     return undrawn_checker(pictures, undrawn)
+
+
+def cell(model):
+    """Picture pixels along each side of one value (1 for a pixel model, the patch size for a token
+    model): how a per-value map or mark lines up with the picture."""
+    return model.codec.picture_shape[1] // model.value_shape[1]
 
 
 def value_rows_kept(model, rows):

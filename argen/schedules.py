@@ -123,7 +123,9 @@ class CoarseToFine(Schedule):
 class Confidence(Schedule):
     """MaskGIT: in each of ``steps`` steps, commit the most confident masked positions (cosine schedule)."""
 
-    def __init__(self, steps=8, choice_temperature=4.5):
+    STEPS, CHOICE_TEMPERATURE = 8, 4.5  # the defaults (MaskGIT's configs take theirs from here)
+
+    def __init__(self, steps=STEPS, choice_temperature=CHOICE_TEMPERATURE):
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
             raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
         self.steps, self.choice_temperature = steps, choice_temperature

@@ -606,7 +606,8 @@ def test_a_token_model_of_large_game_frames_in_the_app(tmp_path, monkeypatch):
     picker = app.on_model_change(name)[0]
     assert picker.choices[9] == ("Road Runner", 9) and picker.label == "game"
     assert app.on_model_change(name)[2].label == "guidance (1 = none; more = more like the game asked for)"
-    assert (app.TEST_IMAGES["games-96x128"]["labels"] == app.TEST_IMAGES["games"]["labels"]).all()
+    assert torch.equal(app.test_samples("games-96x128")[1], app.test_samples("games")[1])
+    assert all(len(app.test_samples(d)[1]) == app.TEST_COUNT for d in ("mnist", "games", "games-96x128"))
     outputs = run_generate(name=name, digit=9, speed=784)  # 49 tokens a frame
     canvas, prob, entropy, chart, stats, png, gif, finished = outputs[-1]
     assert len(outputs) == 16 and "768/768" in stats and "tokens" in stats

@@ -160,6 +160,11 @@ def parse_args(argv):
         sub.add_argument("--init-from", default=None, metavar="NAME_OR_DIR",
                          help="start from a shipped model's weights (and its config: the model flags are ignored, "
                               "except that --class-dropout above 0 gives a model without a null class one)")
+        if recipe.family is BSQTokenizer:
+            sub.add_argument("--foreground-weight", type=float, default=0.0, metavar="W",
+                             help="count the reconstruction error of pixels that differ from their game's background "
+                                  "(the per-pixel mode of its training frames) 1 + W times, so that small sprites "
+                                  "are kept (a dataset of games)")
         if hasattr(recipe.family, "deepened"):
             sub.add_argument("--add-blocks", type=positive_int, default=0, metavar="N",
                              help="with --init-from: append N residual blocks that start as the identity (the "
@@ -241,7 +246,6 @@ def main(argv=None):
     torch.manual_seed(args.seed)
     recipe = RECIPES[args.model]
     model = starting_model(recipe, args)
-    objective = OBJECTIVES.get(recipe.family, Likelihood)()
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
     dataset = get_dataset(getattr(model.config, "dataset", "mnist"))
     codec = getattr(model, "codec", None)  # a generator reads its codec's pictures, a tokenizer its own
@@ -252,6 +256,12 @@ def main(argv=None):
     train_data = dataset.load("train", args.data_dir)
     if args.train_images:
         train_data = tuple(t[:args.train_images] for t in train_data)
+    objective = OBJECTIVES.get(recipe.family, Likelihood)()
+    if getattr(args, "foreground_weight", 0):
+        from argen.fidelity import backgrounds
+
+        objective = Reconstruction(args.foreground_weight, backgrounds(*train_data, len(dataset.class_names),
+                                                                        full_size=True))
     test_data = dataset.load("test", args.data_dir)
     val_data = tuple(t[:VAL_IMAGES] for t in test_data)
     if processes.main:

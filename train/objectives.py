@@ -87,16 +87,31 @@ class Classification:
 
 class Reconstruction:
     """The tokenizer: mean squared reconstruction error of images in [0, 1] plus BSQ's commitment
-    and entropy losses; watched as PSNR."""
+    and entropy losses; watched as PSNR. With ``foreground_weight`` w and each class's
+    ``background`` (uint8 ``[G, C, H, W]``, :func:`argen.fidelity.backgrounds`), the error of a
+    pixel that differs from its game's background (a sprite: a paddle, a ball, an alien) counts
+    1 + w times: a handful of sprite pixels would otherwise weigh nothing against the scenery."""
 
     unit = "PSNR dB"
 
+    def __init__(self, foreground_weight=0.0, background=None):
+        if foreground_weight and background is None:
+            raise ValueError("a foreground weight needs each class's background")
+        self.foreground_weight, self.background = foreground_weight, background
+
     def batch(self, model, images, labels, generator):
-        return images.float() / 255, None
+        if not self.foreground_weight:
+            return images.float() / 255, None
+        from argen.fidelity import foreground
+
+        sprites = foreground(images.cpu(), labels.cpu(), self.background).to(images.device)  # (b, h, w)
+        return images.float() / 255, 1 + self.foreground_weight * sprites[:, None].float()
 
     def loss(self, model, x, y):
         reconstructions, _, aux_loss = model(x)
-        return F.mse_loss(reconstructions, x) + aux_loss
+        if y is None:
+            return F.mse_loss(reconstructions, x) + aux_loss
+        return (y * (reconstructions - x).pow(2)).mean() / y.mean() + aux_loss
 
     def to_unit(self, loss):
         return loss

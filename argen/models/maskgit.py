@@ -35,8 +35,8 @@ class MaskGITConfig(ModelConfig):
     num_heads: int = 4
     num_layers: int = 4
     mlp_dim: int = 512
-    steps: int = 8  # decoding steps T of the default schedule
-    choice_temperature: float = 4.5  # the Gumbel noise's starting temperature on the confidence
+    steps: int = Confidence.STEPS  # decoding steps T of the default schedule
+    choice_temperature: float = Confidence.CHOICE_TEMPERATURE  # the Gumbel noise's starting temperature on the confidence
 
 
 def cosine_mask(shape, generator=None, device=None):
