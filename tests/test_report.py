@@ -4,10 +4,10 @@ import torch
 
 import argen
 from argen.classifier import frechet_distance, predict, shrink_to
-from argen.evaluate import headline_table, main, markdown_table
+from argen.evaluate import main
 from argen.hub import available, read_metrics
 from conftest import fake_mnist, load_fixture
-from train.readme import TABLE_END, TABLE_START, update_readme
+from train.readme import TABLE_END, TABLE_START, headline_table, markdown_table, update_readme
 
 
 def test_classifier_is_accurate():
@@ -260,7 +260,7 @@ def test_a_top_k_curve_records_the_most_accurate_k_no_worse_in_fid(tmp_path, mon
     assert metrics["top_k"]["recommended"] == 12 and metrics["top_k"]["guidance"] == scale
     assert argen.hub.recommended_top_k(tmp_path / "mlp-v3") == 12
     assert metrics["quality"]["top_k"] == 12 and metrics["quality"]["accuracy"] == 0.85
-    assert f"at guidance {scale:g}, top-k 12 |" in evaluate.markdown_table(["mlp-v3"])
+    assert f"at guidance {scale:g}, top-k 12 |" in markdown_table(["mlp-v3"])
 
     drawn.clear()  # a guidance curve whose best scale is now 3: the top-k record was at the old scale
     evaluate.main(["mlp-v3", "--guidance", "3", "--per-class", "2"])
