@@ -7,7 +7,7 @@ import torch
 import argen
 from argen.models import Levels, PixelLSTM
 from conftest import fake_games
-from train.adversarial import Discriminator, r1_penalty
+from train.adversarial import Discriminator, r1_penalty, sample_relaxed
 from train.adversarial import main as adversarial_main
 
 
@@ -20,7 +20,7 @@ def tiny_colour_lstm(shape=(3, 1, 1), levels=4, **overrides):
 
 def test_relaxed_samples_are_levels_and_pass_gradients():
     model = tiny_colour_lstm((3, 4, 5), 256)
-    pictures = model.sample_relaxed(torch.tensor([1, 2]), 2)
+    pictures = sample_relaxed(model, torch.tensor([1, 2]), 2)
     assert pictures.shape == (2, 3, 4, 5) and pictures.min() >= -1 and pictures.max() <= 1
     levels = (pictures + 1) * 255 / 2
     assert torch.allclose(levels, levels.round(), atol=1e-3)  # the forward pass sees whole levels
@@ -35,7 +35,7 @@ def test_relaxed_samples_follow_the_model():
     y = torch.zeros(8000, dtype=torch.long)
     with torch.no_grad():
         torch.manual_seed(1)
-        drawn = ((model.sample_relaxed(y, len(y)) + 1) * 3 / 2).round().long()[:, :, 0, 0]  # levels (8000, 3)
+        drawn = ((sample_relaxed(model, y, len(y)) + 1) * 3 / 2).round().long()[:, :, 0, 0]  # levels (8000, 3)
         grid = torch.tensor([[r, 0, 0] for r in range(4)]).view(4, 3, 1, 1)
         p = model(grid, y[:4]).softmax(1)[:, :, :, 0, 0]  # (4 values of R, K, C)
     p_red = p[0, :, 0]
@@ -55,7 +55,7 @@ def test_discriminator_scores_per_class_and_r1_is_a_gradient_norm():
 
 
 def test_the_command_publishes_the_averaged_generator(tmp_path, monkeypatch):
-    monkeypatch.setattr("train.publish.GRID_PER_CLASS", 1)  # a sample grid of 10 colour pictures, not 100
+    monkeypatch.setattr("train.weights_folder.GRID_PER_CLASS", 1)  # a sample grid of 10 colour pictures, not 100
     data = fake_games(tmp_path)
     model = tiny_colour_lstm((3, 32, 32), 256, dataset="games", num_mixtures=2)
     model.save(tmp_path / "tiny")
@@ -81,7 +81,7 @@ def test_the_command_publishes_the_averaged_generator(tmp_path, monkeypatch):
 
 def test_the_likelihood_term_keeps_training_the_null_class(tmp_path, monkeypatch):
     """A model with a null class keeps learning p(x) through it, so that it can still be guided."""
-    monkeypatch.setattr("train.publish.GRID_PER_CLASS", 1)
+    monkeypatch.setattr("train.weights_folder.GRID_PER_CLASS", 1)
     data = fake_games(tmp_path)
     model = tiny_colour_lstm((3, 32, 32), 256, dataset="games", num_mixtures=2, num_classes=10, class_dropout=0.5)
     model.save(tmp_path / "tiny")

@@ -9,6 +9,7 @@ from conftest import fake_games, fake_mnist, load_fixture, make_tiny
 from train.__main__ import RECIPES, legacy, parse_args
 from train.__main__ import main as train_main
 from train.loop import TrainConfig, train
+from train.grow import deepened
 from train.objectives import Likelihood
 
 
@@ -73,7 +74,7 @@ def test_a_colour_model_trains_on_the_game_scenes(tmp_path, monkeypatch):
     and its classes (the games), with a sample grid in colour."""
     from PIL import Image
 
-    monkeypatch.setattr("train.publish.GRID_PER_CLASS", 1)  # a sample grid of 10 colour pictures, not 100
+    monkeypatch.setattr("train.weights_folder.GRID_PER_CLASS", 1)  # a sample grid of 10 colour pictures, not 100
     data = fake_games(tmp_path)
     train_main(["lstm-games", "--hidden-dim", "8", "--embed-dim", "4", "--position-dim", "4", "--num-layers", "1",
                 "--num-mixtures", "2", "--epochs", "1", "--batch-size", "20", "--data-dir", str(data),
@@ -208,7 +209,7 @@ def test_a_deepened_pixelcnn_starts_as_the_model_and_grows(tmp_path):
     """``--init-from X --add-blocks N``: the new blocks start as the identity (the same logits, and
     the fast path still equals the naive one), then learn; the config and the chain record the growth."""
     model = make_tiny("pixelcnn")
-    grown = model.deepened(3).eval()
+    grown = deepened(model, 3).eval()
     assert grown.config.num_blocks == model.config.num_blocks + 3 and grown.null_class == model.null_class
     x = torch.randint(0, model.levels, (4, *model.value_shape), generator=torch.Generator().manual_seed(0))
     y = torch.tensor([0, 3, 7, 10])  # 10: the null class
@@ -221,8 +222,8 @@ def test_a_deepened_pixelcnn_starts_as_the_model_and_grows(tmp_path):
     assert torch.equal(argen.sample(grown, **labels), argen.sample(grown, fast=False, **labels))
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ValueError, match=f"extra_blocks must be a positive integer, got {bad!r}"):
-            model.deepened(bad)
-    bf16 = model.to(torch.bfloat16).deepened(1)
+            deepened(model, bad)
+    bf16 = deepened(model.to(torch.bfloat16), 1)
     assert all(p.dtype == torch.bfloat16 for p in bf16.parameters())
 
     data = fake_mnist(tmp_path)

@@ -32,7 +32,8 @@ from argen.models.codecs import Binary, Levels, Tokens
 
 from .loop import TrainConfig, init_processes, train
 from .objectives import Classification, Likelihood, MaskedTokens, Reconstruction
-from .publish import hardware, publish
+from .grow import GROWERS
+from .weights_folder import hardware, publish
 
 Recipe = namedtuple("Recipe", "family config training", defaults=({}, {}))
 RECIPES = {
@@ -165,7 +166,7 @@ def parse_args(argv):
                              help="count the reconstruction error of pixels that differ from their game's background "
                                   "(the per-pixel mode of its training frames) 1 + W times, so that small sprites "
                                   "are kept (a dataset of games)")
-        if hasattr(recipe.family, "deepened"):
+        if recipe.family in GROWERS:
             sub.add_argument("--add-blocks", type=positive_int, default=0, metavar="N",
                              help="with --init-from: append N residual blocks that start as the identity (the "
                                   "model's logits are unchanged at the start; its receptive field can grow)")
@@ -211,7 +212,7 @@ def starting_model(recipe, args):
     elif class_dropout:
         model.config = dataclasses.replace(model.config, class_dropout=class_dropout)
     if getattr(args, "add_blocks", 0):
-        model = model.deepened(args.add_blocks)
+        model = GROWERS[type(model)](model, args.add_blocks)
     return model.train()
 
 

@@ -10,7 +10,7 @@ beta1 = 0 and lr 2e-4 for the generator against 1e-4 for the discriminator, and 
 moving average of the generator's weights (0.999, warmed up from 0.1 over the first steps, so that
 a run of a few hundred steps is not mostly its starting point), which is what is published.
 
-Gradients reach the LSTM through its own samples by :meth:`argen.models.PixelLSTM.sample_relaxed`:
+Gradients reach the LSTM through its own samples by :func:`sample_relaxed`:
 a straight-through Gumbel-softmax choice of the mixture component per pixel, a reparameterised
 logistic draw per channel and a straight-through rounding to a level, so the discriminator sees
 frames exactly as the sampler draws them. The likelihood of real frames stays in the generator's
@@ -43,7 +43,7 @@ from argen.models.layers import scale_levels
 
 from .loop import TrainState
 from .objectives import Likelihood, training_labels
-from .publish import hardware, publish
+from .weights_folder import hardware, publish
 
 R1_EVERY, R1_GAMMA = 16, 1.0
 
@@ -71,6 +71,51 @@ class Discriminator(nn.Module):
             score = score + self.project(features).gather(1, y[:, None])[:, 0]
         return score
 
+
+
+def sample_relaxed(model, y, batch, temperature=1.0):
+    """A differentiable sample of a colour :class:`~argen.models.PixelLSTM` ``model`` for adversarial training: pictures ``[B, C, H, W]`` on [-1, 1].
+
+    Each pixel picks its mixture component by a Gumbel-softmax of the component weights (relaxed
+    at ``temperature``), draws each channel from the logistic by reparameterisation (mean moved
+    by the pixel's earlier channels, as when sampling), and rounds it to a level with a
+    straight-through estimator: the forward pass sees a level exactly as :func:`argen.sample`
+    would draw it (in distribution), the backward pass the continuous value. The next step reads
+    the drawn level as the sampler does, without a gradient: gradients reach earlier pixels
+    through the LSTM's state only (a path through 1,024 drawn values explodes). Needs
+    ``output="logistic-mixture"``."""
+    if not model.scores_values:
+        raise ValueError("sample_relaxed needs the logistic-mixture output (a softmax head has no reparameterisation)")
+    c, height, width = model.value_shape
+    m, step = model.config.num_mixtures, 2 / (model.levels - 1)
+    device = model.head.weight.device
+    y = None if y is None else torch.as_tensor(y).long().to(device)
+    previous = torch.full((batch, 1, c), model.levels, dtype=torch.long, device=device)  # the start token
+    state, pixels = None, []
+    for pixel in range(height * width):
+        parts = [model.value_embedding(previous).flatten(2), model.positions[pixel:pixel + 1].expand(batch, 1, -1)]
+        if y is not None:
+            parts.append(model.class_embedding(y)[:, None])
+        out, state = model.lstm(torch.cat(parts, -1), state)
+        params = model.head(out[:, 0]).float()  # (b, P)
+        weights, rest = params[:, :m], params[:, m:].view(batch, -1, m).transpose(1, 2)  # (b, M, P')
+        means, log_scales = rest[:, :, :c], rest[:, :, c:2 * c].clamp(min=-7)
+        coupling = torch.tanh(rest[:, :, 2 * c:])
+        choice = F.gumbel_softmax(weights, tau=temperature, hard=True)  # (b, M), straight-through
+        values, pair = [], 0
+        for i in range(c):
+            mean = means[:, :, i]
+            for j in range(i):
+                mean = mean + coupling[:, :, pair] * values[j][:, None]
+                pair += 1
+            u = torch.rand_like(mean).clamp(1e-5, 1 - 1e-5)
+            draw = mean + log_scales[:, :, i].exp() * (u.log() - (-u).log1p())  # logistic, per component
+            soft = (choice * draw).sum(1).clamp(-1, 1)
+            hard = (torch.round((soft + 1) / step) * step - 1).clamp(-1, 1)
+            values.append(soft + (hard - soft).detach())
+        pixels.append(torch.stack(values, 1))  # (b, C)
+        previous = torch.round((pixels[-1].detach() + 1) / step).long()[:, None]
+    return torch.stack(pixels, 2).view(batch, c, height, width)
 
 def r1_penalty(discriminator, real, y):
     """Half the squared gradient norm of the discriminator's score at the real frames."""
@@ -160,7 +205,7 @@ def main(argv=None):
         d_loss = adversarial = torch.zeros(())
         if args.adversarial_weight:
             real = scale_levels(x, generator.levels)
-            fake = generator.sample_relaxed(y, args.batch_size, args.gumbel_temperature)
+            fake = sample_relaxed(generator, y, args.batch_size, args.gumbel_temperature)
             # the discriminator: real frames up, generated ones down (+ the lazy R1 penalty)
             d_loss = F.softplus(discriminator(fake.detach(), y)).mean() + F.softplus(-discriminator(real, y)).mean()
             if state.step % R1_EVERY == 0:

@@ -148,50 +148,6 @@ class PixelLSTM(GenerativeModel):
         logits = image_logits(out, self.value_shape)
         return logits.log_softmax(1).gather(1, x.unsqueeze(1))[:, 0] if at_values else logits
 
-    def sample_relaxed(self, y, batch, temperature=1.0):
-        """A differentiable sample for adversarial training: pictures ``[B, C, H, W]`` on [-1, 1].
-
-        Each pixel picks its mixture component by a Gumbel-softmax of the component weights (relaxed
-        at ``temperature``), draws each channel from the logistic by reparameterisation (mean moved
-        by the pixel's earlier channels, as when sampling), and rounds it to a level with a
-        straight-through estimator: the forward pass sees a level exactly as :func:`argen.sample`
-        would draw it (in distribution), the backward pass the continuous value. The next step reads
-        the drawn level as the sampler does, without a gradient: gradients reach earlier pixels
-        through the LSTM's state only (a path through 1,024 drawn values explodes). Needs
-        ``output="logistic-mixture"``."""
-        if not self.scores_values:
-            raise ValueError("sample_relaxed needs the logistic-mixture output (a softmax head has no reparameterisation)")
-        c, height, width = self.value_shape
-        m, step = self.config.num_mixtures, 2 / (self.levels - 1)
-        device = self.head.weight.device
-        y = None if y is None else torch.as_tensor(y).long().to(device)
-        previous = torch.full((batch, 1, c), self.levels, dtype=torch.long, device=device)  # the start token
-        state, pixels = None, []
-        for pixel in range(height * width):
-            parts = [self.value_embedding(previous).flatten(2), self.positions[pixel:pixel + 1].expand(batch, 1, -1)]
-            if y is not None:
-                parts.append(self.class_embedding(y)[:, None])
-            out, state = self.lstm(torch.cat(parts, -1), state)
-            params = self.head(out[:, 0]).float()  # (b, P)
-            weights, rest = params[:, :m], params[:, m:].view(batch, -1, m).transpose(1, 2)  # (b, M, P')
-            means, log_scales = rest[:, :, :c], rest[:, :, c:2 * c].clamp(min=-7)
-            coupling = torch.tanh(rest[:, :, 2 * c:])
-            choice = F.gumbel_softmax(weights, tau=temperature, hard=True)  # (b, M), straight-through
-            values, pair = [], 0
-            for i in range(c):
-                mean = means[:, :, i]
-                for j in range(i):
-                    mean = mean + coupling[:, :, pair] * values[j][:, None]
-                    pair += 1
-                u = torch.rand_like(mean).clamp(1e-5, 1 - 1e-5)
-                draw = mean + log_scales[:, :, i].exp() * (u.log() - (-u).log1p())  # logistic, per component
-                soft = (choice * draw).sum(1).clamp(-1, 1)
-                hard = (torch.round((soft + 1) / step) * step - 1).clamp(-1, 1)
-                values.append(soft + (hard - soft).detach())
-            pixels.append(torch.stack(values, 1))  # (b, C)
-            previous = torch.round((pixels[-1].detach() + 1) / step).long()[:, None]
-        return torch.stack(pixels, 2).view(batch, c, height, width)
-
     def input_tables(self, y):
         """The first LSTM layer's input gates as a sum of looked-up rows (the fast path's): each
         channel's value's part ``[C (K + 1), 4 hidden]`` (channel k's at rows k (K + 1) + value),

@@ -14,7 +14,7 @@ position: the masked kernel's rows above, for the whole row at once when the row
 row, one matrix product over a cached window. The logits are the whole image's (the same
 weights, summed in another order).
 """
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -73,25 +73,6 @@ class PixelCNN(GenerativeModel):
     def forward(self, x, y=None):
         x, y = self.check_input(x, y)
         return self.logits(x, y)
-
-    def deepened(self, extra_blocks):
-        """A copy with ``extra_blocks`` more residual blocks after the last, which start as the
-        identity: their 1 x 1 mix and their part of the class embedding are zero, so the copy gives
-        the same logits and training grows the receptive field from where this model is."""
-        if isinstance(extra_blocks, bool) or not isinstance(extra_blocks, int) or extra_blocks < 1:
-            raise ValueError(f"extra_blocks must be a positive integer, got {extra_blocks!r}")
-        config = replace(self.config, num_blocks=self.config.num_blocks + extra_blocks)
-        grown = type(self)(config).to(self.input.weight.device, self.input.weight.dtype)
-        state = grown.state_dict()
-        for name, value in self.state_dict().items():
-            if name == "class_embedding.weight":  # chunks: the input layer's, then each block's in order
-                value = torch.cat([value, value.new_zeros(value.shape[0], state[name].shape[1] - value.shape[1])], 1)
-            state[name] = value
-        for i in range(self.config.num_blocks, config.num_blocks):  # each new block's mix: blocks.i.1
-            for name in (f"blocks.{i}.1.weight", f"blocks.{i}.1.bias"):
-                state[name] = torch.zeros_like(state[name])
-        grown.load_state_dict(state)
-        return grown.train(self.training)
 
     def fast_sampler(self, y, batch):
         """Each layer's masked convolution at one position in two parts. The part from the rows
