@@ -290,6 +290,58 @@ def test_a_token_model_reads_its_datasets_tokenizer_by_default():
         build(RECIPES["games-maskgit"], parse_args(["games-maskgit", "--dataset", "cifar10", *small]))
 
 
+def test_a_token_model_goes_on_over_another_tokenizers_tokens(tmp_path):
+    """``--init-from`` a token model with ``--tokenizer``: the prior's weights, the named tokenizer's
+    codes (one of the same shape; another shape is refused, both named)."""
+    from argen.models import BSQTokenizer, ImageGPT, Tokens
+    from train.__main__ import starting_model
+
+    torch.manual_seed(0)
+    spec = {"image_shape": (1, 28, 28), "hidden_channels": 8, "latent_dim": 8, "bits": 4}
+    ImageGPT(codec=Tokens(spec), dim=16, num_heads=2, num_layers=1, mlp_dim=32).save(tmp_path / "prior")
+    other = BSQTokenizer(**spec)
+    other.save(tmp_path / "other")
+    BSQTokenizer(**{**spec, "bits": 5}).save(tmp_path / "wider")
+    args = parse_args(["bsq-gpt", "--init-from", str(tmp_path / "prior"), "--tokenizer", str(tmp_path / "other")])
+    model = starting_model(RECIPES["bsq-gpt"], args)
+    assert all(torch.equal(a, b) for a, b in zip(model.codec.tokenizer.state_dict().values(),
+                                                   other.state_dict().values()))
+    assert torch.equal(model.gpt.head.weight, argen.load(tmp_path / "prior").gpt.head.weight)
+    args = parse_args(["bsq-gpt", "--init-from", str(tmp_path / "prior"), "--tokenizer", str(tmp_path / "wider")])
+    with pytest.raises(SystemExit, match="is not shaped like .*'bits': 5.* against .*'bits': 4"):
+        starting_model(RECIPES["bsq-gpt"], args)
+
+
+def test_the_foreground_weight_counts_sprite_errors_more():
+    """With a foreground weight, the error of a pixel that differs from its game's background counts
+    1 + w times: the same error on a sprite costs more than on the scenery."""
+    from train.objectives import Reconstruction
+
+    background = torch.zeros(2, 3, 4, 4, dtype=torch.uint8)
+    images = torch.zeros(2, 3, 4, 4, dtype=torch.uint8)
+    images[0, :, 1, 1] = 200  # a sprite in the first frame
+    labels = torch.tensor([0, 1])
+    objective = Reconstruction(9.0, background)
+    x, weights = objective.batch(None, images, labels, None)
+    assert weights.shape == (2, 1, 4, 4) and weights[0, 0, 1, 1] == 10 and weights.sum() == 32 - 1 + 10
+
+    class Copy(torch.nn.Module):  # reconstructs with an error of 0.1 at one pixel
+        def __init__(self, at):
+            super().__init__()
+            self.at = at
+
+        def forward(self, x):
+            out = x.clone()
+            out[(0, slice(None), *self.at)] += 0.1
+            return out, None, 0.0
+
+    on_sprite, on_scenery = objective.loss(Copy((1, 1)), x, weights), objective.loss(Copy((2, 2)), x, weights)
+    assert on_sprite == pytest.approx(10 * on_scenery)
+    assert Reconstruction().batch(None, images, labels, None)[1] is None
+    with pytest.raises(ValueError, match="needs each class's background"):
+        Reconstruction(2.0)
+
+
 def test_a_budget_refuses_what_it_decides_itself():
     from train.budget import fit_epochs
     from train.budget import main as budget_main

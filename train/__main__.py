@@ -15,6 +15,7 @@ Data parallel on one or several machines: ``torchrun --nproc_per_node=N -m train
 import os
 import argparse
 import dataclasses
+import json
 import shlex
 import sys
 import time
@@ -198,7 +199,9 @@ def build(recipe, args):
 def starting_model(recipe, args):
     """The module a run starts from: built from the flags, or a shipped model's (``--init-from``),
     given a null class when it has none and ``--class-dropout`` asks for one; one that has a null
-    class takes the rate ``--class-dropout`` gives (its null class lagging behind wants more)."""
+    class takes the rate ``--class-dropout`` gives (its null class lagging behind wants more). A
+    token model started from a shipped one reads the tokens of ``--tokenizer`` where one is named
+    (of the same shape: a tokenizer fine-tuned, say)."""
     if not args.init_from:
         if getattr(args, "add_blocks", 0):
             raise SystemExit(f"--add-blocks {args.add_blocks} grows a trained model: name it with --init-from")
@@ -213,6 +216,13 @@ def starting_model(recipe, args):
         model.config = dataclasses.replace(model.config, class_dropout=class_dropout)
     if getattr(args, "add_blocks", 0):
         model = GROWERS[type(model)](model, args.add_blocks)
+    if getattr(args, "tokenizer", None):  # the prior goes on, over the tokens of another tokenizer
+        tokenizer = load(args.tokenizer)
+        if json.dumps(dataclasses.asdict(tokenizer.config), sort_keys=True) != json.dumps(model.codec.spec["tokenizer"],
+                                                                                        sort_keys=True):
+            raise SystemExit(f"--tokenizer {args.tokenizer} is not shaped like {args.init_from}'s tokenizer: "
+                             f"{dataclasses.asdict(tokenizer.config)} against {model.codec.spec['tokenizer']}")
+        model.codec.tokenizer.load_state_dict(tokenizer.state_dict())
     return model.train()
 
 
