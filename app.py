@@ -714,7 +714,162 @@ def speed_picker():
                        label="speed (pixels per frame)")
 
 
+def generate_tab(demo, choices, default):
+    """Generate: a model, a class and settings; the canvas, maps and chart stream as it draws."""
+    with gr.Tab("Generate"):
+        with gr.Row():
+            with gr.Column(scale=1):
+                model = gr.Dropdown(choices, value=default, label="model", info=PICKER_INFO)
+                with gr.Row():  # in the first screenful
+                    go = gr.Button("Generate", variant="primary")
+                    stop = gr.Button("Stop")
+                digit = digit_picker()
+                guidance = checked(gr.Slider(0, MAX_GUIDANCE, value=1, step=0.25,
+                                             label="guidance (1 = none; more = more like the digit asked for)"))
+                temperature = temperature_slider()
+                top_k = checked(gr.Slider(0, MAX_LEVELS, value=0, step=1, label="top-k (0 = all values)"))
+                with gr.Row():
+                    seed = seed_box()
+                    random_seed = gr.Checkbox(True, label="random seed")
+                count = gr.Radio(list(IMAGE_COUNTS), value=1, label="images (10 = one per class)")
+                speed = speed_picker()
+            with gr.Column(scale=2):
+                outputs = stream_outputs("canvas", "generate-canvas")
+        event = restartable(go, generate, [model, digit, temperature, top_k, seed, random_seed, count, speed,
+                                           guidance], outputs, "generate-canvas", api_name="generate")
+        stop.click(stop_generate, cancels=[event], queue=False, api_visibility="private")
+        # a run of the old model stops when the model changes
+        model.change(stop_generate, cancels=[event], queue=False, api_visibility="private")
+        model.change(on_model_change, model, [digit, top_k, guidance, temperature], api_visibility="private")
+        demo.load(on_model_change, model, [digit, top_k, guidance, temperature], api_visibility="private")
+
+
+def complete_tab(demo, choices, default):
+    """Complete: keep the top rows of a test picture or a drawing, and draw the rest."""
+    with gr.Tab("Complete"):
+        with gr.Row():
+            with gr.Column(scale=1):
+                c_model = gr.Dropdown(choices, value=default, label="model", info=PICKER_INFO)
+                with gr.Row():
+                    c_go = gr.Button("Complete", variant="primary")
+                    c_stop = gr.Button("Stop")
+                c_source, c_index, c_drawing = source_pickers()
+                c_preview = gr.Image(label="the image", type="pil", height=180)
+                c_digit = gr.Radio(list(range(10)), value=None, label="class (default: the test image's)")
+                c_rows = checked(gr.Slider(0, MAX_ROWS, value=14, step=1, label="rows to keep"))
+                c_count = checked(gr.Slider(1, MAX_COMPLETIONS, value=4, step=1, label="completions"))
+                c_temperature = temperature_slider()
+                c_seed = seed_box()
+                c_speed = speed_picker()
+            with gr.Column(scale=2):
+                c_outputs = stream_outputs("completions", "complete-canvas")
+        for trigger in (c_model.change, c_source.change, c_index.change, c_drawing.change, demo.load):
+            trigger(show_source, [c_model, c_source, c_index, c_drawing], c_preview, api_visibility="private")
+        c_model.change(on_source_model_change, c_model, c_digit, api_visibility="private")
+        c_event = restartable(c_go, complete, [c_model, c_source, c_index, c_drawing, c_digit, c_rows, c_count,
+                                               c_temperature, c_seed, c_speed], c_outputs, "complete-canvas",
+                              api_name="complete")
+        c_stop.click(stop_complete, cancels=[c_event], queue=False, api_visibility="private")
+
+
+def likelihood_tab(demo, choices, default):
+    """Likelihood: the surprise of each value of a picture, its bits, and p(class | picture)."""
+    with gr.Tab("Likelihood"):
+        with gr.Row():
+            with gr.Column(scale=1):
+                l_model = gr.Dropdown(choices, value=default, label="model", info=PICKER_INFO)
+                l_go = gr.Button("Score", variant="primary")
+                l_source, l_index, l_drawing = source_pickers()
+                l_digit = gr.Radio(list(range(10)), value=None,
+                                   label="score as class (default: its label; a drawing: the most probable)")
+            with gr.Column(scale=2):
+                l_map = gr.Image(label="surprise: -log2 p of each pixel (bits)", type="pil", format="png",
+                                 elem_id="likelihood-map")
+                l_summary = gr.Markdown()
+                l_posterior = gr.Label(label="p(class | image), the model as a classifier", num_top_classes=10)
+        l_outputs = [l_map, l_summary, l_posterior]
+        l_go.click(cleared(l_outputs), None, l_outputs, queue=False, js=scroll_to("likelihood-map"),
+                   api_visibility="private").then(
+            likelihood, [l_model, l_source, l_index, l_drawing, l_digit], l_outputs, api_name="likelihood")
+        l_model.change(on_source_model_change, l_model, l_digit, api_visibility="private")
+
+
+def compress_tab(demo, choices, default):
+    """Compress: a picture stored as an .argen file by an exact model, and decompressed to check it."""
+    with gr.Tab("Compress"):
+        with gr.Row():
+            with gr.Column(scale=1):
+                z_choices = exact_choices(choices)
+                z_model = gr.Dropdown(z_choices, value=default if any(n == default for _, n in z_choices) else None,
+                                      label="model (those with an exact likelihood)")
+                z_go = gr.Button("Compress", variant="primary")
+                z_source, z_index, z_drawing = source_pickers()
+            with gr.Column(scale=2):
+                z_summary = gr.Markdown("The likelihood is a file size: a range coder stores each value in "
+                                        "-log2 p bits, p the model's probability of it given the values before.")
+                z_map = gr.Image(label="bits each value cost the file", type="pil", format="png",
+                                 elem_id="compress-map")
+                z_file = gr.File(label="the .argen file (download it, or upload one)", file_types=[".argen"])
+                z_check = gr.Button("Decompress and check")
+                z_back = gr.Image(label="decompressed", type="pil", height=180)
+                z_verdict = gr.Markdown()
+        z_compressed = gr.State()
+        z_outputs = [z_map, z_summary, z_file, z_compressed]
+        z_go.click(cleared(z_outputs), None, z_outputs, queue=False, js=scroll_to("compress-map"),
+                   api_visibility="private").then(
+            compress_picture, [z_model, z_source, z_index, z_drawing], z_outputs, api_name="compress")
+        z_check.click(cleared([z_back, z_verdict]), None, [z_back, z_verdict], queue=False,
+                      api_visibility="private").then(
+            decompress_file, [z_file, z_compressed], [z_back, z_verdict], api_name="decompress")
+
+
+def race_tab(demo, choices, default):
+    """A race: several models of one dataset drawing the same class with the same random numbers."""
+    with gr.Tab("Compare: a race"):
+        groups = race_groups()
+        group = next(iter(groups), None)
+        with gr.Row():
+            with gr.Column(scale=1):
+                with gr.Row():
+                    m_go = gr.Button("Race", variant="primary")
+                    m_stop = gr.Button("Stop")
+                m_group = gr.Radio(list(groups), value=group, label="dataset")
+                m_digit = gr.Radio(list(range(10)), value=7, label="class")
+                m_own = gr.Checkbox(True, label="each model at its recommended temperature, top-k and guidance "
+                                                "(else all at the temperature below)")
+                m_temperature = temperature_slider()
+                m_seed, m_speed = seed_box("seed (shared random numbers)"), speed_picker()
+                with gr.Accordion("models", open=False):
+                    m_models = gr.CheckboxGroup(choices, value=[], label="models")
+            with gr.Column(scale=2):
+                m_gallery = gr.Gallery(label="same class, same random numbers", columns=3, height="auto",
+                                       elem_id="race-gallery")
+                m_table = gr.Markdown()
+        m_event = restartable(m_go, compare, [m_models, m_digit, m_temperature, m_seed, m_speed, m_own],
+                              [m_gallery, m_table], "race-gallery", api_name="compare")
+        m_stop.click(stop_race, cancels=[m_event], queue=False, api_visibility="private")
+        m_group.change(on_race_group_change, m_group, [m_digit, m_models], api_visibility="private")
+        demo.load(on_race_group_change, m_group, [m_digit, m_models], api_visibility="private")
+
+
+def about_tab(demo, choices, default):
+    """About: what a model is, its figures, its sample grid and what its prediction sees."""
+    with gr.Tab("About"):
+        a_model = gr.Dropdown(choices, value=default, label="model", info=PICKER_INFO)
+        a_text = gr.Markdown()
+        with gr.Row():
+            with gr.Column():
+                gr.Markdown("**samples** (one row per class)")
+                a_grid = gr.Image(show_label=False, type="filepath")
+            with gr.Column():
+                gr.Markdown("**what the centre pixel's prediction sees**")
+                a_field = gr.Image(show_label=False, type="pil")
+        a_model.change(about, a_model, [a_text, a_grid, a_field], api_name="about")
+        demo.load(about, a_model, [a_text, a_grid, a_field], api_visibility="private")
+
+
 def build():
+    """The app: a tab per thing a user does, each laid out by its own function."""
     names = argen.available()
     choices = model_choices()
     default = "mlp-v3" if "mlp-v3" in names else (names[0] if names else None)
@@ -723,141 +878,8 @@ def build():
                     "game for the colour models of Atari game scenes), press "
                     "**Generate**, and see each pixel sampled from the model's distribution, with how sure "
                     "it was (probability of the chosen value) and how uncertain (entropy).")
-        with gr.Tab("Generate"):
-            with gr.Row():
-                with gr.Column(scale=1):
-                    model = gr.Dropdown(choices, value=default, label="model", info=PICKER_INFO)
-                    with gr.Row():  # in the first screenful
-                        go = gr.Button("Generate", variant="primary")
-                        stop = gr.Button("Stop")
-                    digit = digit_picker()
-                    guidance = checked(gr.Slider(0, MAX_GUIDANCE, value=1, step=0.25,
-                                                 label="guidance (1 = none; more = more like the digit asked for)"))
-                    temperature = temperature_slider()
-                    top_k = checked(gr.Slider(0, MAX_LEVELS, value=0, step=1, label="top-k (0 = all values)"))
-                    with gr.Row():
-                        seed = seed_box()
-                        random_seed = gr.Checkbox(True, label="random seed")
-                    count = gr.Radio(list(IMAGE_COUNTS), value=1, label="images (10 = one per class)")
-                    speed = speed_picker()
-                with gr.Column(scale=2):
-                    outputs = stream_outputs("canvas", "generate-canvas")
-            event = restartable(go, generate, [model, digit, temperature, top_k, seed, random_seed, count, speed,
-                                               guidance], outputs, "generate-canvas", api_name="generate")
-            stop.click(stop_generate, cancels=[event], queue=False, api_visibility="private")
-            # a run of the old model stops when the model changes
-            model.change(stop_generate, cancels=[event], queue=False, api_visibility="private")
-            model.change(on_model_change, model, [digit, top_k, guidance, temperature], api_visibility="private")
-            demo.load(on_model_change, model, [digit, top_k, guidance, temperature], api_visibility="private")
-
-        with gr.Tab("Complete"):
-            with gr.Row():
-                with gr.Column(scale=1):
-                    c_model = gr.Dropdown(choices, value=default, label="model", info=PICKER_INFO)
-                    with gr.Row():
-                        c_go = gr.Button("Complete", variant="primary")
-                        c_stop = gr.Button("Stop")
-                    c_source, c_index, c_drawing = source_pickers()
-                    c_preview = gr.Image(label="the image", type="pil", height=180)
-                    c_digit = gr.Radio(list(range(10)), value=None, label="class (default: the test image's)")
-                    c_rows = checked(gr.Slider(0, MAX_ROWS, value=14, step=1, label="rows to keep"))
-                    c_count = checked(gr.Slider(1, MAX_COMPLETIONS, value=4, step=1, label="completions"))
-                    c_temperature = temperature_slider()
-                    c_seed = seed_box()
-                    c_speed = speed_picker()
-                with gr.Column(scale=2):
-                    c_outputs = stream_outputs("completions", "complete-canvas")
-            for trigger in (c_model.change, c_source.change, c_index.change, c_drawing.change, demo.load):
-                trigger(show_source, [c_model, c_source, c_index, c_drawing], c_preview, api_visibility="private")
-            c_model.change(on_source_model_change, c_model, c_digit, api_visibility="private")
-            c_event = restartable(c_go, complete, [c_model, c_source, c_index, c_drawing, c_digit, c_rows, c_count,
-                                                   c_temperature, c_seed, c_speed], c_outputs, "complete-canvas",
-                                  api_name="complete")
-            c_stop.click(stop_complete, cancels=[c_event], queue=False, api_visibility="private")
-
-        with gr.Tab("Likelihood"):
-            with gr.Row():
-                with gr.Column(scale=1):
-                    l_model = gr.Dropdown(choices, value=default, label="model", info=PICKER_INFO)
-                    l_go = gr.Button("Score", variant="primary")
-                    l_source, l_index, l_drawing = source_pickers()
-                    l_digit = gr.Radio(list(range(10)), value=None,
-                                       label="score as class (default: its label; a drawing: the most probable)")
-                with gr.Column(scale=2):
-                    l_map = gr.Image(label="surprise: -log2 p of each pixel (bits)", type="pil", format="png",
-                                     elem_id="likelihood-map")
-                    l_summary = gr.Markdown()
-                    l_posterior = gr.Label(label="p(class | image), the model as a classifier", num_top_classes=10)
-            l_outputs = [l_map, l_summary, l_posterior]
-            l_go.click(cleared(l_outputs), None, l_outputs, queue=False, js=scroll_to("likelihood-map"),
-                       api_visibility="private").then(
-                likelihood, [l_model, l_source, l_index, l_drawing, l_digit], l_outputs, api_name="likelihood")
-            l_model.change(on_source_model_change, l_model, l_digit, api_visibility="private")
-
-        with gr.Tab("Compress"):
-            with gr.Row():
-                with gr.Column(scale=1):
-                    z_choices = exact_choices(choices)
-                    z_model = gr.Dropdown(z_choices, value=default if any(n == default for _, n in z_choices) else None,
-                                          label="model (those with an exact likelihood)")
-                    z_go = gr.Button("Compress", variant="primary")
-                    z_source, z_index, z_drawing = source_pickers()
-                with gr.Column(scale=2):
-                    z_summary = gr.Markdown("The likelihood is a file size: a range coder stores each value in "
-                                            "-log2 p bits, p the model's probability of it given the values before.")
-                    z_map = gr.Image(label="bits each value cost the file", type="pil", format="png",
-                                     elem_id="compress-map")
-                    z_file = gr.File(label="the .argen file (download it, or upload one)", file_types=[".argen"])
-                    z_check = gr.Button("Decompress and check")
-                    z_back = gr.Image(label="decompressed", type="pil", height=180)
-                    z_verdict = gr.Markdown()
-            z_compressed = gr.State()
-            z_outputs = [z_map, z_summary, z_file, z_compressed]
-            z_go.click(cleared(z_outputs), None, z_outputs, queue=False, js=scroll_to("compress-map"),
-                       api_visibility="private").then(
-                compress_picture, [z_model, z_source, z_index, z_drawing], z_outputs, api_name="compress")
-            z_check.click(cleared([z_back, z_verdict]), None, [z_back, z_verdict], queue=False,
-                          api_visibility="private").then(
-                decompress_file, [z_file, z_compressed], [z_back, z_verdict], api_name="decompress")
-
-        with gr.Tab("Compare: a race"):
-            groups = race_groups()
-            group = next(iter(groups), None)
-            with gr.Row():
-                with gr.Column(scale=1):
-                    with gr.Row():
-                        m_go = gr.Button("Race", variant="primary")
-                        m_stop = gr.Button("Stop")
-                    m_group = gr.Radio(list(groups), value=group, label="dataset")
-                    m_digit = gr.Radio(list(range(10)), value=7, label="class")
-                    m_own = gr.Checkbox(True, label="each model at its recommended temperature, top-k and guidance "
-                                                    "(else all at the temperature below)")
-                    m_temperature = temperature_slider()
-                    m_seed, m_speed = seed_box("seed (shared random numbers)"), speed_picker()
-                    with gr.Accordion("models", open=False):
-                        m_models = gr.CheckboxGroup(choices, value=[], label="models")
-                with gr.Column(scale=2):
-                    m_gallery = gr.Gallery(label="same class, same random numbers", columns=3, height="auto",
-                                           elem_id="race-gallery")
-                    m_table = gr.Markdown()
-            m_event = restartable(m_go, compare, [m_models, m_digit, m_temperature, m_seed, m_speed, m_own],
-                                  [m_gallery, m_table], "race-gallery", api_name="compare")
-            m_stop.click(stop_race, cancels=[m_event], queue=False, api_visibility="private")
-            m_group.change(on_race_group_change, m_group, [m_digit, m_models], api_visibility="private")
-            demo.load(on_race_group_change, m_group, [m_digit, m_models], api_visibility="private")
-
-        with gr.Tab("About"):
-            a_model = gr.Dropdown(choices, value=default, label="model", info=PICKER_INFO)
-            a_text = gr.Markdown()
-            with gr.Row():
-                with gr.Column():
-                    gr.Markdown("**samples** (one row per class)")
-                    a_grid = gr.Image(show_label=False, type="filepath")
-                with gr.Column():
-                    gr.Markdown("**what the centre pixel's prediction sees**")
-                    a_field = gr.Image(show_label=False, type="pil")
-            a_model.change(about, a_model, [a_text, a_grid, a_field], api_name="about")
-            demo.load(about, a_model, [a_text, a_grid, a_field], api_visibility="private")
+        for tab in (generate_tab, complete_tab, likelihood_tab, compress_tab, race_tab, about_tab):
+            tab(demo, choices, default)
         demo.queue(default_concurrency_limit=4, max_size=64)
     return demo
 
