@@ -361,6 +361,8 @@ def main(argv=None):
     import argparse
     import sys
 
+    from pathlib import Path
+
     from .data import GAME_NAMES
     from .hub import model_dir, read_metrics, write_report
 
@@ -374,6 +376,11 @@ def main(argv=None):
     parser.add_argument("--tune", action="store_true",
                         help="measure each model over a grid of temperatures and top-k and record the best setting "
                              "(lowest C2ST) as its recommended one")
+    parser.add_argument("--tokenizer", default="games-tokenizer",
+                        help="the tokenizer whose reconstructions of test frames are measured (a shipped name or a "
+                             "folder): the ceiling of a token prior")
+    parser.add_argument("--ceiling", action="store_true",
+                        help="only measure the real frames' control and the tokenizer's reconstructions")
     parser.add_argument("--check", action="store_true",
                         help="only show that the critic fails frames without objects and passes real ones")
     parser.add_argument("--grid", help="also save a PNG: a row of real test frames (one per game), the tokenizer's "
@@ -399,8 +406,10 @@ def main(argv=None):
     print(f"{'':20s} C2ST (0.5 best)  prec.  recall  cover.  blobs±%  memo.    blobs per frame, by game")
     control = reference.control(args.per_class, args.seed)
     print(row("control: train", control), flush=True)
-    ceiling, rows = tokenizer_ceiling(reference, args.per_class, args.data_dir)
-    print(row("games-tokenizer", ceiling), flush=True)
+    ceiling, rows = tokenizer_ceiling(reference, args.per_class, args.data_dir, args.tokenizer)
+    print(row(Path(args.tokenizer).name, ceiling), flush=True)
+    if args.ceiling:
+        return
     summary = ("c2st", "c2st_std", "precision", "recall", "coverage", "blob_error")
     for name in args.names or colour_models():
         chosen = settings(name)

@@ -81,3 +81,16 @@ def test_large_frames_are_measured_at_32_by_32(frames):
     assert torch.equal(fidelity.shrink(large), images)
     assert fidelity.object_statistics(large, labels, background, GAMES) == \
         fidelity.object_statistics(images, labels, background, GAMES)
+
+
+def test_backgrounds_and_foreground_at_the_frames_own_size(frames):
+    """A tokenizer's training weighs sprites at 96 x 128: the background at full size marks the same
+    pixels as at 32 x 32, each spread over the block it came from."""
+    images, labels, background = frames
+    large = images.repeat_interleave(3, 2).repeat_interleave(4, 3)  # 96 x 128
+    full = fidelity.backgrounds(large, labels, GAMES, full_size=True)
+    assert full.shape == (GAMES, 3, 96, 128) and torch.equal(fidelity.shrink(full), background)
+    marks = fidelity.foreground(large, labels, full)
+    assert marks.shape == (len(large), 96, 128)
+    assert torch.equal(marks, fidelity.foreground(images, labels, background).repeat_interleave(3, 1)
+                       .repeat_interleave(4, 2))
