@@ -527,6 +527,7 @@ def test_browser_studio(server, browser, viewport):
     page.get_by_role("button", name="Clear canvas").filter(visible=True).first.click()
     page.get_by_role("button", name="Score", exact=True).click()
     page.get_by_text("the drawing is empty: draw a digit first", exact=True).first.wait_for(timeout=30_000)
+    assert page.locator("#likelihood-map img").count() == 0 and not summary.count()  # no stale result stays up
 
     open_tab(page, "Compare: a race")
     assert_in_first_viewport(page, "Race")  # the phone studio races
