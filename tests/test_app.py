@@ -191,6 +191,16 @@ def test_compare_races_every_model_to_the_library_images():
         list(app.compare(["mlp-v3", "games-gpt"], 3, 1.0, 0, 784))
 
 
+def test_stop_ends_the_race_at_its_next_lap():
+    from types import SimpleNamespace
+
+    session = SimpleNamespace(session_hash="racer")
+    laps = app.compare(["mlp-v3", "lstm"], 3, 1.0, 0, 1, request=session)  # a pixel a lap: 784 laps
+    next(laps)
+    app.stop_race(session)
+    assert list(laps) == []
+
+
 def test_a_race_at_each_models_recommended_settings():
     """The race starts with a few models of one dataset, its classes in the picker; at their own
     settings each model draws what the library draws at its recommended temperature, top-k and guidance."""
@@ -550,8 +560,7 @@ def test_browser_compress_tab(server, browser):
 
 def race_on_the_phone(page):
     """The race starts with a few digit models; Race brings its gallery into view, where each
-    model's picture is captioned by its name and the table below says when all are done; Stop ends
-    a run of game models."""
+    model's picture is captioned by its name and the table below says when all are done."""
     open_tab(page, "Compare: a race")
     assert_in_first_viewport(page, "Race")
     page.get_by_role("button", name="Race", exact=True).click()
