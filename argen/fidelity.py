@@ -340,6 +340,32 @@ def tokenizer_ceiling(reference, per_class, data_dir, name="games-tokenizer"):
                                                     first_of_each(shrink(back), labels[index])]
 
 
+def tokenizer_rows(reference, per_class, data_dir, name):
+    """The grid's first rows, real test frames and the tokenizer's reconstructions, without measuring."""
+    from .data import load_dataset
+    from .hub import load
+
+    images, labels = load_dataset("games-96x128", "test", data_dir)
+    index = balanced(labels, per_class, torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        back = (load(name).decode(load(name).encode(images[index])) * 255).round().to(torch.uint8)
+    return [first_of_each(shrink(images[index]), labels[index]), first_of_each(shrink(back), labels[index])]
+
+
+def save_grid(path, rows, names, per_class, seed, cache):
+    """A PNG: the given rows, then the first sample of each game of each model (cached samples at
+    its recommended settings), at 32 x 32."""
+    from .data import GAME_NAMES
+    from .render import grid
+
+    for name in names:
+        chosen = settings(name)
+        pictures, labels = draw(name, per_class, seed, cache_name(cache, name, per_class, chosen), chosen)
+        rows = [*rows, first_of_each(shrink(pictures), labels)]
+    grid(torch.cat(rows), nrow=len(GAME_NAMES), scale=3).save(path)
+    print(f"saved {path}: real test frames, tokenizer reconstructions, then " + ", ".join(names))
+
+
 def first_of_each(pictures, labels):
     """The first picture of each game, in game order."""
     return torch.stack([pictures[labels == game][0] for game in range(int(labels.max()) + 1)])
@@ -381,6 +407,8 @@ def main(argv=None):
                              "folder): the ceiling of a token prior")
     parser.add_argument("--ceiling", action="store_true",
                         help="only measure the real frames' control and the tokenizer's reconstructions")
+    parser.add_argument("--grid-only", action="store_true",
+                        help="with --grid: only draw the picture (from the cached samples), measure nothing")
     parser.add_argument("--check", action="store_true",
                         help="only show that the critic fails frames without objects and passes real ones")
     parser.add_argument("--grid", help="also save a PNG: a row of real test frames (one per game), the tokenizer's "
@@ -402,6 +430,10 @@ def main(argv=None):
                                               "command": command}
                 write_report(model_dir(name), metrics)
         return
+    if args.grid and args.grid_only:
+        reference_rows = tokenizer_rows(reference, args.per_class, args.data_dir, args.tokenizer)
+        return save_grid(args.grid, reference_rows, args.names or colour_models(), args.per_class, args.seed,
+                         args.cache)
     print("real frames per game, blobs:", " ".join(f"{n} {b:.1f}" for n, b in zip(GAME_NAMES, real_blobs(reference))))
     print(f"{'':20s} C2ST (0.5 best)  prec.  recall  cover.  blobs±%  memo.    blobs per frame, by game")
     control = reference.control(args.per_class, args.seed)
@@ -417,7 +449,6 @@ def main(argv=None):
                                 chosen)
         measured = reference.measure(pictures, labels, args.seed)
         print(row(name, measured), flush=True)
-        rows.append(first_of_each(shrink(pictures), labels))
         if args.write:
             metrics = read_metrics(name)
             metrics["fidelity"] = {**measured, **chosen, "per_class": args.per_class, "seed": args.seed,
@@ -426,11 +457,7 @@ def main(argv=None):
                                    "command": command}
             write_report(model_dir(name), metrics)
     if args.grid:
-        from .render import grid
-
-        grid(torch.cat(rows), nrow=len(GAME_NAMES), scale=3).save(args.grid)
-        print(f"saved {args.grid}: real test frames, tokenizer reconstructions, then "
-              + ", ".join(args.names or colour_models()))
+        save_grid(args.grid, rows, args.names or colour_models(), args.per_class, args.seed, args.cache)
 
 
 if __name__ == "__main__":
