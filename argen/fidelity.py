@@ -326,8 +326,9 @@ def tune(name, reference, per_class, seed, cache):
     return {"grid": grid, "recommended": {k: best[k] for k in ("temperature", "top_k", "guidance")}}
 
 
-def tokenizer_ceiling(reference, per_class, data_dir, name="games-tokenizer"):
-    """The measures of the tokenizer's reconstructions of 96 x 128 test frames: what a token prior can at best draw."""
+def reconstructions(per_class, data_dir, name):
+    """(``per_class`` test frames of each game at 96 x 128, their labels, the tokenizer ``name``'s
+    reconstructions of them as uint8)."""
     from .data import load_dataset
     from .hub import load
 
@@ -336,20 +337,19 @@ def tokenizer_ceiling(reference, per_class, data_dir, name="games-tokenizer"):
     index = balanced(labels, per_class, torch.Generator().manual_seed(3))
     with torch.no_grad():
         back = (tokenizer.decode(tokenizer.encode(images[index])) * 255).round().to(torch.uint8)
-    return reference.measure(back, labels[index]), [first_of_each(shrink(images[index]), labels[index]),
-                                                    first_of_each(shrink(back), labels[index])]
+    return images[index], labels[index], back
 
 
-def tokenizer_rows(reference, per_class, data_dir, name):
-    """The grid's first rows, real test frames and the tokenizer's reconstructions, without measuring."""
-    from .data import load_dataset
-    from .hub import load
+def tokenizer_rows(images, labels, back):
+    """The grid's first rows: the first real test frame of each game and its reconstruction."""
+    return [first_of_each(shrink(images), labels), first_of_each(shrink(back), labels)]
 
-    images, labels = load_dataset("games-96x128", "test", data_dir)
-    index = balanced(labels, per_class, torch.Generator().manual_seed(3))
-    with torch.no_grad():
-        back = (load(name).decode(load(name).encode(images[index])) * 255).round().to(torch.uint8)
-    return [first_of_each(shrink(images[index]), labels[index]), first_of_each(shrink(back), labels[index])]
+
+def tokenizer_ceiling(reference, per_class, data_dir, name="games-tokenizer"):
+    """The measures of the tokenizer's reconstructions of 96 x 128 test frames (what a token prior can
+    at best draw), and the grid's first rows."""
+    images, labels, back = reconstructions(per_class, data_dir, name)
+    return reference.measure(back, labels), tokenizer_rows(images, labels, back)
 
 
 def save_grid(path, rows, names, per_class, seed, cache):
@@ -431,8 +431,8 @@ def main(argv=None):
                 write_report(model_dir(name), metrics)
         return
     if args.grid and args.grid_only:
-        reference_rows = tokenizer_rows(reference, args.per_class, args.data_dir, args.tokenizer)
-        return save_grid(args.grid, reference_rows, args.names or colour_models(), args.per_class, args.seed,
+        first_rows = tokenizer_rows(*reconstructions(args.per_class, args.data_dir, args.tokenizer))
+        return save_grid(args.grid, first_rows, args.names or colour_models(), args.per_class, args.seed,
                          args.cache)
     print("real frames per game, blobs:", " ".join(f"{n} {b:.1f}" for n, b in zip(GAME_NAMES, real_blobs(reference))))
     print(f"{'':20s} C2ST (0.5 best)  prec.  recall  cover.  blobs±%  memo.    blobs per frame, by game")

@@ -131,8 +131,9 @@ def recommended_guidance(name_or_dir):
     """The guidance scale measured best for a model (tuned on fidelity for a colour model, else
     ``guidance.recommended`` in its metrics.json, from ``python -m argen.evaluate NAME --guidance ...``,
     which measures only models that can guide), else 1 (none): the model's default."""
-    if "guidance" in tuned(name_or_dir):
-        return tuned(name_or_dir)["guidance"] or 1.0
+    chosen = tuned(name_or_dir)
+    if "guidance" in chosen:
+        return chosen["guidance"] or 1.0
     return read_metrics(name_or_dir).get("guidance", {}).get("recommended", 1.0)
 
 
@@ -140,8 +141,9 @@ def recommended_top_k(name_or_dir):
     """The top-k measured best for a model (tuned on fidelity for a colour model, else
     ``top_k.recommended`` in its metrics.json, from ``python -m argen.evaluate NAME --top-k ...``), else
     None (all values): the model's default."""
-    if "top_k" in tuned(name_or_dir):
-        return tuned(name_or_dir)["top_k"]
+    chosen = tuned(name_or_dir)
+    if "top_k" in chosen:
+        return chosen["top_k"]
     return read_metrics(name_or_dir).get("top_k", {}).get("recommended")
 
 
