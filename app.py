@@ -268,21 +268,17 @@ def export_path(suffix):
     return path
 
 
-def value_map(values):
-    """A per-value map ``[B, c, h, w]`` as ``[B, h, w]`` for display (the mean over colour channels)."""
-    return values.nanmean(1) if values.shape[1] > 1 else values[:, 0]
-
-
 def frame_outputs(model, frame, shown=None, **canvas_options):
     """The panels of one frame: canvas (with ``canvas_options``: captions, kept rows), probability
     map, entropy map, distribution chart (of ``shown`` = (distribution, value) where given, else of
     the frame's most uncertain value), figures."""
     pictures = pipelines.pictures(model, frame)
-    marks = None if frame.done else frame.committed.any(1)
+    marks = None if frame.done else model.codec.to_grid(frame.committed, "any").any(1)
     cell = pipelines.cell(model)
     canvas = render.canvas(pictures, marks, cell, **canvas_options)
-    prob = render.map_panel(value_map(frame.prob), 0, 1, "viridis", "p", cell=cell)
-    entropy = render.map_panel(value_map(frame.entropy), 0, math.log(model.levels), "magma", "nats", cell=cell)
+    prob = render.map_panel(pipelines.value_map(model, frame.prob), 0, 1, "viridis", "p", cell=cell)
+    entropy = render.map_panel(pipelines.value_map(model, frame.entropy), 0, math.log(model.levels), "magma", "nats",
+                               cell=cell)
     dist, value = shown or (frame.dist[0], int(frame.dist_value[0]))
     chart = render.distribution_chart(dist.numpy(), value)
     nll = "NLL" if frame.values_done == model.num_values else "NLL so far"
@@ -390,8 +386,7 @@ def complete(name, source, index, drawing, digit, rows, count, temperature, seed
     frames = pipelines.complete(model, image, wanted, rows, temperature=temperature, seed=seed,
                                 every=steps_per_frame(model, speed))
     kept_rows = pipelines.kept_rows(model, rows)
-    note = f" · **kept** the top {kept_rows} of {rows} rows asked" + (
-        f" (a {model.codec.unit} covers {pipelines.cell(model)} rows)" if kept_rows != rows else "")
+    note = f" · **kept** {model.codec.kept_words(rows)}"
     yield from stream(model, frames, seed, f" · **{name}**" + (f" as {as_class(model, digit)}" if model.num_classes
                                                                 else "")
                       + f" · **temperature** {temperature:g}" + note,
@@ -410,8 +405,9 @@ def inspect_click(finished, evt: gr.SelectData):
         raise gr.Error("click inside one of the pictures")
     image, row, col = cell
     label = None if labels is None else labels[image]
-    p, channels = pipelines.cell(model), model.value_shape[0]
-    seen = [pipelines.inspect(model, values[image], label, (c, row // p, col // p)) for c in range(channels)]
+    p, channels = pipelines.cell(model), model.codec.grid_shape[0]
+    seen = [pipelines.inspect(model, values[image], label, model.codec.grid_position((c, row // p, col // p)))
+            for c in range(channels)]
     where = f"**image {image + 1}, {model.codec.unit if channels == 1 else 'pixel'} ({row // p}, {col // p})**"
     if channels == 1:
         text = (f"{where}: value {seen[0].value} had p = {seen[0].prob:.3f} under a distribution of entropy "
@@ -435,7 +431,7 @@ def likelihood(name, source, index, drawing, digit):
     image, label = source_image(source, index, drawing, model.config.dataset)
     label = label if digit is None else whole(digit, "class", 0, len(class_names(model)) - 1)
     result = pipelines.score(model, image, label if model.num_classes else None)
-    surprise = value_map(result.surprise)
+    surprise = pipelines.value_map(model, result.surprise, "share")
     panel = render.map_panel(surprise.numpy(), 0, max(math.log2(model.levels), float(surprise.max())), "inferno",
                              "bits", cell=pipelines.cell(model))
     names = class_names(model)
@@ -462,7 +458,7 @@ def compress_picture(name, source, index, drawing):
     encoded = compression.encode(model, image, classes, name=name)
     path = export_path(compression.SUFFIX)
     Path(path).write_bytes(encoded.data)
-    bits = value_map(encoded.bits)
+    bits = pipelines.value_map(model, encoded.bits, "share")
     panel = render.map_panel(bits.numpy(), 0, max(math.log2(model.levels), float(bits.max())), "inferno", "bits",
                              cell=pipelines.cell(model))
     classical = {name: sizes[0] for name, sizes in compression.classical_sizes(image).items() if name != "lzma"}
@@ -567,11 +563,13 @@ def stop_race(request: gr.Request):
 def field_of(name):
     """What a model sees when it predicts the centre value: (the picture, values seen, values drawn before)."""
     model = get_model(name)
-    _, h, w = model.value_shape
+    _, h, w = model.codec.grid_shape
     centre = (h // 2, w // 2)
-    seen = pipelines.receptive_field(model, (0, *centre))[0]
-    earlier = pipelines.drawn_before(model, (0, *centre))[0]
-    picture = render.field_picture(seen, earlier, centre, pipelines.cell(model))
+    position = model.codec.grid_position((0, *centre))
+    seen = pipelines.receptive_field(model, position)
+    earlier = pipelines.drawn_before(model, position)
+    on_grid = (model.codec.to_grid(mask[None], "any")[0, 0] for mask in (seen, earlier))
+    picture = render.field_picture(*on_grid, centre, pipelines.cell(model))
     return picture, int(seen.sum()), int(earlier.sum())
 
 

@@ -41,44 +41,40 @@ def pictures(model, frame):
     if frame.done:
         return pictures
     p = cell(model)
-    undrawn = ~shown.any(1).repeat_interleave(p, 1).repeat_interleave(p, 2)
+    undrawn = ~model.codec.to_grid(shown, "any").any(1).repeat_interleave(p, 1).repeat_interleave(p, 2)
     return undrawn_checker(pictures, undrawn)
 
 
 def cell(model):
-    """Picture pixels along each side of one value (1 for a pixel model, the patch size for a token
-    model): how a per-value map or mark lines up with the picture."""
-    return model.codec.picture_shape[1] // model.value_shape[1]
+    """Picture pixels along each side of one cell of the model's grid (1 for a pixel model, the
+    patch size for a token model): how a per-value map or mark lines up with the picture."""
+    return model.codec.cell
 
 
-def value_rows_kept(model, rows):
-    """How many rows of values lie wholly inside the top ``rows`` picture rows."""
-    picture_rows = model.codec.picture_shape[1]
-    if isinstance(rows, bool) or not isinstance(rows, int) or not 0 <= rows <= picture_rows:
-        raise ValueError(f"rows to keep must be an integer in 0..{picture_rows}, got {rows!r}")
-    return rows * model.value_shape[1] // picture_rows
+def value_map(model, per_value, reduce="finest"):
+    """A per-value figure ``[B, c, h, w]`` (a probability, an entropy, a surprise) as maps ``[B, h', w']``
+    on the codec's grid of cells (:meth:`~argen.models.codecs.Codec.to_grid`, ``reduce``), the mean
+    over colour channels."""
+    grid = model.codec.to_grid(per_value, reduce)
+    return grid.nanmean(1) if grid.shape[1] > 1 else grid[:, 0]
 
 
 def kept_rows(model, rows):
-    """The picture rows a completion keeps when asked for ``rows`` (fewer where a value covers several rows)."""
-    return value_rows_kept(model, rows) * model.codec.picture_shape[1] // model.value_shape[1]
-
-
-def kept_values(model, rows):
-    """How many leading raster values lie wholly inside the top ``rows`` picture rows."""
-    c, _, w = model.value_shape
-    return value_rows_kept(model, rows) * w * c
+    """The picture rows a completion keeps when asked for ``rows`` (fewer where a value covers
+    several rows; none for a pyramid, which keeps its coarse scales)."""
+    return model.codec.kept_rows(rows)
 
 
 def complete(model, pictures, classes, rows, *, temperature=1.0, top_k=None, seed=0, every=1, fast=True):
     """Frames of completions of uint8 ``pictures`` (one, or one per class) that keep their top
-    ``rows`` picture rows (the values wholly inside them) and sample the rest."""
+    ``rows`` picture rows (the values wholly inside them; a pyramid's coarse scales, see
+    :meth:`~argen.models.codecs.Pyramid.kept_values`) and sample the rest."""
     values = model.codec.encode(pictures)
     batch = len(classes)
     if values.shape[0] not in (1, batch):
         raise ValueError(f"give one picture or one per completion ({batch}), got {values.shape[0]}")
     return sample_stream(model, temperature=temperature, top_k=top_k, seed=seed, every=every, fast=fast,
-                         prompt=values.expand(batch, -1, -1, -1), keep=kept_values(model, rows),
+                         prompt=values.expand(batch, -1, -1, -1), keep=model.codec.kept_values(rows),
                          **requests(model, classes))
 
 
@@ -168,29 +164,37 @@ def inspect(model, values, label, position):
     posterior_before = posterior_after = None
     if model.num_classes:
         picked = raster_values(log_probs.gather(1, x.expand(len(classes), -1, -1, -1)[:, None])[:, 0])  # (C, n)
-        order, step = steps_to(model, position)
-        prefix = picked[:, order[:step]].sum(1)  # the values drawn before it
-        posterior_before, posterior_after = prefix.softmax(0), (prefix + picked[:, order[step]]).softmax(0)
+        steps, step = steps_to(model, position)
+        prefix = picked[:, steps < step].sum(1)  # the values drawn before it
+        t = raster_index(model, position)
+        posterior_before, posterior_after = prefix.softmax(0), (prefix + picked[:, t]).softmax(0)
     return Inspection(dist, value, float(dist[value]), float(entropy(dist[None])[0]), posterior_before, posterior_after)
 
 
-def steps_to(model, position):
-    """(the model's decoding order: raster positions ``[n]``, the step at which it draws ``position``
-    (channel, row, col) on the value grid)."""
+def raster_index(model, position):
+    """The raster index of ``position`` (channel, row, col) on the value grid (channels innermost)."""
     c, h, w = model.value_shape
     if len(position) != 3 or not all(isinstance(i, int) and 0 <= i < size for i, size in zip(position, (c, h, w))):
         raise ValueError(f"position must be (channel, row, col) inside the value grid {(c, h, w)}, got {position!r}")
     channel, row, col = position
-    order = model.schedule().order(model.num_values)
-    return order, int((order == (row * w + col) * c + channel).nonzero())  # raster order: channels innermost
+    return (row * w + col) * c + channel
+
+
+def steps_to(model, position):
+    """(the step of the model's schedule that draws each raster position, long ``[n]``; the step that
+    draws ``position`` (channel, row, col) on the value grid). A value's logits may read the values
+    of earlier steps only."""
+    t = raster_index(model, position)
+    steps = model.schedule().steps_of(model.num_values)
+    if steps is None:
+        raise ValueError(f"{model.schedule()!r} has no fixed order: which values come before another depends on the run")
+    return steps, int(steps[t])
 
 
 def drawn_before(model, position):
     """Bool mask on the value grid: the values the model draws before ``position`` (channel, row, col)."""
-    order, step = steps_to(model, position)
-    before = torch.zeros(model.num_values, dtype=torch.bool)
-    before[order[:step]] = True
-    return from_raster(before[None], model.value_shape)[0]
+    steps, step = steps_to(model, position)
+    return from_raster((steps < step)[None], model.value_shape)[0]
 
 
 @torch.no_grad()
@@ -200,14 +204,14 @@ def receptive_field(model, position, contexts=1, seed=0, chunk=128):
     (class 0). The unchanged image rides in every batch, so that a value with no path to the position
     compares bit for bit. Only values drawn before the position are tried: a causal model sees no later one."""
     check_exact(model)
-    order, step = steps_to(model, position)
-    t = int(order[step])  # its raster index
+    steps, step = steps_to(model, position)
+    t, before = raster_index(model, position), (steps < step).nonzero()[:, 0]
     generator = torch.Generator().manual_seed(seed)
     seen = torch.zeros(model.num_values, dtype=torch.bool)
     for _ in range(contexts):
         x = torch.randint(0, model.levels, (1, model.num_values), generator=generator)
-        for start in range(0, step, chunk):
-            earlier = order[start:min(step, start + chunk)]
+        for start in range(0, len(before), chunk):
+            earlier = before[start:start + chunk]
             changed = x.repeat(len(earlier) + 1, 1)  # row 0: the image as it is
             changed[torch.arange(1, len(earlier) + 1), earlier] = (x[0, earlier] + 1) % model.levels
             y = torch.zeros(len(changed), dtype=torch.long) if model.num_classes else None

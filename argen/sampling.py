@@ -174,23 +174,26 @@ def fold(window):
     return top.clamp_min(-1)[:, None], dist[:, None], value[:, None], None
 
 
-def follows_own_order(model, schedule):
-    """Whether ``schedule`` commits one value per step in the order of the model's own schedule,
-    the order a model's fast path is written for."""
-    order = schedule.order(model.num_values)
-    own = model.schedule().order(model.num_values)
-    return order is not None and own is not None and torch.equal(order, own)
+def follows_own_schedule(model, schedule):
+    """Whether ``schedule`` commits the values in the steps of the model's own schedule (one value a
+    step in its order, or a scale a step), the steps a model's fast path is written for."""
+    n = model.num_values
+    steps, own = schedule.steps_of(n), model.schedule().steps_of(n)
+    return steps is not None and own is not None and torch.equal(steps, own)
 
 
 def predictor(model, y, batch, schedule, fast):
     """(``predict(x, drawn, at) -> logits [B, P, K]`` at raster positions ``at`` (a slice or a long
     tensor), whether it is a fast path): the model's fast path where it has one and the schedule
-    follows the model's own order, else the whole network once per step."""
+    follows the model's own steps, else the whole network once per step."""
     if y is not None:
         y = y.to(next(model.parameters()).device)
-    step = model.fast_sampler(y, batch) if fast and follows_own_order(model, schedule) else None
+    step = model.fast_sampler(y, batch) if fast and follows_own_schedule(model, schedule) else None
     if step is not None:
-        return (lambda x, drawn, at: step(x, at.start if isinstance(at, slice) else int(at[0]))[:, None]), True
+        def fast_step(x, drawn, at):
+            logits = step(x, at.start if isinstance(at, slice) else int(at[0]))
+            return logits[:, None] if logits.dim() == 2 else logits
+        return fast_step, True
     # a copy: the sampler may keep a step's logits until the next frame, and a view would keep the whole image's
     return (lambda x, drawn, at: raster_logits(model.predict(x, y, drawn))[:, at].clone()), False
 

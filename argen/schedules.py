@@ -10,6 +10,8 @@ channels innermost).
   A model's incremental fast path relies on the order of its own schedule.
 - :class:`CoarseToFine`: one value per step, the multi-scale PixelRNN's order: first the pixels of
   every f-th row and column (a small image, in its own raster order), then the others in raster order.
+- :class:`NextScale`: VAR's (Tian et al. 2024): a whole scale of a pyramid of token maps per step,
+  coarse to fine; the values are the pyramid flattened scale after scale.
 - :class:`Confidence`: MaskGIT's (Chang et al. 2022): all positions start masked; at each of T
   steps the model predicts every position, and the most confident masked proposals are kept so
   that ``n * cos(pi/2 * (t+1)/T)`` stay masked after step t; the confidence carries Gumbel noise
@@ -33,6 +35,17 @@ class Schedule:
 
     def num_steps(self, num_values):
         raise NotImplementedError
+
+    def steps_of(self, num_values):
+        """The step that commits each raster position, long ``[num_values]``, or None where that
+        depends on the run (MaskGIT's confidence). A value's logits may read every value of an earlier
+        step, and none of its own step or later."""
+        order = self.order(num_values)
+        if order is None:
+            return None
+        steps = torch.empty_like(order)
+        steps[order] = torch.arange(len(order))
+        return steps
 
     def positions(self, step, num_values):
         """The raster positions (a ``slice``, or a long tensor, of P) whose logits the model gives at ``step``."""
@@ -118,6 +131,40 @@ class CoarseToFine(Schedule):
 
     def __repr__(self):
         return f"CoarseToFine(shape={self.shape}, factor={self.factor})"
+
+
+class NextScale(Schedule):
+    """A whole scale per step, coarse to fine: ``sizes`` are the scales' token counts, in order."""
+
+    def __init__(self, sizes):
+        sizes = [int(n) for n in sizes]
+        if not sizes or min(sizes) < 1:
+            raise ValueError(f"sizes must be positive token counts, one per scale, got {sizes!r}")
+        self.sizes = sizes
+        self.starts = [0]
+        for n in sizes:
+            self.starts.append(self.starts[-1] + n)
+
+    def check(self, num_values):
+        if num_values != self.starts[-1]:
+            raise ValueError(f"{self!r} covers {self.starts[-1]} values, asked for {num_values}")
+
+    def num_steps(self, num_values):
+        self.check(num_values)
+        return len(self.sizes)
+
+    def steps_of(self, num_values):
+        self.check(num_values)
+        return torch.cat([torch.full((n,), k) for k, n in enumerate(self.sizes)])
+
+    def positions(self, step, num_values):
+        return slice(self.starts[step], self.starts[step + 1])
+
+    def commit(self, step, num_values, confidence, drawn, generator):
+        return None
+
+    def __repr__(self):
+        return f"NextScale(sizes={self.sizes})"
 
 
 class Confidence(Schedule):

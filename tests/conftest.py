@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from argen.models import (FAMILIES, Binary, DiagonalBiLSTM, GatedPixelCNN, ImageGPT, Levels, MaskGIT, MultiScalePixelRNN, PixelCNN, PixelCNNPP,
-                          PixelLSTM, PixelMLP, RowLSTM, Tokens)
+                          PixelLSTM, PixelMLP, Pyramid, RowLSTM, Tokens, VAR)
 
 # Tests run many tiny tensor operations, for which one thread is fastest; it also keeps them from
 # competing with the app server's threads (and any training running beside them) for the cores.
@@ -17,6 +17,8 @@ def grey(levels, shape=(1, 6, 5)):
 
 TINY_TOKENIZER = {"image_shape": (1, 16, 12), "hidden_channels": 8, "latent_dim": 8, "bits": 3}
 TINY_RGB_TOKENIZER = {"image_shape": (3, 8, 16), "hidden_channels": 8, "latent_dim": 8, "bits": 3}  # 2 x 4 tokens
+TINY_PYRAMID = {**TINY_TOKENIZER, "scales": [[1, 1], [2, 2], [4, 3]]}  # 1 + 4 + 12 tokens
+TINY_RGB_PYRAMID = {**TINY_RGB_TOKENIZER, "scales": [[1, 1], [1, 2], [2, 4]]}
 # A tiny configuration of every registered model family (fast on CPU). Every family must have one.
 TINY_MODELS = {
     "mlp-v1": lambda: PixelMLP(variant="v1", codec=grey(4), hidden_dim=16, context_length=5),
@@ -45,6 +47,9 @@ TINY_MODELS = {
                                 class_dropout=0.1),
     "maskgit-pixels": lambda: MaskGIT(codec=grey(4, (1, 3, 4)), num_classes=0, dim=8, num_heads=2, num_layers=1,
                                       mlp_dim=16, steps=3),
+    "var": lambda: VAR(codec=Pyramid(TINY_PYRAMID), class_dropout=0.1, dim=16, num_heads=2, num_layers=2, mlp_dim=32),
+    "var-rgb": lambda: VAR(codec=Pyramid(TINY_RGB_PYRAMID), num_classes=0, dim=8, num_heads=2, num_layers=1,
+                           mlp_dim=16),
     "pixelcnn": lambda: PixelCNN(codec=grey(5), hidden_channels=8, num_blocks=2, class_dropout=0.1),
     "pixelcnn-rgb": lambda: PixelCNN(codec=Levels(4, (3, 5, 4)), num_classes=0, hidden_channels=24, num_blocks=2),
     "pixelcnnpp": lambda: PixelCNNPP(codec=grey(5, (1, 8, 4)), hidden_channels=8, num_resnets=2, num_scales=3,
@@ -69,7 +74,7 @@ TINY_MODELS = {
 # models whose receptive field is the whole causal past (no blind spot) at their tiny size
 FULL_FIELD = {"pixelcnnpp", "pixelcnnpp-rgb", "pixelcnnpp-softmax", "gated-pixelcnn", "gated-pixelcnn-binary", "diagonal-bilstm", "lstm", "lstm-unconditional", "lstm-rgb", "lstm-mixture",
               "pixel-gpt", "pixel-gpt-unconditional", "pixel-gpt-rgb", "bsq-gpt", "bsq-gpt-rgb",
-              "gpt-no-positions"}
+              "gpt-no-positions", "var", "var-rgb"}
 
 
 def make_tiny(name):

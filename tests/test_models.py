@@ -41,22 +41,22 @@ def receptive_fields(model, threshold=1e-6):
 
 
 def test_causality(tiny):
-    """Changing the value drawn at step j (of the model's own order: raster, or coarse-to-fine)
-    changes no logits of steps <= j, and every value depends on earlier ones (with no blind spot
-    where the model promises none)."""
+    """Changing a value drawn at step j of the model's own schedule (raster, coarse-to-fine, or a
+    scale of a pyramid) changes no logits of values drawn at steps <= j, every value after the first
+    step depends on earlier ones, and none is blind to an earlier one where the model promises so."""
     if not tiny.exact_likelihood:
         pytest.skip("not autoregressive (test_masked_values_are_hidden checks what it sees)")
     n, c = tiny.num_values, tiny.value_shape[0]
-    order = tiny.schedule().order(n)
-    changed = receptive_fields(tiny)[order][:, order]  # [step j, step i]
-    assert not changed.tril().any(), "a pixel's logits depend on itself or a later pixel"
-    assert changed[:, 1:].any(0).all(), "some pixel's logits ignore all earlier pixels"
+    steps = tiny.schedule().steps_of(n)
+    changed = receptive_fields(tiny)  # [value j, value i], raster positions
+    earlier = steps[:, None] < steps[None, :]  # [j, i]: j drawn at a step before i's
+    assert not changed[~earlier].any(), "a value's logits depend on a value of its own step or a later one"
+    assert changed[:, steps > 0].any(0).all(), "some value's logits ignore all earlier values"
     if c > 1:  # colour channels are autoregressive inside a pixel: G sees R, B sees G (raster order here)
         inside = torch.arange(n - 1)[torch.arange(n - 1) % c != c - 1]
         assert changed[inside, inside + 1].all(), "a colour channel ignores the previous one of its pixel"
     if tiny.tiny_name in FULL_FIELD:
-        earlier = torch.ones(n, n, dtype=torch.bool).triu(1)  # [j, i]: j before i
-        assert changed[earlier].all(), "a pixel's logits ignore some earlier pixel (a blind spot)"
+        assert changed[earlier].all(), "a value's logits ignore some earlier value (a blind spot)"
 
 
 def test_masked_values_are_hidden():
@@ -281,36 +281,40 @@ def test_discretized_logistic_mixture_matches_its_definition(small, monkeypatch)
 
 
 def assert_steps_are_the_whole_network(model, y, batch, num_steps, atol, seed=0):
-    """Each of the first ``num_steps`` steps of the model's fast path, in the model's own order,
-    against one whole-network pass; the step sees other values from its own value on (noise), so
+    """Each of the first ``num_steps`` steps of the model's fast path, in the model's own schedule,
+    against one whole-network pass; the step sees other values from its own step on (noise), so
     it must not read them."""
-    order = model.schedule().order(model.num_values).tolist()
+    n, schedule = model.num_values, model.schedule()
+    steps = schedule.steps_of(n)
     generator = torch.Generator().manual_seed(seed)
     x = torch.randint(0, model.levels, (batch, *model.value_shape), generator=generator)
     with torch.no_grad():
         full = raster_logits(model(x, y))  # (B, n, K)
         step = model.fast_sampler(y, batch)
-        for i, t in enumerate(order[:num_steps]):
-            seen, later = raster_values(x).clone(), torch.tensor(order[i:])
+        for i in range(num_steps):
+            at, later = schedule.positions(i, n), (steps >= i).nonzero()[:, 0]
+            seen = raster_values(x).clone()
             seen[:, later] = torch.randint(0, model.levels, (batch, len(later)), generator=generator)
-            logits = step(from_raster(seen, model.value_shape), t)
-            assert torch.allclose(logits, full[:, t], atol=atol), (i, t)
+            first = at.start if isinstance(at, slice) else int(at[0])
+            logits = step(from_raster(seen, model.value_shape), first)
+            logits = logits[:, None] if logits.dim() == 2 else logits
+            assert torch.allclose(logits, full[:, at], atol=atol), (i, at)
 
 
 @pytest.mark.parametrize("name", ["pixelcnnpp", "pixelcnnpp-games", "pixelcnn", "pixelcnn-games", "row-lstm",
                                   "diagonal-bilstm", "gated-pixelcnn", "gated-pixelcnn-binary", "multiscale-pixelrnn",
-                                  "pixel-gpt", "bsq-gpt", "lstm", "mlp-v1", "mlp-v3"])
+                                  "pixel-gpt", "bsq-gpt", "lstm", "mlp-v1", "mlp-v3", "var"])
 def test_fast_path_is_the_whole_network_on_shipped_weights(name):
     """Every step of the shipped model's fast path over its first 6 rows against one whole-network
     pass: for PixelCNN++ past a block of 4 rows and through each scale's new positions, for
     PixelCNN through row starts and the channels of a colour pixel, for the PixelRNNs through the
     input convolution's rows and the mirrored scan, for the Gated PixelCNNs through the vertical
     stack's rows, for the GPTs through their KV caches, for the MLPs through the start tokens of
-    the first row (their window layer a table); the multi-scale model's every step (its order
-    draws the small image first)."""
+    the first row (their window layer a table); the multi-scale PixelRNN's every step (its order
+    draws the small image first), and VAR's every scale."""
     model = argen.load(name)
     c, _, width = model.value_shape
-    steps = model.num_values if name == "multiscale-pixelrnn" else 6 * width * c
+    steps = model.schedule().num_steps(model.num_values) if name in ("multiscale-pixelrnn", "var") else 6 * width * c
     labels = torch.tensor([3, 7]) if model.num_classes else None
     assert_steps_are_the_whole_network(model, labels, 2, steps, atol=1e-3)
 

@@ -401,8 +401,9 @@ def test_inspect_gives_the_distribution_a_value_was_drawn_from(tiny):
     label = int(kwargs["labels"][0]) if "labels" in kwargs else None
     frames = run(tiny, seed=3, every=1, **{k: v[:1] if k == "labels" else 1 for k, v in kwargs.items()})
     c, h, w = tiny.value_shape
-    t = tiny.num_values // 2  # the step, and the raster position it draws
-    p = int(tiny.schedule().order(tiny.num_values)[t])
+    t = len(frames) // 2  # every=1: a frame per step; the frame's chart is its step's most uncertain value
+    committed, uncertainty = raster_values(frames[t].committed)[0], raster_values(frames[t].entropy)[0]
+    p = int(uncertainty.masked_fill(~committed, -1).argmax())
     position = (p % c, p // c // w, p // c % w)
     seen = argen.pipelines.inspect(tiny, frames[-1].image[0], label, position)
     assert torch.allclose(seen.dist, frames[t].dist[0], atol=1e-5)  # every=1: the value drawn at step t
@@ -420,13 +421,13 @@ def test_receptive_field_of_the_centre(tiny):
         pytest.skip("not autoregressive")
     c, h, w = tiny.value_shape
     seen = argen.pipelines.receptive_field(tiny, (0, h // 2, w // 2), contexts=2)
-    order, t = argen.pipelines.steps_to(tiny, (0, h // 2, w // 2))  # in the model's order (raster, coarse-to-fine)
-    flat = raster_values(seen[None])[0][order]
-    assert not flat[t:].any() and flat[:t].any()
+    steps, step = argen.pipelines.steps_to(tiny, (0, h // 2, w // 2))  # of the model's schedule
+    flat, before = raster_values(seen[None])[0], steps < step
+    assert not flat[~before].any() and flat[before].any()
     if tiny.tiny_name in FULL_FIELD:
-        assert flat[:t].all()
+        assert flat[before].all()
     if tiny.tiny_name.startswith("mlp"):
-        assert flat[:t].sum() == min(t, tiny.config.context_length)
+        assert flat[before].sum() == min(step, tiny.config.context_length)
 
 
 def test_compare_is_the_finish_of_a_race():

@@ -28,12 +28,12 @@ from argen.classifier import Classifier
 from argen.data import get_dataset
 from argen.hub import WEIGHTS_DIR, load, read_metrics
 from argen.models import (BSQTokenizer, DiagonalBiLSTM, GatedPixelCNN, ImageGPT, MaskGIT, PixelCNN, PixelCNNPP,
-                          MultiScalePixelRNN, PixelLSTM, PixelMLP, RowLSTM)
-from argen.models.codecs import Binary, Levels, Tokens
+                          MultiScalePixelRNN, PixelLSTM, PixelMLP, RowLSTM, VAR)
+from argen.models.codecs import CODECS, Binary, Levels, Pyramid, Tokens
 
 from .loop import TrainConfig, init_processes, train
 from .objectives import Classification, Likelihood, MaskedTokens, Reconstruction
-from .grow import GROWERS
+from .grow import GROWERS, multiscale
 from .weights_folder import hardware, publish
 
 Recipe = namedtuple("Recipe", "family config training", defaults=({}, {}))
@@ -64,11 +64,20 @@ RECIPES = {
     # ... and the project's GPT prior (d 128, 4 heads, 3 layers) and MaskGIT over its 768 tokens
     "games-gpt": Recipe(ImageGPT, {"codec": {"kind": Tokens.kind}, "dataset": "games-96x128"}),
     "games-maskgit": Recipe(MaskGIT, {"dataset": "games-96x128"}),
+    # VAR: a multi-scale tokenizer (fine-tuned from the one-scale one) and next-scale prediction over its pyramid
+    "var-tokenizer": Recipe(BSQTokenizer, {"scales": [[1, 1], [2, 2], [3, 3], [4, 4], [5, 5], [7, 7]]},
+                            {"epochs": 1.0, "batch_size": 128, "lr": 1e-3}),
+    "var": Recipe(VAR, {"class_dropout": 0.1}, {"epochs": 10.0, "batch_size": 64}),
+    "games-var-tokenizer": Recipe(BSQTokenizer, {"dataset": "games-96x128", "entropy_weight": 0.003, "scales": [
+        [1, 1], [2, 2], [3, 4], [6, 8], [12, 16], [24, 32]]}, {"epochs": 0.3, "batch_size": 32, "lr": 1e-3}),
+    "games-var": Recipe(VAR, {"dataset": "games-96x128", "class_dropout": 0.1}),
     "mnist-classifier": Recipe(Classifier, training={"epochs": 3.0, "batch_size": 128, "lr": 2e-3}),
     "games-classifier": Recipe(Classifier, {"dataset": "games", "mean": 0.35, "std": 0.3},
                                {"epochs": 2.0, "batch_size": 128, "lr": 2e-3}),
 }
-TOKENIZERS = {"mnist": "bsq-tokenizer", "games-96x128": "games-tokenizer"}  # a token model's default tokenizer
+TOKENIZERS = {  # a token model's default tokenizer, by codec and dataset
+    Tokens.kind: {"mnist": "bsq-tokenizer", "games-96x128": "games-tokenizer"},
+    Pyramid.kind: {"mnist": "var-tokenizer", "games-96x128": "games-var-tokenizer"}}
 OBJECTIVES = {BSQTokenizer: Reconstruction, Classifier: Classification, MaskGIT: MaskedTokens}
 VAL_IMAGES = 2000  # the first test images, used to watch the learning curve (no early stopping)
 
@@ -113,9 +122,9 @@ def add_fields(parser, config_class, defaults, skip=()):
 
 def add_codec_flags(parser, codec):
     """The codec's fields: grey levels or a binarization for pixel models, a tokenizer for token models."""
-    if codec["kind"] == Tokens.kind:
-        parser.add_argument("--tokenizer", default=None,
-                            help=f"a shipped tokenizer name or folder (default: the --dataset's, {TOKENIZERS})")
+    if codec["kind"] in TOKENIZERS:
+        parser.add_argument("--tokenizer", default=None, help=f"a shipped tokenizer name or folder (default: the "
+                                                               f"--dataset's, {TOKENIZERS[codec['kind']]})")
         return
     if codec["kind"] == Levels.kind:
         parser.add_argument("--levels", type=int, default=codec["levels"], help="grey levels K")
@@ -144,7 +153,7 @@ def parse_args(argv):
     for name, recipe in RECIPES.items():
         sub = models.add_parser(name, help=recipe.family.__doc__.strip().split("\n")[0])
         config = recipe_defaults(recipe)
-        add_fields(sub, recipe.family.config_class, config, skip={"codec", "class_names", "image_shape"})
+        add_fields(sub, recipe.family.config_class, config, skip={"codec", "class_names", "image_shape", "scales"})
         if "codec" in config:
             add_codec_flags(sub, config["codec"])
         add_fields(sub, TrainConfig, {**vars(TrainConfig()), **recipe.training})
@@ -180,16 +189,18 @@ def build(recipe, args):
     fields = {f.name: getattr(args, f.name) for f in dataclasses.fields(config_class) if hasattr(args, f.name)}
     tokenizer = None
     if hasattr(args, "tokenizer"):
-        if args.tokenizer is None and args.dataset not in TOKENIZERS:
+        kind = recipe_defaults(recipe)["codec"]["kind"]
+        if args.tokenizer is None and args.dataset not in TOKENIZERS[kind]:
             raise SystemExit(f"no tokenizer is shipped for {args.dataset}: name one with --tokenizer (a tokenizer is "
-                             f"shipped for {sorted(TOKENIZERS)})")
-        tokenizer = load(args.tokenizer or TOKENIZERS[args.dataset])
-        fields["codec"] = Tokens(dataclasses.asdict(tokenizer.config)).spec
+                             f"shipped for {sorted(TOKENIZERS[kind])})")
+        tokenizer = load(args.tokenizer or TOKENIZERS[kind][args.dataset])
+        fields["codec"] = CODECS[kind](dataclasses.asdict(tokenizer.config)).spec
     elif hasattr(args, "binarization"):
         shape = get_dataset(args.dataset).image_shape
         fields["codec"] = (Binary(args.binarization, shape) if args.binarization else Levels(args.levels, shape)).spec
     if "image_shape" in {f.name for f in dataclasses.fields(config_class)}:  # the tokenizer: its dataset's pictures
         fields["image_shape"] = get_dataset(args.dataset).image_shape
+        fields["scales"] = recipe.config.get("scales")
     module = recipe.family(config_class(**fields))
     if tokenizer is not None:
         module.codec.tokenizer.load_state_dict(tokenizer.state_dict())
@@ -207,6 +218,9 @@ def starting_model(recipe, args):
             raise SystemExit(f"--add-blocks {args.add_blocks} grows a trained model: name it with --init-from")
         return build(recipe, args)
     model = load(args.init_from)
+    scales = recipe.config.get("scales")
+    if recipe.family is BSQTokenizer and scales and model.config.scales is None:  # one scale -> a pyramid
+        model = multiscale(model, scales)
     if not isinstance(model, recipe.family):
         raise SystemExit(f"--init-from {args.init_from} holds a {type(model).__name__}, not a {recipe.family.__name__}")
     class_dropout = getattr(args, "class_dropout", 0)

@@ -1,10 +1,11 @@
 """Growing a trained model: a PixelCNN made deeper without changing what it predicts
-(``python -m train pixelcnn --init-from NAME --add-blocks N``)."""
+(``python -m train pixelcnn --init-from NAME --add-blocks N``), and a one-scale tokenizer made a
+multi-scale one (``python -m train var-tokenizer --init-from bsq-tokenizer``)."""
 from dataclasses import replace
 
 import torch
 
-from argen.models import PixelCNN
+from argen.models import BSQTokenizer, PixelCNN
 
 
 def deepened(model, extra_blocks):
@@ -28,3 +29,17 @@ def deepened(model, extra_blocks):
 
 
 GROWERS = {PixelCNN: deepened}  # the families that can grow, and how
+
+
+def multiscale(tokenizer, scales):
+    """A multi-scale BSQ tokenizer over ``scales`` that starts from one-scale ``tokenizer``: its
+    encoder and decoder, and its quantizer's projections at every scale (the finest scale then
+    quantizes what the coarser ones leave, and fine-tuning teaches each scale its share)."""
+    if not isinstance(tokenizer, BSQTokenizer) or tokenizer.config.scales is not None:
+        raise ValueError(f"multiscale starts from a one-scale BSQ tokenizer, got {type(tokenizer).__name__} "
+                         f"with scales {getattr(tokenizer.config, 'scales', None)}")
+    grown = BSQTokenizer(replace(tokenizer.config, scales=scales))
+    grown.autoencoder.load_state_dict(tokenizer.autoencoder.state_dict())
+    for quantizer in grown.quantizer.quantizers:
+        quantizer.load_state_dict(tokenizer.quantizer.state_dict())
+    return grown.train(tokenizer.training)

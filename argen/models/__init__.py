@@ -2,7 +2,7 @@
 modules they are built from or judged by (the tokenizer; the classifier lives in argen.classifier)."""
 from .base import FAMILIES, GenerativeModel, ModelConfig, register
 from .bsq_tokenizer import BSQTokenizer
-from .codecs import Binary, Levels, Tokens, build_codec
+from .codecs import Binary, Levels, Pyramid, Tokens, build_codec
 from .gated_pixelcnn import GatedPixelCNN
 from .lstm import PixelLSTM
 from .maskgit import MaskGIT
@@ -11,6 +11,7 @@ from .pixelcnn import PixelCNN
 from .pixelcnnpp import PixelCNNPP
 from .pixelrnn import DiagonalBiLSTM, MultiScalePixelRNN, RowLSTM
 from .transformer import ImageGPT
+from .var import VAR
 
 __all__ = ["FAMILIES", "BSQTokenizer", "Binary", "DiagonalBiLSTM", "GatedPixelCNN", "GenerativeModel", "ImageGPT",
-           "Levels", "MaskGIT", "ModelConfig", "MultiScalePixelRNN", "PixelCNN", "PixelCNNPP", "PixelLSTM", "PixelMLP", "RowLSTM", "Tokens", "build_codec", "register"]
+           "Levels", "MaskGIT", "ModelConfig", "MultiScalePixelRNN", "PixelCNN", "PixelCNNPP", "PixelLSTM", "PixelMLP", "Pyramid", "RowLSTM", "Tokens", "VAR", "build_codec", "register"]

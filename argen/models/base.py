@@ -16,9 +16,10 @@ from a config dataclass (the single source of its defaults; see :mod:`argen.conf
 - optionally ``scores_values``: ``forward(x, y, at_values=True)`` gives the log-probabilities of
   the values ``x`` alone ``[B, c, h, w]``, for a model whose K logits cost far more than that
   (a mixture of logistics); the likelihood and training use it;
-- optionally ``fast_sampler(y, batch)``: a callable ``step(x, t) -> logits [B, K]`` for raster
-  index ``t`` that reuses work from earlier steps, called in the order of ``schedule()``. It must
-  give the logits of the naive path.
+- optionally ``fast_sampler(y, batch)``: a callable ``step(x, t) -> logits`` for the step of
+  ``schedule()`` whose first raster position is ``t`` (``[B, K]`` for a one-value step, ``[B, P, K]``
+  for a step of P values, a scale of VAR's pyramid) that reuses work from earlier steps, called in
+  the order of the steps. It must give the logits of the naive path.
 
 Sampling, likelihood, training, evaluation and the app are written once against this contract.
 """
@@ -141,7 +142,7 @@ class GenerativeModel(Configured, nn.Module):
         return Raster()
 
     def fast_sampler(self, y, batch):
-        """An incremental ``step(x, t) -> logits [B, K]``, or None when the model has none. The
+        """An incremental ``step(x, t) -> logits`` (see the module's docstring), or None when the model has none. The
         sampler may keep a step's logits until its next frame, so a step returns a tensor of its
         own, never a buffer that a later step writes."""
         return None

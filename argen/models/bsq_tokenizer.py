@@ -18,6 +18,7 @@ from torch import nn
 from ..data import IMAGE_SHAPE, MAX_LEVELS, check_images
 from ..configs import Configured
 from .bsq import BSQ
+from .multiscale_bsq import MultiScaleBSQ
 from .patch_ae import PatchAutoEncoder
 
 
@@ -33,9 +34,13 @@ class BSQTokenizerConfig:
     entropy_weight: float = 0.0  # BSQ's entropy loss (off for the digits: it did not help there)
     codebook_weight: float = 1.0  # its codebook term's weight relative to the per-sample term (gamma)
     commitment_weight: float = 0.0  # BSQ's commitment loss
+    scales: list | None = None  # [(h, w), ...] from (1, 1) to the token grid: multi-scale residual tokens
+    # (VAR's pyramid, :mod:`.multiscale_bsq`); None: one token per patch
 
     def __post_init__(self):
         self.image_shape = tuple(self.image_shape)
+        if self.scales is not None:
+            self.scales = [list(scale) for scale in self.scales]
 
 
 class BSQTokenizer(Configured, nn.Module):
@@ -49,9 +54,12 @@ class BSQTokenizer(Configured, nn.Module):
         self.config = c = self.resolve_config(config, overrides)
         self.image_shape, self.patch_size = c.image_shape, c.patch_size
         self.autoencoder = PatchAutoEncoder(c.image_shape, c.patch_size, c.hidden_channels, c.latent_dim, c.num_convs)
-        self.quantizer = BSQ(c.latent_dim, c.bits, entropy_weight=c.entropy_weight,
-                             codebook_weight=c.codebook_weight, commitment_weight=c.commitment_weight)
         self.grid = self.autoencoder.grid
+        options = {"entropy_weight": c.entropy_weight, "codebook_weight": c.codebook_weight,
+                   "commitment_weight": c.commitment_weight}
+        self.quantizer = (BSQ(c.latent_dim, c.bits, **options) if c.scales is None
+                          else MultiScaleBSQ(c.latent_dim, self.grid, c.scales, c.bits, **options))
+        self.token_shape = self.grid if c.scales is None else (self.quantizer.num_tokens,)  # one image's tokens
 
     @property
     def codebook_size(self):
@@ -59,27 +67,30 @@ class BSQTokenizer(Configured, nn.Module):
 
     @property
     def bits_per_image(self):
-        return self.grid[0] * self.grid[1] * self.quantizer.bits
+        return math.prod(self.token_shape) * self.config.bits
 
     def forward(self, images):
-        """Float images ``[B, C, H, W]`` in [0, 1] -> (reconstructions, tokens ``[B, h, w]``, aux loss)."""
+        """Float images ``[B, C, H, W]`` in [0, 1] -> (reconstructions, tokens ``[B, *token_shape]``, aux loss)."""
         latents = self.autoencoder.encode(images).permute(0, 2, 3, 1)  # (b, h, w, latent)
         quantized, tokens, aux_loss = self.quantizer(latents)
         return self.autoencoder.decode(quantized.permute(0, 3, 1, 2)), tokens, aux_loss
 
     @torch.no_grad()
     def encode(self, images, batch_size=200):
-        """uint8 images ``[B, C, H, W]`` (0..255) -> tokens ``[B, h, w]``, in batches."""
+        """uint8 images ``[B, C, H, W]`` (0..255) -> tokens ``[B, *token_shape]``, in batches."""
         images = check_images(images, MAX_LEVELS, self.image_shape)
         return torch.cat([self.quantizer(self.autoencoder.encode(batch.float() / 255).permute(0, 2, 3, 1)).indices
                           for batch in images.split(batch_size)])  # the encoder alone: no reconstruction
 
     @torch.no_grad()
-    def decode(self, tokens):
-        """Tokens ``[B, h, w]`` -> float images ``[B, C, H, W]`` in [0, 1]."""
-        if tokens.dim() != 3 or tuple(tokens.shape[1:]) != self.grid:
-            raise ValueError(f"tokens must have shape [B, {self.grid[0]}, {self.grid[1]}], got {tuple(tokens.shape)}")
-        return self.autoencoder.decode(self.quantizer.decode_indices(tokens).permute(0, 3, 1, 2))
+    def decode(self, tokens, drawn=None):
+        """Tokens ``[B, *token_shape]`` -> float images ``[B, C, H, W]`` in [0, 1]. A pyramid decodes
+        from its ``drawn`` tokens alone where given (bool like ``tokens``): the scales drawn so far."""
+        if tuple(tokens.shape[1:]) != self.token_shape:
+            raise ValueError(f"tokens must have shape [B, {', '.join(map(str, self.token_shape))}], "
+                             f"got {tuple(tokens.shape)}")
+        latents = self.quantizer.decode_indices(tokens) if drawn is None else self.quantizer.decode_indices(tokens, drawn)
+        return self.autoencoder.decode(latents.permute(0, 3, 1, 2))
 
 
 def psnr(reconstructions, images):

@@ -10,7 +10,13 @@ value is:
   draw (p = intensity / 255). Training takes a fresh draw per batch; scoring takes one fixed-seed
   draw, so the app scores a picture the way the recorded metrics do;
 - :class:`Tokens`: a frozen BSQ tokenizer (patch auto-encoder + Binary Spherical Quantization),
-  one token per p x p patch.
+  one token per p x p patch;
+- :class:`Pyramid`: a frozen multi-scale BSQ tokenizer (VAR's): a pyramid of token maps from 1 x 1
+  to the patch grid, flattened scale after scale into one row of values ``[B, 1, 1, N]``.
+
+Maps of per-value figures (probability, entropy, surprise) are shown on the codec's *grid*, the
+cells of the picture (``grid_shape``; a pixel, a patch): one value per cell for every codec but the
+pyramid, whose values :meth:`Codec.to_grid` lays over the cells.
 
 Each codec is composed into its model (``model.codec``) and its ``spec``, a JSON dict naming its
 ``kind``, is saved in the model's config.json; :func:`build_codec` rebuilds it. Nothing outside
@@ -84,6 +90,47 @@ class Codec(nn.Module):
         """Values -> uint8 pictures. ``drawn`` (bool, like ``values``) marks the values sampled so far;
         the pixels of the others are black."""
         raise NotImplementedError
+
+    @property
+    def grid_shape(self):
+        """(c, h, w) of the cells a per-value map is shown on: the value grid itself here."""
+        return self.value_shape
+
+    @property
+    def cell(self):
+        """Picture pixels along each side of one cell of the grid (1 for a pixel, the patch size for a token)."""
+        return self.picture_shape[1] // self.grid_shape[1]
+
+    def to_grid(self, per_value, reduce="finest"):
+        """Per-value figures ``[B, *value_shape]`` on the grid ``[B, *grid_shape]``. One value per cell
+        here; a codec whose values overlap cells says how (``reduce``: ``finest``, the finest value
+        drawn there, NaN = not drawn; ``share``, each value spread evenly over the cells it covers,
+        so that the map sums to the values' sum; ``any``, whether any value there is set)."""
+        return per_value
+
+    def grid_position(self, position):
+        """The value shown at cell ``position`` (channel, row, col) of the grid, as a value position."""
+        return tuple(position)
+
+    def kept_values(self, rows):
+        """How many leading raster values lie wholly inside the top ``rows`` picture rows: what a
+        completion that keeps them keeps."""
+        picture_rows = self.picture_shape[1]
+        if isinstance(rows, bool) or not isinstance(rows, int) or not 0 <= rows <= picture_rows:
+            raise ValueError(f"rows to keep must be an integer in 0..{picture_rows}, got {rows!r}")
+        c, h, w = self.value_shape
+        return rows * h // picture_rows * w * c
+
+    def kept_rows(self, rows):
+        """The picture rows such a completion keeps (fewer than ``rows`` where a value covers several rows)."""
+        c, h, w = self.value_shape
+        return self.kept_values(rows) // (w * c) * self.picture_shape[1] // h
+
+    def kept_words(self, rows):
+        """What such a completion keeps, in words, for a person."""
+        kept = self.kept_rows(rows)
+        return f"the top {kept} of {rows} rows asked" + (
+            f" (a {self.unit} covers {self.cell} rows)" if kept != rows else "")
 
     def bits_8bit(self, bits_per_value):
         """The 8-bit-equivalent bits/dim of a bits/value figure, where one exists (else None)."""
@@ -196,7 +243,79 @@ class Tokens(Codec):
         return blank_undrawn(pictures, drawn, self.patch_size)
 
 
-CODECS = {codec.kind: codec for codec in (Levels, Binary, Tokens)}
+class Pyramid(Tokens):
+    """A frozen multi-scale BSQ tokenizer (VAR): token maps from 1 x 1 to the patch grid, flattened
+    into one row of values; a picture decodes from the scales drawn so far."""
+
+    kind = "bsq-pyramid"
+
+    def __init__(self, tokenizer=None):
+        model = BSQTokenizer(BSQTokenizerConfig(**(tokenizer or {})))
+        if model.config.scales is None:
+            raise ValueError("a pyramid codec needs a tokenizer with scales (a multi-scale BSQ tokenizer)")
+        Codec.__init__(self, model.codebook_size, model.config.image_shape, (1, 1, model.quantizer.num_tokens),
+                       model.config.patch_size)
+        self.tokenizer = model.requires_grad_(False)
+        self.scales = model.quantizer.scales
+        self.register_buffer("token_scale", model.quantizer.token_scale(), persistent=False)
+
+    @property
+    def grid_shape(self):
+        return (1, *self.tokenizer.grid)
+
+    def encode(self, pictures):
+        return self.tokenizer.encode(self.check_pictures(pictures))[:, None, None]  # (b, 1, 1, n)
+
+    def decode(self, values, drawn=None):
+        """The picture of the drawn scales' sum (all of them where ``drawn`` is None)."""
+        tokens = values[:, 0, 0]
+        pictures = self.tokenizer.decode(tokens, None if drawn is None else drawn[:, 0, 0].to(tokens.device))
+        return (pictures * 255).round().to(torch.uint8)
+
+    def scale_maps(self, per_value):
+        """Each scale's values ``[B, 1, 1, N]`` as maps on the grid: a list of ``[B, h, w]`` (nearest)."""
+        rows = per_value[:, 0, 0]
+        return [torch.nn.functional.interpolate(rows[:, s.start:s.stop].reshape(-1, 1, s.height, s.width).float(),
+                                                size=self.grid_shape[1:], mode="nearest")[:, 0] for s in self.scales]
+
+    def to_grid(self, per_value, reduce="finest"):
+        maps = self.scale_maps(per_value)
+        if reduce == "any":
+            return torch.stack(maps).bool().any(0)[:, None]
+        if reduce == "share":  # a scale of n tokens over the h * w cells: each token's figure over h * w / n cells
+            cells = self.grid_shape[1] * self.grid_shape[2]
+            return sum(m.nan_to_num(0) * ((s.stop - s.start) / cells) for m, s in zip(maps, self.scales))[:, None]
+        if reduce != "finest":
+            raise ValueError(f"reduce must be 'finest', 'share' or 'any', got {reduce!r}")
+        shown = maps[0]
+        for m in maps[1:]:
+            shown = torch.where(m.isnan(), shown, m)
+        return shown[:, None]
+
+    def grid_position(self, position):
+        """The finest scale's token at the cell."""
+        _, row, col = position
+        last = self.scales[-1]
+        return 0, 0, last.start + row * last.width + col
+
+    def kept_values(self, rows):
+        """The coarse scales whose token rows are at most ``rows`` / H of the finest one's: a completion
+        keeps the picture's outline and redraws its detail (rows = H keeps every scale)."""
+        super().kept_values(rows)  # checks rows
+        finest = self.scales[-1].height
+        kept = [s for s in self.scales if s.height * self.picture_shape[1] <= rows * finest]
+        return kept[-1].stop if kept else 0
+
+    def kept_rows(self, rows):
+        return 0  # a pyramid keeps scales, not rows
+
+    def kept_words(self, rows):
+        kept = [s for s in self.scales if s.stop <= self.kept_values(rows)]
+        largest = f" (up to {kept[-1].height} × {kept[-1].width} tokens)" if kept else ""
+        return f"the {len(kept)} coarsest of {len(self.scales)} scales{largest}, for {rows} of {self.picture_shape[1]} rows"
+
+
+CODECS = {codec.kind: codec for codec in (Levels, Binary, Tokens, Pyramid)}
 
 
 def build_codec(spec):

@@ -39,12 +39,27 @@ class SelfAttention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x):
-        """``x`` ``[B, T, D]``: attention over the T positions (causal, or all to all when not ``causal``)."""
+    def heads(self, x):
+        """Queries, keys and values ``[B, heads, T, D / heads]`` of ``x`` ``[B, T, D]``."""
         b, t, d = x.shape
-        q, k, v = (part.reshape(b, t, self.num_heads, -1).transpose(1, 2) for part in self.qkv(x).split(d, -1))
-        out = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal)
+        return (part.reshape(b, t, self.num_heads, -1).transpose(1, 2) for part in self.qkv(x).split(d, -1))
+
+    def forward(self, x, mask=None):
+        """``x`` ``[B, T, D]``: attention over the T positions: causal, all to all when not ``causal``,
+        or where ``mask`` (bool ``[T, T]``, True: query row may read key column) says."""
+        b, t, d = x.shape
+        q, k, v = self.heads(x)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=self.causal and mask is None)
         return self.proj(out.transpose(1, 2).reshape(b, t, d))  # (b, t, d)
+
+    def extend(self, x, cache):
+        """P new positions ``x`` ``[B, P, D]`` attending to every position in ``cache`` (a
+        :class:`~argen.models.caches.KVCache`) and to each other (a block that sees itself whole:
+        a scale of VAR's pyramid)."""
+        b, p, d = x.shape
+        q, k, v = self.heads(x)
+        out = F.scaled_dot_product_attention(q, *cache.extend(k, v))
+        return self.proj(out.transpose(1, 2).reshape(b, p, d))
 
     def step(self, x, cache):
         """One new position ``x`` ``[B, D]`` attending to itself and every position in ``cache`` (a
@@ -79,8 +94,13 @@ class Block(nn.Module):
         self.attn = SelfAttention(dim, num_heads, causal)
         self.mlp = nn.Sequential(nn.Linear(dim, mlp_dim), nn.GELU(), nn.Linear(mlp_dim, dim))
 
-    def forward(self, x):
-        x = x + self.attn(self.ln1(x))
+    def forward(self, x, mask=None):
+        x = x + self.attn(self.ln1(x), mask)
+        return x + self.mlp(self.ln2(x))
+
+    def extend(self, x, cache):
+        """:meth:`forward` of new positions ``x`` ``[B, P, D]`` after those in ``cache``."""
+        x = x + self.attn.extend(self.ln1(x), cache)
         return x + self.mlp(self.ln2(x))
 
     def step(self, x, cache):
