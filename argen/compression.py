@@ -63,26 +63,28 @@ def weights_hash(model):
 
 
 def check_compressible(model):
-    """Raise unless the model gives an exact likelihood along a one-value-per-step order."""
+    """Raise unless the model gives an exact likelihood along a fixed order (a value per step, or a
+    scale of a pyramid per step, its values independent given the earlier steps)."""
     try:
         check_exact(model)
     except ValueError as error:
         raise CompressionError(f"cannot compress with {type(model).__name__}: {error}") from None
-    if model.schedule().order(model.num_values) is None:
-        raise CompressionError(f"cannot compress with {type(model).__name__}: its schedule commits several values per "
-                               f"step, so its distributions are not conditionals in one order")
+    if model.schedule().steps_of(model.num_values) is None:
+        raise CompressionError(f"cannot compress with {type(model).__name__}: its schedule has no fixed order, so its "
+                               f"distributions are not conditionals in one order")
 
 
 def probabilities(logits):
-    """The coder's probabilities ``float32 [B, K]`` from logits ``[B, K]``: a float32 softmax, so that
+    """The coder's probabilities ``float32 [..., K]`` from logits ``[..., K]``: a float32 softmax, so that
     encoder and decoder, given the same logits, hand the coder the same numbers."""
     return logits.float().softmax(-1).numpy()
 
 
 @dataclass
 class Walk:
-    """The model's incremental path over one batch of pictures, value by value in its schedule's order:
-    :meth:`next` gives the distribution of the next value, :meth:`put` commits the value there."""
+    """The model's incremental path over one batch of pictures, step by step in its schedule's order:
+    :meth:`next` gives the distributions of the next step's values (one, or a scale of a pyramid),
+    :meth:`put` commits the values there."""
 
     model: torch.nn.Module
     labels: torch.Tensor | None
@@ -91,28 +93,28 @@ class Walk:
     def __post_init__(self):
         model, n = self.model, self.model.num_values
         self.schedule = model.schedule()
-        self.order = self.schedule.order(n).tolist()
-        self.positions = [self.schedule.positions(step, n) for step in range(n)]
+        self.steps = [self.schedule.positions(step, n) for step in range(self.schedule.num_steps(n))]
+        self.raster = [torch.arange(n)[at].tolist() for at in self.steps]  # each step's raster positions
         self.values = torch.zeros(self.batch, n, dtype=torch.long)
         self.drawn = torch.zeros(self.batch, n, dtype=torch.bool)
         self.x, self.mask = from_raster(self.values, model.value_shape), from_raster(self.drawn, model.value_shape)
-        self.written = (self.values.numpy(), self.drawn.numpy())  # numpy views: cheaper to write one value into
+        self.written = (self.values.numpy(), self.drawn.numpy())  # numpy views: cheaper to write a few values into
         with torch.inference_mode():  # the model's own schedule: its fast path where it has one
             self.predict, _ = predictor(model, self.labels, self.batch, self.schedule, fast=True)
         self.step = 0
 
     def __len__(self):
-        return len(self.order)
+        return len(self.steps)
 
     def next(self):
-        """(raster position, probabilities ``float32 [B, K]``) of the next value (in inference mode)."""
-        logits = self.predict(self.x, self.mask, self.positions[self.step])
-        return self.order[self.step], probabilities(logits[:, 0])
+        """(the next step's raster positions, their probabilities ``float32 [B, P, K]``), in inference mode."""
+        logits = self.predict(self.x, self.mask, self.steps[self.step])
+        return self.raster[self.step], probabilities(logits)
 
-    def put(self, position, values):
-        """Commit ``values`` (int ``[B]``) at raster ``position``."""
-        self.written[0][:, position] = values
-        self.written[1][:, position] = True
+    def put(self, positions, values):
+        """Commit ``values`` (int ``[B, P]``) at raster ``positions``."""
+        self.written[0][:, positions] = values
+        self.written[1][:, positions] = True
         self.step += 1
 
 
@@ -174,7 +176,7 @@ def batches(count, batch):
 def run_coder(model, count, classes, threads, code_value):
     """Walk the model over ``count`` pictures in batches of :data:`BATCH` on ``threads`` threads (one
     for a batch small enough, the sampler's rule), calling ``code_value(start, stop, position,
-    probabilities) -> values [b]`` for each value."""
+    probabilities [b, K]) -> values [b]`` for each value, in raster order within a step."""
     caller = torch.get_num_threads()
     try:
         for start, stop in batches(count, BATCH):
@@ -182,8 +184,9 @@ def run_coder(model, count, classes, threads, code_value):
             walk = Walk(model, None if classes is None else classes[start:stop], stop - start)
             with torch.inference_mode():  # dozens of small operations a step: no autograd bookkeeping
                 for _ in range(len(walk)):
-                    position, probs = walk.next()
-                    walk.put(position, code_value(start, stop, position, probs))
+                    positions, probs = walk.next()
+                    walk.put(positions, np.stack([code_value(start, stop, position, np.ascontiguousarray(probs[:, i]))
+                                                  for i, position in enumerate(positions)], 1))
     finally:
         set_threads(caller)
 

@@ -410,3 +410,20 @@ def test_lstm_steps_are_the_shipped_lstm():
             out, state = steps(gates[:, t], state)
             outputs.append(out)
     assert torch.allclose(torch.stack(outputs, 1), expected, atol=1e-5)
+
+
+def test_var_draws_a_scale_per_step_and_refuses_steps_out_of_order():
+    """VAR's schedule is a scale per step; its stepper refuses a step that is not the next scale's,
+    and the family refuses a codec that is not a pyramid."""
+    from conftest import TINY_TOKENIZER
+
+    model = make_tiny("var")
+    assert repr(model.schedule()) == "NextScale(sizes=[1, 4, 12])" and model.schedule().num_steps(17) == 3
+    step = model.fast_sampler(None if not model.num_classes else torch.tensor([1]), 1)
+    x = torch.zeros(1, *model.value_shape, dtype=torch.long)
+    assert step(x, 0).shape == (1, 1, model.levels)
+    with pytest.raises(ValueError, match="the steps go scale by scale; scale 1 starts at 1, asked for position 5"):
+        step(x, 5)
+    assert step(x, 1).shape == (1, 4, model.levels)
+    with pytest.raises(ValueError, match="VAR predicts a pyramid of tokens: its codec must be 'bsq-pyramid', got 'bsq-tokens'"):
+        argen.models.VAR(codec=argen.models.Tokens(TINY_TOKENIZER))

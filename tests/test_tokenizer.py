@@ -182,3 +182,77 @@ def test_entropy_loss_is_finite_under_bf16_autocast():
     with torch.autocast("cpu", torch.bfloat16):
         loss = quantizer(torch.randn(16, 8) * 100).aux_loss
     assert loss.isfinite()
+
+
+def test_multiscale_bsq_decodes_its_own_tokens():
+    """The pyramid's latents, rebuilt from its tokens, are the quantizer's own sum; each scale's
+    contribution is its own, and the first scale is one token."""
+    from argen.models.multiscale_bsq import MultiScaleBSQ
+
+    torch.manual_seed(0)
+    quantizer = MultiScaleBSQ(dim=8, grid=(4, 6), scales=[(1, 1), (2, 3), (4, 6)], bits=5)
+    f_hat, tokens, _ = quantizer(torch.randn(2, 4, 6, 8))
+    assert tokens.shape == (2, 1 + 6 + 24) and quantizer.num_tokens == 31
+    assert torch.allclose(quantizer.decode_indices(tokens), f_hat, atol=1e-5)
+    first = torch.zeros_like(tokens, dtype=torch.bool)
+    first[:, 0] = True
+    coarse = quantizer.decode_indices(tokens, first)  # the 1 x 1 scale alone: one latent everywhere
+    assert torch.allclose(coarse, coarse[:, :1, :1].expand_as(coarse), atol=1e-5)
+    assert quantizer.scale_inputs(tokens).shape == (2, 30, 8)
+    assert quantizer.token_scale().tolist() == [0] + [1] * 6 + [2] * 24
+
+
+@pytest.mark.parametrize("scales", [[(1, 1)], [(2, 2), (4, 6)], [(1, 1), (4, 6), (2, 3)], [(1, 1), (3, 3)]])
+def test_multiscale_bsq_rejects_bad_scales(scales):
+    from argen.models.multiscale_bsq import MultiScaleBSQ
+
+    with pytest.raises(ValueError, match=r"scales must grow from \(1, 1\) to the token grid \(4, 6\)"):
+        MultiScaleBSQ(dim=8, grid=(4, 6), scales=scales)
+
+
+def test_pyramid_codec_draws_coarse_to_fine_and_lays_values_on_the_grid():
+    """decode with every scale drawn is the tokenizer's picture; fewer scales give another picture;
+    a map keeps each cell's finest drawn value, a shared map sums to the values' sum, and a
+    completion keeps whole coarse scales."""
+    from conftest import TINY_PYRAMID
+    from argen.models import Pyramid
+
+    torch.manual_seed(0)
+    codec = Pyramid(TINY_PYRAMID)
+    pictures = torch.randint(0, 256, (2, 1, 16, 12), dtype=torch.uint8)
+    values = codec.encode(pictures)
+    assert values.shape == (2, 1, 1, 17) and codec.grid_shape == (1, 4, 3) and codec.cell == 4
+    whole = (codec.tokenizer.decode(values[:, 0, 0]) * 255).round().to(torch.uint8)
+    assert torch.equal(codec.decode(values), whole)
+    first = torch.zeros_like(values, dtype=torch.bool)
+    first[..., 0] = True
+    assert not torch.equal(codec.decode(values, first), whole)
+    prob = torch.full(values.shape, float("nan"))
+    prob[..., :5] = 0.5  # the 1 x 1 and 2 x 2 scales drawn
+    prob[..., 0] = 0.1
+    assert torch.equal(codec.to_grid(prob), torch.full((2, 1, 4, 3), 0.5))
+    bits = torch.rand(values.shape)
+    assert torch.allclose(codec.to_grid(bits, "share").sum((1, 2, 3)), bits.sum((1, 2, 3)))
+    assert [codec.kept_values(rows) for rows in (0, 3, 4, 8, 15, 16)] == [0, 0, 1, 5, 5, 17]
+    assert codec.kept_words(8) == "the 2 coarsest of 3 scales (up to 2 × 2 tokens), for 8 of 16 rows"
+    assert codec.grid_position((0, 1, 2)) == (0, 0, 5 + 1 * 3 + 2)
+    with pytest.raises(ValueError, match="rows to keep must be an integer in 0..16, got 17"):
+        codec.kept_values(17)
+    with pytest.raises(ValueError, match="a pyramid codec needs a tokenizer with scales"):
+        Pyramid({k: v for k, v in TINY_PYRAMID.items() if k != "scales"})
+
+
+def test_a_one_scale_tokenizer_grows_into_a_pyramid():
+    """train.grow.multiscale keeps the encoder and decoder and starts every scale's quantizer at the one-scale quantizer."""
+    from conftest import TINY_TOKENIZER
+    from train.grow import multiscale
+
+    torch.manual_seed(0)
+    one = argen.models.BSQTokenizer(**TINY_TOKENIZER)
+    grown = multiscale(one, [[1, 1], [2, 2], [4, 3]])
+    assert grown.token_shape == (17,) and grown.bits_per_image == 17 * 3
+    assert torch.equal(grown.autoencoder.encoder[0].weight, one.autoencoder.encoder[0].weight)
+    for quantizer in grown.quantizer.quantizers:
+        assert torch.equal(quantizer.project_out.weight, one.quantizer.project_out.weight)
+    with pytest.raises(ValueError, match="multiscale starts from a one-scale BSQ tokenizer"):
+        multiscale(grown, [[1, 1], [4, 3]])

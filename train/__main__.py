@@ -67,7 +67,7 @@ RECIPES = {
     # VAR: a multi-scale tokenizer (fine-tuned from the one-scale one) and next-scale prediction over its pyramid
     "var-tokenizer": Recipe(BSQTokenizer, {"scales": [[1, 1], [2, 2], [3, 3], [4, 4], [5, 5], [7, 7]]},
                             {"epochs": 1.0, "batch_size": 128, "lr": 1e-3}),
-    "var": Recipe(VAR, {"class_dropout": 0.1}, {"epochs": 10.0, "batch_size": 64}),
+    "var": Recipe(VAR, {"class_dropout": 0.1}, {"epochs": 2.0, "batch_size": 64, "lr": 2e-3}),
     "games-var-tokenizer": Recipe(BSQTokenizer, {"dataset": "games-96x128", "entropy_weight": 0.003, "scales": [
         [1, 1], [2, 2], [3, 4], [6, 8], [12, 16], [24, 32]]}, {"epochs": 0.3, "batch_size": 32, "lr": 1e-3}),
     "games-var": Recipe(VAR, {"dataset": "games-96x128", "class_dropout": 0.1}),

@@ -272,24 +272,27 @@ class Pyramid(Tokens):
         pictures = self.tokenizer.decode(tokens, None if drawn is None else drawn[:, 0, 0].to(tokens.device))
         return (pictures * 255).round().to(torch.uint8)
 
-    def scale_maps(self, per_value):
-        """Each scale's values ``[B, 1, 1, N]`` as maps on the grid: a list of ``[B, h, w]`` (nearest)."""
-        rows = per_value[:, 0, 0]
-        return [torch.nn.functional.interpolate(rows[:, s.start:s.stop].reshape(-1, 1, s.height, s.width).float(),
-                                                size=self.grid_shape[1:], mode="nearest")[:, 0] for s in self.scales]
+    def cells(self, scale):
+        """The token of ``scale`` over each cell of the grid, long ``[h, w]`` (nearest), and how many cells each covers."""
+        s, (h, w) = scale, self.grid_shape[1:]
+        tokens = torch.arange(s.start, s.stop, dtype=torch.float).reshape(1, 1, s.height, s.width)
+        index = torch.nn.functional.interpolate(tokens, size=(h, w), mode="nearest")[0, 0].long()
+        return index, torch.bincount(index.flatten(), minlength=s.stop)
 
     def to_grid(self, per_value, reduce="finest"):
-        maps = self.scale_maps(per_value)
-        if reduce == "any":
-            return torch.stack(maps).bool().any(0)[:, None]
-        if reduce == "share":  # a scale of n tokens over the h * w cells: each token's figure over h * w / n cells
-            cells = self.grid_shape[1] * self.grid_shape[2]
-            return sum(m.nan_to_num(0) * ((s.stop - s.start) / cells) for m, s in zip(maps, self.scales))[:, None]
-        if reduce != "finest":
+        if reduce not in ("finest", "share", "any"):
             raise ValueError(f"reduce must be 'finest', 'share' or 'any', got {reduce!r}")
-        shown = maps[0]
-        for m in maps[1:]:
-            shown = torch.where(m.isnan(), shown, m)
+        rows, shown = per_value[:, 0, 0], None
+        for scale in self.scales:
+            index, count = self.cells(scale)
+            here = rows[:, index]  # (b, h, w): each cell's token of this scale
+            if reduce == "share":  # each token's figure split evenly over its cells: the map sums to the values' sum
+                here = here.nan_to_num(0) / count[index]
+                shown = here if shown is None else shown + here
+            elif reduce == "any":
+                shown = here.bool() if shown is None else shown | here.bool()
+            else:  # the finest scale drawn there
+                shown = here if shown is None else torch.where(here.isnan(), shown, here)
         return shown[:, None]
 
     def grid_position(self, position):
