@@ -492,7 +492,7 @@ def decompress_file(path, compressed):
     return picture, verdict
 
 
-RACERS = ("mlp-v3", "lstm", "pixel-gpt", "bsq-gpt", "pixelcnn-games", "games-gpt", "games-maskgit")  # the race's start
+RACERS = ("mlp-v3", "lstm", "pixel-gpt", "bsq-gpt", "var", "pixelcnn-games", "games-gpt", "games-maskgit", "games-var")  # the race's start
 
 
 def race_groups():

@@ -2,8 +2,7 @@
 
 The weights folder is the repo's ``weights/`` (``argen/weights`` in an installed package), or what ``$ARGEN_WEIGHTS`` names: a local folder,
 or a Hugging Face Hub model repo id (``user/repo``, laid out like ``weights/``) that is fetched
-once through huggingface_hub and then read from its local cache. Folders written in the older
-format (codec fields at the top level of config.json) are read through :func:`upgrade_config`.
+once through huggingface_hub and then read from its local cache.
 """
 import functools
 import json
@@ -15,17 +14,12 @@ from safetensors.torch import load_file
 from .classifier import Classifier
 from .configs import CONFIG, WEIGHTS, build, read_config, write_atomic
 from .models import FAMILIES, BSQTokenizer
-from .models.codecs import Binary, Levels
 
 PACKAGE = Path(__file__).resolve().parent
 # a checkout's weights/, or the copy an installed package carries
 WEIGHTS_DIR = PACKAGE.parent / "weights" if (PACKAGE.parent / "weights").is_dir() else PACKAGE / "weights"
 METRICS, SAMPLES = "metrics.json", "samples.png"
 OTHER_MODULES = {BSQTokenizer.model_type: BSQTokenizer, Classifier.model_type: Classifier}
-# model_type names of the older config format
-LEGACY_TYPES = {"pixel_gpt": "image-gpt", "token_gpt": "image-gpt", "gated_pixelcnn": "gated-pixelcnn",
-                "row_lstm": "row-lstm", "diagonal_bilstm": "diagonal-bilstm", "bsq_tokenizer": "bsq-tokenizer",
-                "classifier": Classifier.model_type, "mnist-classifier": Classifier.model_type}
 
 
 @functools.cache
@@ -53,7 +47,7 @@ def model_type(directory):
         config = read_config(directory)
     except (FileNotFoundError, json.JSONDecodeError):
         return None
-    return LEGACY_TYPES.get(config.get("model_type"), config.get("model_type"))
+    return config.get("model_type")
 
 
 def available():
@@ -76,40 +70,19 @@ def model_dir(name_or_dir):
                      f"{CONFIG} and {WEIGHTS}")
 
 
-def upgrade_config(config, metrics=None):
-    """An older-format config.json in the current form: dashed ``model_type`` names, and the codec spec in
-    place of ``levels`` / ``image_shape`` / ``tokenizer`` (binarization was kept in metrics.json)."""
-    config = dict(config)
-    config["model_type"] = LEGACY_TYPES.get(config.get("model_type"), config.get("model_type"))
-    if config["model_type"] not in FAMILIES or "codec" in config:
-        return config
-    if "tokenizer" in config:
-        config["codec"] = {"kind": "bsq-tokens", "tokenizer": config.pop("tokenizer")}
-    else:
-        levels, shape = config.pop("levels"), config.pop("image_shape")
-        binarization = (metrics or {}).get("data", {}).get("binarization")
-        config["codec"] = Binary(binarization, shape).spec if binarization else Levels(levels, shape).spec
-    return config
-
-
-def upgrade_weights(state):
-    """Older-format weight names: the token prior's tokenizer now lives in its codec."""
-    return {("codec." + k if k.startswith("tokenizer.") else k): v for k, v in state.items()}
-
-
 def load(name_or_dir):
     """Load a shipped module (a generative model, the tokenizer or the classifier) in eval mode on
     the CPU, from local files only (no network)."""
     directory = model_dir(name_or_dir)
     if not (directory / WEIGHTS).is_file():
         raise FileNotFoundError(f"model folder {directory} has no {WEIGHTS}")
-    config = upgrade_config(read_config(directory), read_metrics(directory))
+    config = read_config(directory)
     modules = {**FAMILIES, **OTHER_MODULES}
     if config["model_type"] not in modules:
         raise ValueError(f"{directory / CONFIG}: unknown model_type {config['model_type']!r}, expected one of "
                          f"{sorted(modules)}")
     module = build(modules[config["model_type"]], config)
-    module.load_state_dict(upgrade_weights(load_file(directory / WEIGHTS)))
+    module.load_state_dict(load_file(directory / WEIGHTS))
     module.name = directory.name  # what a compressed file names to be decompressed with
     return module.eval()
 
