@@ -202,11 +202,11 @@ def speed_metrics(model, guidance=None, top_k=None):
     (guidance 1, all values): ``guided_seconds_per_image``, which a model that recommends a top-k
     without guidance records at guidance 1."""
     from .benchmark import time_stream
-    from .sampling import step_threads
+    from .sampling import run_threads
 
     whole, r = model.num_values, SPEED_REPEATS
     time_stream(model, 1, True, whole)  # warm-up
-    one_image = step_threads(model.has_fast_path, 2, next(model.parameters()).device)  # guided or not
+    one_image = run_threads(model, 1, guidance)
     speed = {"threads": torch.get_num_threads(), "one_image_threads": one_image, "fast_path": model.has_fast_path, "best_of": r,
              "seconds_per_image": round(time_stream(model, 1, True, whole, repeats=r)[1], 3),
              "seconds_per_10": round(time_stream(model, 10, True, whole, repeats=r)[1], 3)}

@@ -232,10 +232,12 @@ def threads(count):
 
 
 def run_threads(model, images, guidance=None):
-    """:func:`step_threads` for ``images`` images of ``model`` at ``guidance``: its fast path's rule."""
+    """:func:`step_threads` for ``images`` images of ``model`` at ``guidance``: its fast path's rule
+    (a step's rows: each image's runs times the values a step draws, a whole scale for VAR)."""
     guided = guidance is not None and guidance != 1
     runs = 1 if not guided else 2 if model.null_class is not None else model.num_classes  # see guidance_of
-    rows = images * runs
+    per_step = model.num_values // model.schedule().num_steps(model.num_values)
+    rows = images * runs * per_step
     return step_threads(model.has_fast_path, rows, next(model.parameters()).device)
 
 

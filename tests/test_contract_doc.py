@@ -28,3 +28,14 @@ def test_worked_example_runs_and_follows_the_contract():
         assert torch.equal(seen, torch.ones(n, n, dtype=torch.bool).triu(1) & ~torch.ones(n, n, dtype=torch.bool).triu(2))
     finally:
         FAMILIES.pop("pixel-markov", None)
+
+
+def test_the_stepper_shown_is_vars_own():
+    """The page's example of a stepper built from the toolkit is VAR's, as written in var.py."""
+    import inspect
+    import textwrap
+
+    from argen.models.var import VAR
+
+    source = textwrap.dedent(inspect.getsource(VAR.fast_sampler))
+    assert f"```python\n{source}```" in DOC.read_text()
