@@ -278,6 +278,36 @@ def test_maskgit_streams_its_steps_and_the_likelihood_tab_says_why():
     assert "bits per masked token (not a likelihood) | 5.88427" in text and "Confidence(steps=8" in text
 
 
+def test_var_streams_a_frame_per_scale_and_inspects_its_finest_tokens():
+    """VAR in the app: one frame per scale at the auto speed, each the picture of the scales so far
+    (no checkerboard: the 1 x 1 scale already covers it) with its maps; a click reads the finest
+    scale's token there; a completion keeps coarse scales; the likelihood map sums to the bits."""
+    model = argen.load("var")
+    sizes = model.schedule().sizes
+    outputs = run_generate(name="var", speed=0)
+    assert len(outputs) == len(sizes)
+    canvas, prob, entropy, chart, stats, png, gif, finished = outputs[0]
+    assert "**tokens** 1/104" in stats and canvas.size == (280, 280)
+    assert prob.size[1] == canvas.size[1] + app.render.map_band(prob.size[0])
+    frames = list(argen.generate(model, [7], seed=0, every=1))
+    marks = model.codec.to_grid(frames[0].committed, "any").any(1)
+    assert marks.all()  # the first step, 1 x 1, covers the whole picture
+    assert np.array_equal(np.asarray(canvas), np.asarray(app.render.canvas(argen.pipelines.pictures(model, frames[0]),
+                                                                           marks, 4)))
+    expected = app.render.canvas(model.codec.decode(frames[-1].image))
+    assert np.array_equal(final_array(outputs), np.asarray(expected))
+    chart, text = app.inspect_click(outputs[-1][-1], gr.SelectData(None, {"index": [140, 140], "value": None}))
+    finest = 55 + 3 * 7 + 3  # the 7 x 7 scale's token at cell (3, 3), under the click at picture pixel (14, 14)
+    assert f"**image 1, token (3, 3)**: value {int(frames[-1].image[0, 0, 0, finest])} had p" in text
+    completed = list(app.complete("var", "test image", 70, None, None, 14, 2, 1.0, 0, 0))
+    assert "**kept** the 3 coarsest of 6 scales (up to 3 × 3 tokens), for 14 of 28 rows" in completed[-1][4]
+    panel, summary, posterior = app.likelihood("var", "test image", 70, None, None)
+    assert "bits per token" in summary and max(posterior, key=posterior.get) == "7"
+    text, _, field = app.about("var")
+    assert "NextScale(sizes=[1, 4, 9, 16, 25, 49])" in text and field is not None
+    assert "raster" in model.about and "MaskGIT" in model.about
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

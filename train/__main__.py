@@ -70,7 +70,7 @@ RECIPES = {
     "var": Recipe(VAR, {"class_dropout": 0.1}, {"epochs": 2.0, "batch_size": 64, "lr": 2e-3}),
     "games-var-tokenizer": Recipe(BSQTokenizer, {"dataset": "games-96x128", "entropy_weight": 0.003, "scales": [
         [1, 1], [2, 2], [3, 4], [6, 8], [12, 16], [24, 32]]}, {"epochs": 0.3, "batch_size": 32, "lr": 1e-3}),
-    "games-var": Recipe(VAR, {"dataset": "games-96x128", "class_dropout": 0.1}),
+    "games-var": Recipe(VAR, {"dataset": "games-96x128", "class_dropout": 0.1}, {"epochs": 0.2, "batch_size": 16}),
     "mnist-classifier": Recipe(Classifier, training={"epochs": 3.0, "batch_size": 128, "lr": 2e-3}),
     "games-classifier": Recipe(Classifier, {"dataset": "games", "mean": 0.35, "std": 0.3},
                                {"epochs": 2.0, "batch_size": 128, "lr": 2e-3}),

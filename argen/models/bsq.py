@@ -88,7 +88,7 @@ class BSQ(nn.Module):
         q = torch.where(u > 0, 1.0, -1.0) / math.sqrt(self.bits)
         quantized = u + (q - u).detach()  # straight-through sign
         aux_loss = self.commitment_weight * (u - q.detach()).pow(2).sum(-1).mean()
-        if self.entropy_weight:
+        if self.entropy_weight and self.training:  # a training loss: evaluation skips its (n, 2^bits) table
             p = torch.sigmoid(4 * u * math.sqrt(self.bits) / self.temperature).flatten(0, -2)  # (n, bits)
             per_sample = binary_entropy(p).sum(-1).mean()
             codebook = self.codebook_entropy(p)
