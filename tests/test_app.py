@@ -305,7 +305,7 @@ def test_var_streams_a_frame_per_scale_and_inspects_its_finest_tokens():
     assert "bits per token" in summary and max(posterior, key=posterior.get) == "7"
     text, _, field = app.about("var")
     assert "NextScale(sizes=[1, 4, 9, 16, 25, 49])" in text and field is not None
-    assert "raster" in model.about and "MaskGIT" in model.about
+    assert "Raster-order models" in model.about and "MaskGIT draws many tokens per step" in model.about
 
 
 def free_port():

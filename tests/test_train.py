@@ -102,14 +102,14 @@ def test_an_ablation_run_publishes_nothing(tmp_path, capsys):
 def test_flags_are_the_config_fields(name):
     """Every config field of a recipe's family is a flag of the same name whose default is the
     recipe's (the codec has flags of its own; the class names and a tokenizer's picture shape come
-    with the dataset)."""
+    with the dataset, and its scales with the recipe)."""
     import dataclasses
 
     recipe = RECIPES[name]
     args = parse_args([name])
     defaults = dataclasses.asdict(recipe.family.config_class(**recipe.config))
     for field, default in defaults.items():
-        if field not in ("codec", "class_names", "image_shape"):
+        if field not in ("codec", "class_names", "image_shape", "scales"):
             assert getattr(args, field) == default, field
     assert args.name == name
 
