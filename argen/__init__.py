@@ -7,7 +7,7 @@
     pictures = model.codec.decode(frame.image)
     data = argen.compress(model, pictures)  # bytes: about the bits the model gives the pictures
 """
-__version__ = "0.4.0"  # as in pyproject.toml
+__version__ = "0.5.0"  # as in pyproject.toml
 
 from .compression import compress, decompress
 from .hub import available, load
