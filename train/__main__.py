@@ -161,6 +161,8 @@ def parse_args(argv):
         sub.add_argument("--data-dir", default=None, help="the data folder, holding MNIST/ and games/ (default: $ARGEN_DATA or ./data)")
         sub.add_argument("--out", default=str(WEIGHTS_DIR), help="where weights/<name>/ is written")
         sub.add_argument("--train-images", type=int, default=None, help="use only the first N training images")
+        sub.add_argument("--test-images", type=int, default=None,
+                         help="measure the published test figures on the first N test images (default: all)")
         sub.add_argument("--threads", type=int, default=None, help="torch CPU threads")
         sub.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
         sub.add_argument("--checkpoint", default=None, help="checkpoint file (default: runs/<name>.pt)")
@@ -306,6 +308,8 @@ def main(argv=None):
             "session_minutes": round((time.time() - started) / 60, 2)}
     if args.init_from:
         info["init_from"] = {"model": str(args.init_from), "train": read_metrics(args.init_from).get("train", {})}
+    if args.test_images:
+        test_data = tuple(t[:args.test_images] for t in test_data)
     metrics = publish(model, args.name, args.out, objective, state, info, test_data)
     print(f"{args.name}: test {metrics['test']} -> {args.out}/{args.name}")
 
