@@ -206,36 +206,6 @@ def test_bad_configs():
         argen.models.GatedPixelCNN(codec=argen.models.Levels(4, (3, 5, 5)))
 
 
-def test_first_wave_folders_still_load(tmp_path):
-    """An older config.json (levels and image_shape at the top, binarization in
-    metrics.json, the token prior's tokenizer weights at the top level) loads as today's model."""
-    import json
-
-    from safetensors.torch import load_file, save_file
-
-    binary = make_tiny("gated-pixelcnn-binary")
-    binary.save(tmp_path / "binary")
-    config = {k: v for k, v in binary.config_dict().items() if k != "codec"}
-    config.update(model_type="gated_pixelcnn", levels=2, image_shape=[1, 6, 5])
-    (tmp_path / "binary" / "config.json").write_text(json.dumps(config))
-    (tmp_path / "binary" / "metrics.json").write_text(json.dumps({"data": {"binarization": "dynamic"}}))
-    loaded = argen.load(tmp_path / "binary")
-    assert loaded.codec.spec == binary.codec.spec
-    x, y = random_batch(binary)
-    assert torch.equal(loaded(x, y), binary(x, y))
-
-    tokens = make_tiny("bsq-gpt")
-    tokens.save(tmp_path / "tokens")
-    config = {k: v for k, v in tokens.config_dict().items() if k != "codec"}
-    config.update(model_type="token_gpt", tokenizer=tokens.codec.spec["tokenizer"])
-    (tmp_path / "tokens" / "config.json").write_text(json.dumps(config))
-    weights = tmp_path / "tokens" / "model.safetensors"
-    save_file({k.removeprefix("codec."): v for k, v in load_file(weights).items()}, weights)
-    loaded = argen.load(tmp_path / "tokens")
-    x, y = random_batch(tokens)
-    assert torch.equal(loaded(x, y), tokens(x, y))
-
-
 def test_nll_refuses_a_model_without_exact_likelihood(monkeypatch):
     model = make_tiny("pixel-gpt")
     monkeypatch.setattr(type(model), "exact_likelihood", False)
