@@ -27,6 +27,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 
+import torch
 from torch import nn
 
 from ..configs import Configured
@@ -100,6 +101,11 @@ class GenerativeModel(Configured, nn.Module):
     def label_count(self):
         """How many labels the class embedding holds: the classes, and the null class if any."""
         return self.num_classes + (self.null_class is not None)
+
+    def start_labels(self, y, batch, device):
+        """The labels a start token is looked up by: ``y``, or label 0 for every image of an
+        unconditional model (one learned start token)."""
+        return y if y is not None else torch.zeros(batch, dtype=torch.long, device=device)
 
     @property
     def can_guide(self):

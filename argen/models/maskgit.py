@@ -74,7 +74,7 @@ class MaskGIT(GenerativeModel):
         tokens = raster_values(x)  # (b, n)
         if drawn is not None:
             tokens = tokens.masked_fill(~raster_values(drawn.to(x.device)), self.mask_token)
-        start = y if y is not None else torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
+        start = self.start_labels(y, x.shape[0], x.device)
         h = torch.cat([self.class_embedding(start)[:, None], self.token_embedding(tokens)], 1)
         h = h + self.position_embedding.weight  # (b, n + 1, d)
         for block in self.blocks:

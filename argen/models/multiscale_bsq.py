@@ -116,9 +116,6 @@ class MultiScaleBSQ(nn.Module):
         """The scale of every token of the pyramid: long ``[N]``."""
         return torch.cat([torch.full((s.stop - s.start,), k) for k, s in enumerate(self.scales)])
 
-    def bits_per_image(self):
-        return self.num_tokens * self.bits
-
     def extra_repr(self):
         return f"scales={[s[:2] for s in self.scales]}, bits={self.bits}, tokens={self.num_tokens}"
 

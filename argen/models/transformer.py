@@ -197,17 +197,14 @@ class ImageGPT(GenerativeModel):
     def summary(self):
         return f"ImageGPT-style transformer: causal self-attention over the {self.num_values} {self.codec.units}, KV cache"
 
-    def class_tokens(self, y, batch, device):
-        return y if y is not None else torch.zeros(batch, dtype=torch.long, device=device)
-
     def forward(self, x, y=None):
         x, y = self.check_input(x, y)
         values = raster_values(x)  # (b, n)
-        logits = self.gpt(values[:, :-1], self.class_tokens(y, x.shape[0], x.device))  # (b, n, K)
+        logits = self.gpt(values[:, :-1], self.start_labels(y, x.shape[0], x.device))  # (b, n, K)
         return image_logits(logits, self.value_shape)
 
     def fast_sampler(self, y, batch):
-        step = self.gpt.stepper(self.class_tokens(y, batch, next(self.parameters()).device))
+        step = self.gpt.stepper(self.start_labels(y, batch, next(self.parameters()).device))
 
         def value_step(x, t):
             return step(raster_values(x)[:, t - 1] if t else None)

@@ -89,8 +89,7 @@ class VAR(GenerativeModel):
 
     def start(self, y, batch, device):
         """The class token ``[B, 1, D]``, the input of the first scale (a start token when unconditional)."""
-        y = y if y is not None else torch.zeros(batch, dtype=torch.long, device=device)
-        return self.class_embedding(y)[:, None]
+        return self.class_embedding(self.start_labels(y, batch, device))[:, None]
 
     def forward(self, x, y=None):
         x, y = self.check_input(x, y)
